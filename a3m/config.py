@@ -1,0 +1,249 @@
+"""One typed config per run: everything that decides a result, as plain values.
+
+A :class:`RunConfig` validates itself on construction (errors name the field), round-trips to
+a flat dict of strings/numbers (MLflow params, Ray Tune configs) and back, and is written
+into every run directory and checkpoint so that a resume rebuilds exactly the same model.
+Defaults are the paper's (Sec. 4.2): d = 512, alpha = beta = 0.5, SGD momentum 0.9, weight
+decay 5e-4, lr 1e-3 dropping to 1e-4 for the last 10 of 60 epochs, batch 32.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from a3m.models.a3m import ATTR_POOLINGS, VARIANTS
+from a3m.models.backbones import BACKBONES
+
+DATASETS: tuple[str, ...] = ("cub", "cub_retrieval", "market1501", "compcars", "cars196")
+RETRIEVAL_DATASETS: tuple[str, ...] = ("cub_retrieval", "cars196")
+OPTIMIZERS: tuple[str, ...] = ("sgd",)
+SCHEDULES: tuple[str, ...] = ("step", "cosine")
+DISTANCES: tuple[str, ...] = ("euclidean", "cosine")
+DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
+
+UNSUPERVISED_K = 8
+"""K attribute branches for datasets without attribute labels (retrieval), unless set."""
+
+
+class ConfigError(ValueError):
+    """A config value that is out of range or unknown; the message names the field."""
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything one training run depends on. Zero/empty values mean "from the dataset"."""
+
+    # data
+    dataset: str = "cub"
+    data_root: str = ""  # the dataset copy; empty with synthetic=True
+    synthetic: bool = False  # generate (or reuse) a synthetic copy in the public format
+    bbox_crop: bool = True  # crop to the object box where the dataset has one (paper: CUB)
+    input_size: tuple[int, ...] = ()  # (h, w); () = the dataset's default (Sec. 4.2)
+    # model
+    variant: str = "a3m"
+    backbone: str = "resnet50"
+    pretrained: bool = False  # torchvision ImageNet weights
+    weights_path: str = ""  # local torchvision state-dict file (overrides pretrained)
+    d: int = 512
+    num_classes: int = 0
+    attribute_classes: tuple[int, ...] = ()
+    num_attributes: int = 0  # K; for datasets without attribute labels, UNSUPERVISED_K
+    attr_pooling: str = "avg"
+    # the authors'-code switches (REPRODUCTION.md Sec. 1); all off = the paper
+    branch_bn_relu: bool = False
+    merge_mean_bn: bool = False
+    attention_bn: bool = False
+    fused_bn: bool = False
+    concat_final: bool = False
+    dropout: float = 0.5
+    # loss (11)
+    alpha: float = 0.5
+    beta: float = 0.5
+    # optimisation
+    epochs: int = 60
+    batch_size: int = 32
+    optimizer: str = "sgd"
+    lr: float = 1e-3
+    momentum: float = 0.9
+    nesterov: bool = False
+    weight_decay: float = 5e-4
+    schedule: str = "step"
+    lr_drop_epochs: int = 10  # step schedule: the last N epochs run at lr * lr_drop_factor
+    lr_drop_factor: float = 0.1
+    # evaluation and runtime
+    eval_every: int = 1
+    distance: str = "euclidean"
+    seed: int = 0
+    device: str = "auto"
+    num_workers: int = 2
+    amp: bool = True  # bf16 autocast on CUDA
+    channels_last: bool = True  # on CUDA
+    compile: bool = False
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    @property
+    def task(self) -> str:
+        """``"retrieval"``, ``"reid"`` or ``"classification"``."""
+        if self.dataset in RETRIEVAL_DATASETS:
+            return "retrieval"
+        return "reid" if self.dataset == "market1501" else "classification"
+
+    def validate(self) -> None:
+        """Raise :class:`ConfigError` naming the first field that is out of range."""
+        _choice("dataset", self.dataset, DATASETS)
+        _choice("variant", self.variant, VARIANTS)
+        _choice("backbone", self.backbone, BACKBONES)
+        _choice("attr_pooling", self.attr_pooling, ATTR_POOLINGS)
+        _choice("optimizer", self.optimizer, OPTIMIZERS)
+        _choice("schedule", self.schedule, SCHEDULES)
+        _choice("distance", self.distance, DISTANCES)
+        _choice("device", self.device, DEVICES)
+        for name in ("alpha", "beta", "weight_decay", "momentum", "num_classes", "num_workers"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
+        for name in ("d", "epochs", "batch_size", "eval_every", "lr"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name} must be > 0, got {getattr(self, name)}")
+        if not 0 <= self.dropout < 1:
+            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
+        if not 0 < self.lr_drop_factor <= 1:
+            raise ConfigError(f"lr_drop_factor must be in (0, 1], got {self.lr_drop_factor}")
+        if self.lr_drop_epochs < 0:
+            raise ConfigError(f"lr_drop_epochs must be >= 0, got {self.lr_drop_epochs}")
+        if self.input_size and (len(self.input_size) != 2 or min(self.input_size) < 1):
+            raise ConfigError(
+                f"input_size must be (height, width) in pixels, got {self.input_size}"
+            )
+        bad = [c for c in self.attribute_classes if c < 2]
+        if bad:
+            raise ConfigError(
+                f"attribute_classes must list a class count >= 2 per attribute, got "
+                f"{list(self.attribute_classes)}"
+            )
+        if self.attribute_classes and self.num_attributes not in (0, len(self.attribute_classes)):
+            raise ConfigError(
+                f"num_attributes={self.num_attributes} but attribute_classes lists "
+                f"{len(self.attribute_classes)} attributes"
+            )
+        if self.task == "retrieval" and self.attribute_classes:
+            raise ConfigError(
+                f"dataset {self.dataset!r} is a retrieval task without attribute labels; "
+                "set num_attributes (K), not attribute_classes"
+            )
+        if self.num_attributes < 0:
+            raise ConfigError(f"num_attributes must be >= 0, got {self.num_attributes}")
+
+    def replace(self, **changes: Any) -> RunConfig:
+        """A copy with some fields changed (validated)."""
+        unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(self)})
+        if unknown:
+            raise ConfigError(f"unknown config field(s) {unknown}; see RunConfig")
+        return dataclasses.replace(self, **changes)
+
+    def resolve(
+        self,
+        num_classes: int,
+        attribute_classes: tuple[int, ...],
+        input_size: tuple[int, int],
+    ) -> RunConfig:
+        """Fill the "from the dataset" fields from what the dataset says it has.
+
+        Explicitly set values must agree with the dataset; a mismatch is an error naming both.
+        """
+        changes: dict[str, Any] = {}
+        if self.num_classes and self.num_classes != num_classes:
+            raise ConfigError(
+                f"num_classes={self.num_classes} but dataset {self.dataset!r} has {num_classes}"
+            )
+        changes["num_classes"] = num_classes
+        if attribute_classes:
+            if self.attribute_classes and tuple(self.attribute_classes) != tuple(attribute_classes):
+                raise ConfigError(
+                    f"attribute_classes={list(self.attribute_classes)} but dataset "
+                    f"{self.dataset!r} has {list(attribute_classes)}"
+                )
+            changes["attribute_classes"] = tuple(attribute_classes)
+            changes["num_attributes"] = len(attribute_classes)
+        elif not self.num_attributes:
+            changes["num_attributes"] = UNSUPERVISED_K
+        if not self.input_size:
+            changes["input_size"] = tuple(input_size)
+        return self.replace(**changes)
+
+    # -- flat dict round trip -------------------------------------------------------------
+    def to_flat_dict(self) -> dict[str, str | int | float | bool]:
+        """Plain values only: tuples become "a,b,c" strings (MLflow params, Tune configs)."""
+        flat: dict[str, str | int | float | bool] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            flat[f.name] = ",".join(str(v) for v in value) if isinstance(value, tuple) else value
+        return flat
+
+    @classmethod
+    def from_flat_dict(cls, flat: dict[str, Any], *, strict: bool = True) -> RunConfig:
+        """Inverse of :meth:`to_flat_dict`; also accepts every value as a string (MLflow).
+
+        Args:
+            strict: raise on keys that are not fields; otherwise ignore them.
+        """
+        hints = typing.get_type_hints(cls)
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(flat) - names)
+        if unknown and strict:
+            raise ConfigError(f"unknown config field(s) {unknown}; valid: {sorted(names)}")
+        kwargs = {k: _parse(k, hints[k], v) for k, v in flat.items() if k in names}
+        return cls(**kwargs)
+
+    def to_json(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_flat_dict(), indent=2, sort_keys=True) + "\n")
+
+    @classmethod
+    def from_json(cls, path: str | Path) -> RunConfig:
+        return cls.from_flat_dict(json.loads(Path(path).read_text()))
+
+
+def _choice(name: str, value: str, valid: tuple[str, ...]) -> None:
+    if value not in valid:
+        raise ConfigError(f"{name}={value!r} is not known; valid: {', '.join(valid)}")
+
+
+def _parse(name: str, tp: Any, value: Any) -> Any:
+    """Convert a flat value (possibly a string) to the field's declared type."""
+    origin = typing.get_origin(tp)
+    try:
+        if origin is tuple:
+            if isinstance(value, (tuple, list)):
+                return tuple(int(v) for v in value)
+            text = str(value).strip().strip("()[]")
+            return tuple(int(v) for v in text.replace("x", ",").split(",") if v.strip())
+        if tp is bool:
+            if isinstance(value, str):
+                if value.lower() in ("true", "1", "yes"):
+                    return True
+                if value.lower() in ("false", "0", "no", ""):
+                    return False
+                raise ValueError(value)
+            return bool(value)
+        if tp is int:
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError(value)
+            return int(float(value)) if isinstance(value, str) else int(value)
+        if tp is float:
+            return float(value)
+        if tp is str:
+            return str(value)
+        if origin in (types.UnionType, typing.Union):
+            return value
+    except (TypeError, ValueError):
+        raise ConfigError(
+            f"{name}={value!r} is not a valid {getattr(tp, '__name__', tp)}"
+        ) from None
+    return value

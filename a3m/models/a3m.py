@@ -1,0 +1,318 @@
+"""The Attribute-Aware Attention Model (paper Sec. 3, equations (1)-(10)) and its ablations.
+
+Shapes: B batch, C backbone channels, d embedding size, L = h*w regions, K attributes.
+
+- category branch (1): V = conv1x1(X) (B, L, d); v_cat = mean_l V; category logits W_c v_cat.
+- attribute branches (3): a_k = pool(conv1x1_k(X)) (B, K, d); logits_k = W_k a_k. The K
+  branches are one conv with K*d outputs; with average pooling and no BN/ReLU inside the
+  branch, pool-then-project equals project-then-pool (both linear), so we pool first and never
+  materialise the (B, K*d, h, w) map.
+- attribute-guided attention (5)-(6): m_k = sigmoid(V a_k) (B, K, L); m_region = max_k m_k;
+  f_region = V^T m_region / L.
+- category-guided attention (7)-(8): s = sigmoid(A v_cat) (B, K); f_attr = A^T s / K.
+- final (9): f_final = f_region + f_attr; logits = W f_final.
+
+Variants (Sec. 4.3, Fig. 5): ``baseline1`` backbone + GAP + one classifier; ``baseline2`` all
+attention weights equal to 1 (plain averaging); ``att1`` category-guided weights equal;
+``att2`` attribute-guided weights equal; ``a3m_wo_attr`` the full model whose attribute losses
+are switched off (see :mod:`a3m.models.losses`); ``a3m`` everything on.
+
+The authors' Keras code differs from the paper (REPRODUCTION.md Sec. 1); each difference is a
+switch, off by default: ``branch_bn_relu``, ``merge_mean_bn``, ``attention_bn``, ``fused_bn``,
+``concat_final``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from a3m.models.backbones import FeatureExtractor
+
+VARIANTS: tuple[str, ...] = ("baseline1", "baseline2", "att1", "att2", "a3m_wo_attr", "a3m")
+ATTR_POOLINGS: tuple[str, ...] = ("avg", "max")
+
+# Variants whose attention weights are replaced by ones (plain averaging).
+_EQUAL_REGION_WEIGHTS = ("baseline2", "att2")
+_EQUAL_ATTRIBUTE_WEIGHTS = ("baseline2", "att1")
+
+
+@dataclass
+class A3MOutput:
+    """Everything one forward pass computes (DESIGN.md "Contracts").
+
+    Fields that a variant does not compute (``baseline1`` has no attention) are ``None``;
+    ``attribute_logits`` is then an empty list.
+    """
+
+    logits: torch.Tensor  # (B, num_classes), eq. (9)
+    category_logits: torch.Tensor  # (B, num_classes), eq. (1)
+    attribute_logits: list[torch.Tensor]  # K x (B, C_k), eq. (3); [] without classifiers
+    embedding: torch.Tensor  # (B, d) f_final ((B, 2d) with concat_final)
+    V: torch.Tensor | None = None  # (B, L, d) region features
+    A: torch.Tensor | None = None  # (B, K, d) attribute embeddings
+    v_cat: torch.Tensor | None = None  # (B, d) category embedding
+    masks: torch.Tensor | None = None  # (B, K, L) m^(k), eq. (5)
+    m_region: torch.Tensor | None = None  # (B, L) the region weights used in eq. (6)
+    s_attr: torch.Tensor | None = None  # (B, K) the attribute weights used in eq. (8)
+    feature_size: tuple[int, int] = (0, 0)  # (h, w) of the feature map, L = h*w
+
+
+class GroupedAttributeClassifier(nn.Module):
+    """K linear classifiers with their own class counts, applied in one operation.
+
+    Row c of the stacked weight (sum_k C_k, d) belongs to attribute ``owner[c]``; gathering
+    a_owner[c] for every row turns the K matrix-vector products into one batched product.
+    """
+
+    def __init__(self, d: int, attribute_classes: Sequence[int]):
+        super().__init__()
+        self.sizes = [int(c) for c in attribute_classes]
+        total = sum(self.sizes)
+        self.weight = nn.Parameter(torch.empty(total, d))
+        self.bias = nn.Parameter(torch.empty(total))
+        owner = torch.repeat_interleave(torch.arange(len(self.sizes)), torch.tensor(self.sizes))
+        self.register_buffer("owner", owner, persistent=False)
+        # Same initialisation as nn.Linear(d, C_k).
+        bound = 1.0 / d**0.5
+        nn.init.uniform_(self.weight, -bound, bound)
+        nn.init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, A: torch.Tensor) -> list[torch.Tensor]:
+        rows = A[:, self.owner]  # (B, sum C_k, d)
+        flat = torch.einsum("bcd,cd->bc", rows, self.weight) + self.bias  # (B, sum C_k)
+        return list(flat.split(self.sizes, dim=1))
+
+
+class A3M(nn.Module):
+    """Backbone + A3M heads. See the module docstring for the equations and variants.
+
+    Args:
+        backbone: the shared CNN.
+        num_classes: categories (C^(category)).
+        attribute_classes: class count of each attribute head; empty for retrieval, where the
+            K branches learn without labels and have no classifiers.
+        num_attributes: K when ``attribute_classes`` is empty (retrieval); must equal
+            ``len(attribute_classes)`` otherwise (or be None).
+        d: embedding size of every branch.
+        variant: one of :data:`VARIANTS`.
+        retrieval: the embedding is the product (Tables 4-5): no attribute classifiers, and
+            ``baseline1`` gets an FC layer from C to d as its embedding.
+        attr_pooling: ``"avg"`` (default) or ``"max"`` pooling in the attribute branches.
+        branch_bn_relu, merge_mean_bn, attention_bn, fused_bn, concat_final: the authors'-code
+            switches of REPRODUCTION.md Sec. 1.
+        dropout: dropout rate used by ``branch_bn_relu`` and ``concat_final``.
+    """
+
+    def __init__(
+        self,
+        backbone: FeatureExtractor,
+        num_classes: int,
+        attribute_classes: Sequence[int] = (),
+        *,
+        num_attributes: int | None = None,
+        d: int = 512,
+        variant: str = "a3m",
+        retrieval: bool = False,
+        attr_pooling: str = "avg",
+        branch_bn_relu: bool = False,
+        merge_mean_bn: bool = False,
+        attention_bn: bool = False,
+        fused_bn: bool = False,
+        concat_final: bool = False,
+        dropout: float = 0.5,
+    ):
+        super().__init__()
+        attribute_classes = tuple(attribute_classes)
+        _check_args(
+            num_classes, attribute_classes, num_attributes, d, variant, retrieval, attr_pooling
+        )
+        self.backbone = backbone
+        self.variant = variant
+        self.retrieval = retrieval
+        self.num_classes = num_classes
+        self.attribute_classes = attribute_classes
+        self.d = d
+        self.attr_pooling = attr_pooling
+        self.branch_bn_relu = branch_bn_relu
+        self.merge_mean_bn = merge_mean_bn
+        self.attention_bn = attention_bn
+        self.fused_bn = fused_bn
+        self.concat_final = concat_final
+        c = backbone.out_channels
+
+        if variant == "baseline1":
+            self.num_attributes = 0
+            self.embed = nn.Linear(c, d) if retrieval else nn.Identity()
+            self.classifier = nn.Linear(d if retrieval else c, num_classes)
+            return
+
+        K = len(attribute_classes) if attribute_classes else int(num_attributes or 0)
+        self.num_attributes = K
+        self.category_conv = nn.Conv2d(c, d, 1)
+        self.category_fc = nn.Linear(d, num_classes)
+        # All K attribute branches as one conv: output channels [k*d, (k+1)*d) are branch k.
+        self.attribute_conv = nn.Conv2d(c, K * d, 1)
+        self.attribute_fc = (
+            GroupedAttributeClassifier(d, attribute_classes) if attribute_classes else None
+        )
+        if branch_bn_relu:
+            self.category_map_bn = nn.BatchNorm2d(d)
+            self.category_vec_bn = nn.BatchNorm1d(d)
+            self.attribute_map_bn = nn.BatchNorm2d(K * d)
+            self.attribute_vec_bn = nn.BatchNorm1d(K * d)
+            self.branch_dropout = nn.Dropout(dropout)
+        if merge_mean_bn:
+            # One channel over all positions, so any input size works (Keras normalised each of
+            # its fixed L positions separately).
+            self.merge_bn = nn.BatchNorm1d(1)
+        if attention_bn:
+            self.attention_bn_layer = nn.BatchNorm1d(K)
+        if fused_bn:
+            self.region_bn = nn.BatchNorm1d(d)
+            self.attr_bn = nn.BatchNorm1d(d)
+        if concat_final:
+            self.final_dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(2 * d if concat_final else d, num_classes)
+
+    @property
+    def embedding_dim(self) -> int:
+        if self.variant == "baseline1":
+            return self.d if self.retrieval else self.backbone.out_channels
+        return 2 * self.d if self.concat_final else self.d
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """Images (B, 3, H, W) -> shared feature map (B, C, h, w)."""
+        return self.backbone(x)
+
+    def forward(self, x: torch.Tensor) -> A3MOutput:
+        return self.forward_head(self.forward_features(x))
+
+    def forward_head(self, X: torch.Tensor) -> A3MOutput:
+        """Shared feature map (B, C, h, w) -> :class:`A3MOutput`."""
+        h, w = X.shape[-2:]
+        if self.variant == "baseline1":
+            emb = self.embed(X.mean(dim=(2, 3)))  # (B, C) or (B, d)
+            logits = self.classifier(emb)
+            return A3MOutput(logits, logits, [], emb, feature_size=(h, w))
+
+        B, K, d, L = X.shape[0], self.num_attributes, self.d, h * w
+
+        # Category branch, eq. (1).
+        Vmap = self.category_conv(X)  # (B, d, h, w)
+        if self.branch_bn_relu:
+            Vmap = F.relu(self.category_map_bn(Vmap))
+        V = Vmap.flatten(2).transpose(1, 2)  # (B, L, d)
+        v_cat = V.mean(dim=1)  # (B, d)
+        if self.branch_bn_relu:
+            v_cat = self.branch_dropout(F.relu(self.category_vec_bn(v_cat)))
+        category_logits = self.category_fc(v_cat)
+
+        # Attribute branches, eq. (3).
+        A = self._attribute_embeddings(X).view(B, K, d)  # (B, K, d)
+        attribute_logits = self.attribute_fc(A) if self.attribute_fc is not None else []
+
+        # Attribute-guided attention, eqs. (5)-(6).
+        region_logits = torch.einsum("bld,bkd->bkl", V, A)  # (B, K, L)
+        masks = torch.sigmoid(region_logits)
+        if self.variant in _EQUAL_REGION_WEIGHTS:
+            m_region = V.new_ones(B, L)
+        elif self.merge_mean_bn:
+            merged = self.merge_bn(region_logits.mean(dim=1, keepdim=True))  # (B, 1, L)
+            m_region = torch.sigmoid(merged.squeeze(1))
+        else:
+            m_region = masks.amax(dim=1)  # (B, L)
+        f_region = torch.einsum("bld,bl->bd", V, m_region) / L  # (B, d)
+
+        # Category-guided attention, eqs. (7)-(8).
+        if self.variant in _EQUAL_ATTRIBUTE_WEIGHTS:
+            s_attr = A.new_ones(B, K)
+        else:
+            s_logits = torch.einsum("bkd,bd->bk", A, v_cat)  # (B, K)
+            if self.attention_bn:
+                s_logits = self.attention_bn_layer(s_logits)
+            s_attr = torch.sigmoid(s_logits)
+        f_attr = torch.einsum("bkd,bk->bd", A, s_attr) / K  # (B, d)
+
+        # Final recognition, eq. (9).
+        if self.fused_bn:
+            f_region, f_attr = self.region_bn(f_region), self.attr_bn(f_attr)
+        if self.concat_final:
+            f_final = self.final_dropout(F.relu(torch.cat([f_region, f_attr], dim=1)))
+        else:
+            f_final = f_region + f_attr
+        logits = self.classifier(f_final)
+        return A3MOutput(
+            logits=logits,
+            category_logits=category_logits,
+            attribute_logits=attribute_logits,
+            embedding=f_final,
+            V=V,
+            A=A,
+            v_cat=v_cat,
+            masks=masks,
+            m_region=m_region,
+            s_attr=s_attr,
+            feature_size=(h, w),
+        )
+
+    def _attribute_embeddings(self, X: torch.Tensor) -> torch.Tensor:
+        """Feature map (B, C, h, w) -> the K pooled attribute embeddings, flat (B, K*d)."""
+        if self.attr_pooling == "avg" and not self.branch_bn_relu:
+            # mean_l(W x_l + b) = W mean_l(x_l) + b: pool first, project a (B, C) vector.
+            weight = self.attribute_conv.weight.flatten(1)  # (K*d, C)
+            return F.linear(X.mean(dim=(2, 3)), weight, self.attribute_conv.bias)
+        maps = self.attribute_conv(X)  # (B, K*d, h, w)
+        if self.branch_bn_relu:
+            maps = F.relu(self.attribute_map_bn(maps))
+        if self.attr_pooling == "avg":
+            pooled = maps.mean(dim=(2, 3))
+        else:
+            pooled = maps.amax(dim=(2, 3))
+        if self.branch_bn_relu:
+            pooled = self.branch_dropout(F.relu(self.attribute_vec_bn(pooled)))
+        return pooled
+
+
+def _check_args(
+    num_classes: int,
+    attribute_classes: tuple[int, ...],
+    num_attributes: int | None,
+    d: int,
+    variant: str,
+    retrieval: bool,
+    attr_pooling: str,
+) -> None:
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown variant {variant!r}; available: {', '.join(VARIANTS)}")
+    if attr_pooling not in ATTR_POOLINGS:
+        raise ValueError(f"attr_pooling must be one of {ATTR_POOLINGS}, got {attr_pooling!r}")
+    if num_classes < 1:
+        raise ValueError(f"num_classes must be >= 1, got {num_classes}")
+    if d < 1:
+        raise ValueError(f"d (embedding size) must be >= 1, got {d}")
+    bad = [c for c in attribute_classes if not isinstance(c, int) or c < 2]
+    if bad:
+        raise ValueError(
+            f"attribute_classes must be class counts >= 2, one per attribute; got "
+            f"{list(attribute_classes)} (bad entries: {bad})"
+        )
+    if retrieval and attribute_classes:
+        raise ValueError(
+            "retrieval mode has no attribute classifiers: give num_attributes (K), "
+            f"not attribute_classes={list(attribute_classes)}"
+        )
+    if attribute_classes and num_attributes not in (None, 0, len(attribute_classes)):
+        raise ValueError(
+            f"num_attributes={num_attributes} disagrees with attribute_classes, which lists "
+            f"{len(attribute_classes)} attributes"
+        )
+    if variant != "baseline1" and not attribute_classes and not num_attributes:
+        raise ValueError(
+            f"variant {variant!r} needs attribute branches: give attribute_classes or, "
+            "without attribute labels, num_attributes > 0"
+        )

@@ -1,0 +1,117 @@
+"""The A3M training objective, paper eq. (11).
+
+    L = L_add + alpha * L_cat + beta * (1/K) sum_k L_k
+
+L_add is the cross-entropy of the final head (10), L_cat of the category head (2), L_k of
+attribute head k (4). Attribute targets may be unknown per image and attribute
+(``IGNORE_INDEX``); L_k averages over the labelled images only, and an attribute with no
+labelled image in the batch contributes zero (not NaN) while still counting in the 1/K.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from a3m.data.base import IGNORE_INDEX
+from a3m.models.a3m import A3MOutput
+
+
+@dataclass
+class LossParts:
+    """The total loss and each term of eq. (11), unweighted."""
+
+    total: torch.Tensor
+    add: torch.Tensor  # L_add, eq. (10)
+    category: torch.Tensor  # L_cat, eq. (2)
+    attribute: torch.Tensor  # (1/K) sum_k L_k
+    per_attribute: torch.Tensor  # (K,) L_k; empty without attribute heads
+
+    def as_floats(self) -> dict[str, float]:
+        """Scalars for logging: loss, loss_add, loss_cat, loss_attr."""
+        return {
+            "loss": float(self.total.detach()),
+            "loss_add": float(self.add.detach()),
+            "loss_cat": float(self.category.detach()),
+            "loss_attr": float(self.attribute.detach()),
+        }
+
+
+def attribute_losses(
+    attribute_logits: list[torch.Tensor], targets: torch.Tensor, ignore_index: int = IGNORE_INDEX
+) -> torch.Tensor:
+    """Cross-entropy of each attribute head over its labelled images.
+
+    Args:
+        attribute_logits: K tensors (B, C_k).
+        targets: (B, K) class ids, ``ignore_index`` where unknown.
+
+    Returns:
+        (K,) losses; 0 for an attribute without any labelled image in the batch.
+    """
+    if targets.shape[1] != len(attribute_logits):
+        raise ValueError(
+            f"attribute targets have {targets.shape[1]} columns but the model has "
+            f"{len(attribute_logits)} attribute heads"
+        )
+    labelled = (targets != ignore_index).sum(dim=0).clamp(min=1)  # (K,)
+    sums = torch.stack(
+        [
+            F.cross_entropy(logits, targets[:, k], ignore_index=ignore_index, reduction="sum")
+            for k, logits in enumerate(attribute_logits)
+        ]
+    )
+    return sums / labelled
+
+
+class A3MLoss(nn.Module):
+    """Eq. (11) with the trade-off weights ``alpha`` and ``beta``.
+
+    Args:
+        alpha: weight of the category-branch loss.
+        beta: weight of the mean attribute loss.
+    """
+
+    def __init__(self, alpha: float = 0.5, beta: float = 0.5):
+        super().__init__()
+        if alpha < 0 or beta < 0:
+            raise ValueError(f"alpha and beta must be >= 0, got alpha={alpha}, beta={beta}")
+        self.alpha = float(alpha)
+        self.beta = float(beta)
+
+    @classmethod
+    def for_variant(cls, variant: str, alpha: float = 0.5, beta: float = 0.5) -> A3MLoss:
+        """The loss a variant trains with: ``baseline1`` has only its one classifier (L_add),
+        and ``a3m_wo_attr`` keeps its attribute branches but gives their losses zero weight."""
+        if variant == "baseline1":
+            return cls(alpha=0.0, beta=0.0)
+        if variant == "a3m_wo_attr":
+            return cls(alpha=alpha, beta=0.0)
+        return cls(alpha=alpha, beta=beta)
+
+    def forward(
+        self, out: A3MOutput, labels: torch.Tensor, attributes: torch.Tensor | None = None
+    ) -> LossParts:
+        """Args:
+        out: the model's output.
+        labels: (B,) category ids.
+        attributes: (B, K) attribute class ids (``IGNORE_INDEX`` where unknown); may be
+            None or have K = 0 when the model has no attribute heads or beta is 0.
+        """
+        add = F.cross_entropy(out.logits, labels)
+        category = F.cross_entropy(out.category_logits, labels)
+        # Attribute losses are computed whenever targets exist, so a3m_wo_attr (beta = 0)
+        # still reports how well its unsupervised branches happen to classify attributes.
+        has_targets = attributes is not None and attributes.numel() > 0
+        if out.attribute_logits and has_targets:
+            per_attribute = attribute_losses(out.attribute_logits, attributes)
+            attribute = per_attribute.mean()
+        elif out.attribute_logits and self.beta:
+            raise ValueError("beta > 0 needs attribute targets (B, K), got none")
+        else:
+            per_attribute, attribute = add.new_zeros(0), add.new_zeros(())
+        total = add + self.alpha * category + self.beta * attribute
+        return LossParts(total, add, category, attribute, per_attribute)
