@@ -1,0 +1,238 @@
+"""Shared plumbing of the dataset loaders: finding files, reading text lists, opening images.
+
+Every loader reports bad input the same way (``REPRODUCTION.md`` Sec. 2 gives the formats):
+
+- a missing root or file raises ``FileNotFoundError`` naming the path, what was expected there
+  and where the dataset is published;
+- a malformed line raises :class:`~a3m.data.base.DatasetFormatError` as
+  ``"<file>, line <n>: <what was expected>; got <the line>"``;
+- an image that cannot be decoded raises :class:`ImageReadError` naming the file;
+- a split with no items raises :class:`~a3m.data.base.DatasetFormatError` naming the split and
+  the file it was read from, never a silent empty dataset.
+
+:class:`ImageDataset` is the torch ``Dataset`` every loader fills: parallel arrays of paths,
+labels, attributes and optional crop boxes, plus the ``quirks`` it counted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import Dataset
+
+from a3m.data.base import DatasetFormatError, DatasetInfo
+
+SOURCES: dict[str, str] = {
+    "cub": "CUB-200-2011 is published at https://www.vision.caltech.edu/datasets/cub_200_2011/ "
+    "(archive: https://data.caltech.edu/records/65de6-vp158)",
+    "market1501": "Market-1501 is published at "
+    "https://zheng-lab.cecs.anu.edu.au/Project/project_reid.html "
+    "(formerly http://www.liangzheng.org/Project/project_reid.html)",
+    "market1501_attributes": "the Market-1501 attributes (market_attribute.mat) are published at "
+    "https://github.com/vana77/Market-1501_Attribute",
+    "compcars": "CompCars is published at http://mmlab.ie.cuhk.edu.hk/datasets/comp_cars/ "
+    "(download after signing its license agreement)",
+    "cars196": "CARS196 (Stanford Cars) is published at "
+    "https://ai.stanford.edu/~jkrause/cars/car_dataset.html "
+    "(cars_annos.mat: http://ai.stanford.edu/~jkrause/car196/cars_annos.mat)",
+}
+"""Where each public release is published, quoted in every missing-file error."""
+
+
+class ImageReadError(OSError):
+    """An image file that is missing or cannot be decoded; the message names the file."""
+
+
+def missing(path: Path, expected: str, source: str) -> FileNotFoundError:
+    """Build the error for a missing root or file.
+
+    Args:
+        path: the path that does not exist.
+        expected: what should be there, e.g. ``"the image list of CUB-200-2011"``.
+        source: key of :data:`SOURCES` naming where the dataset is published.
+    """
+    return FileNotFoundError(f"{path} not found: expected {expected}. {SOURCES[source]}.")
+
+
+def require_file(path: Path, expected: str, source: str) -> Path:
+    """Return ``path`` if it is a file, else raise :func:`missing`'s error."""
+    if not path.is_file():
+        raise missing(path, expected, source)
+    return path
+
+
+def require_dir(path: Path, expected: str, source: str) -> Path:
+    """Return ``path`` if it is a folder, else raise :func:`missing`'s error."""
+    if not path.is_dir():
+        raise missing(path, expected, source)
+    return path
+
+
+def format_error(path: Path, lineno: int, expected: str, line: str) -> DatasetFormatError:
+    """Build the error for a malformed line (``lineno`` 1-based, as editors count)."""
+    shown = line.rstrip("\r\n")
+    if len(shown) > 120:
+        shown = shown[:117] + "..."
+    return DatasetFormatError(f"{path}, line {lineno}: expected {expected}; got {shown!r}")
+
+
+def read_rows(path: Path) -> Iterator[tuple[int, list[str], str]]:
+    """Yield ``(line number, whitespace-split fields, raw line)`` for each non-blank line.
+
+    Blank lines (a trailing newline, a stray empty line) are skipped: they carry no record.
+    """
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for lineno, line in enumerate(f, start=1):
+            fields = line.split()
+            if fields:
+                yield lineno, fields, line
+
+
+def parse_int(text: str) -> int | None:
+    """``int(text)`` or ``None`` when ``text`` is not a base-10 integer."""
+    try:
+        return int(text)
+    except ValueError:
+        return None
+
+
+def parse_float(text: str) -> float | None:
+    """``float(text)`` or ``None`` when ``text`` is not a finite number."""
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if np.isfinite(value) else None
+
+
+def parse_floats(fields: Sequence[str]) -> list[float] | None:
+    """Every field as a finite float, or ``None`` if any is not a number."""
+    values = [parse_float(x) for x in fields]
+    return None if any(v is None for v in values) else [float(v) for v in values if v is not None]
+
+
+def open_image(path: Path, box: Sequence[float] | None = None) -> Image.Image:
+    """Decode ``path`` to RGB, optionally cropped, raising :class:`ImageReadError` on failure.
+
+    Args:
+        path: the image file.
+        box: ``(left, top, right, bottom)`` in PIL pixel coordinates (right/bottom exclusive);
+            rounded to whole pixels and clipped to the image, so a box that overhangs the
+            border by annotation noise still crops.
+    """
+    try:
+        with Image.open(path) as im:
+            im = im.convert("RGB")  # decodes the whole file: a truncated one fails here
+    except FileNotFoundError as err:
+        raise ImageReadError(f"image file {path} does not exist") from err
+    except (OSError, ValueError, Image.DecompressionBombError) as err:
+        raise ImageReadError(f"cannot read image {path}: {err}") from err
+    if box is None:
+        return im
+    left = min(max(round(box[0]), 0), im.width - 1)
+    top = min(max(round(box[1]), 0), im.height - 1)
+    right = max(min(round(box[2]), im.width), left + 1)
+    bottom = max(min(round(box[3]), im.height), top + 1)
+    return im.crop((left, top, right, bottom))
+
+
+def to_tensor(image: Image.Image) -> torch.Tensor:
+    """PIL RGB image -> float tensor (3, H, W) in [0, 1], used when no transform is given."""
+    array = np.asarray(image, dtype=np.uint8)  # (H, W, 3)
+    return torch.from_numpy(array.copy()).permute(2, 0, 1).float().div_(255.0)
+
+
+def contiguous_labels(keys: Sequence[int]) -> dict[int, int]:
+    """Map sorted distinct keys to 0..n-1, so labels are contiguous whatever ids the files use."""
+    return {key: label for label, key in enumerate(sorted(set(keys)))}
+
+
+class ImageDataset(Dataset):
+    """A split of a dataset: images with a label, K attribute class ids and optional boxes.
+
+    Items follow :mod:`a3m.data.base`: ``(image, target)`` with ``target`` holding ``"label"``,
+    ``"attributes"`` (LongTensor (K,)), ``"index"`` and any per-item ``extra`` fields (``"pid"``,
+    ``"camid"`` for re-id).
+
+    Attributes:
+        info: the :class:`~a3m.data.base.DatasetInfo` of the dataset (training label space).
+        split: the split name, e.g. ``"train"``.
+        root: the dataset folder actually read (after resolving the user's root).
+        samples: image paths, one per item.
+        labels: int64 array (N,) of labels, 0-based within this split's label space.
+        classes: name of each label of this split's label space.
+        attributes: int64 array (N, K) of attribute class ids, ``IGNORE_INDEX`` where unknown.
+        boxes: float array (N, 4) of crop boxes ``(left, top, right, bottom)`` or ``None``.
+        quirks: known quirks of the public release met while loading, as counts.
+    """
+
+    def __init__(
+        self,
+        *,
+        info: DatasetInfo,
+        split: str,
+        root: Path,
+        samples: list[Path],
+        labels: np.ndarray,
+        classes: list[str],
+        attributes: np.ndarray,
+        boxes: np.ndarray | None = None,
+        transform: Callable[[Image.Image], Any] | None = None,
+        quirks: dict[str, int] | None = None,
+        extra: dict[str, np.ndarray] | None = None,
+        source_file: Path | None = None,
+    ) -> None:
+        if not samples:
+            where = f" (read from {source_file})" if source_file else ""
+            raise DatasetFormatError(f"{info.name}: split {split!r} has no images{where}")
+        n = len(samples)
+        assert labels.shape == (n,), labels.shape
+        assert attributes.shape == (n, info.num_attributes), attributes.shape
+        assert boxes is None or boxes.shape == (n, 4), boxes.shape
+        self.info = info
+        self.split = split
+        self.root = root
+        self.samples = samples
+        self.labels = labels.astype(np.int64)
+        self.classes = classes
+        self.attributes = attributes.astype(np.int64)
+        self.boxes = boxes
+        self.transform = transform
+        self.quirks = {k: int(v) for k, v in (quirks or {}).items() if v}
+        self.extra = {k: np.asarray(v, dtype=np.int64) for k, v in (extra or {}).items()}
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def load_image(self, index: int) -> Image.Image:
+        """The item's image as RGB PIL (cropped when boxes are set), before the transform."""
+        box = None if self.boxes is None else self.boxes[index]
+        try:
+            return open_image(self.samples[index], box)
+        except ImageReadError as err:
+            raise ImageReadError(f"{self.info.name}/{self.split} item {index}: {err}") from err
+
+    def __getitem__(self, index: int) -> tuple[Any, dict[str, Any]]:
+        image = self.load_image(index)
+        image = to_tensor(image) if self.transform is None else self.transform(image)
+        target: dict[str, Any] = {
+            "label": int(self.labels[index]),
+            "attributes": torch.from_numpy(self.attributes[index].copy()),
+            "index": int(index),
+        }
+        for key, values in self.extra.items():
+            target[key] = int(values[index])
+        return image, target
+
+    def __repr__(self) -> str:
+        quirks = f", quirks={self.quirks}" if self.quirks else ""
+        return (
+            f"{type(self).__name__}(split={self.split!r}, items={len(self)}, "
+            f"classes={len(self.classes)}, K={self.info.num_attributes}, root={str(self.root)!r}"
+            f"{quirks})"
+        )

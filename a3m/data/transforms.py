@@ -1,0 +1,75 @@
+"""Image transforms of the paper (Sec. 4.2): resize, random crop + horizontal flip, ImageNet norm.
+
+Input sizes (height, width): 224x224 for CUB-200-2011 and CARS196, 448x224 for Market-1501,
+448x448 for CompCars (the defaults also sit in each loader's ``INPUT_SIZE`` and
+``DatasetInfo.input_size``). Training resizes to ``scale`` times the input (256/224 by default,
+the usual ImageNet ratio) then takes a random crop and a random horizontal flip; evaluation
+resizes the same way and takes the center crop. Resizing is to a fixed (h, w), not the shorter
+side, so a box-cropped object is kept whole whatever its aspect ratio (as the authors' code
+resizes the crop straight to the input size).
+"""
+
+from __future__ import annotations
+
+import torch
+from torchvision.transforms import v2
+
+from a3m.data import cars196, compcars, cub, market1501
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+RESIZE_SCALE = 256 / 224
+"""Resize-then-crop ratio: the training crop sees 1/1.14 of each side."""
+
+INPUT_SIZES: dict[str, tuple[int, int]] = {
+    "cub": cub.INPUT_SIZE,
+    "cub_retrieval": cub.INPUT_SIZE,
+    "market1501": market1501.INPUT_SIZE,
+    "compcars": compcars.INPUT_SIZE,
+    "cars196": cars196.INPUT_SIZE,
+}
+"""Default network input (height, width) per registry name, paper Sec. 4.2."""
+
+
+def build_transform(
+    dataset: str,
+    train: bool,
+    input_size: tuple[int, int] | None = None,
+    *,
+    scale: float = RESIZE_SCALE,
+) -> v2.Compose:
+    """The train or evaluation transform of a dataset: PIL RGB image -> normalised float tensor.
+
+    Args:
+        dataset: registry name (``cub``, ``cub_retrieval``, ``market1501``, ``compcars``,
+            ``cars196``); it only picks the default input size.
+        train: random crop + horizontal flip if true, center crop otherwise.
+        input_size: (height, width) of the output, overriding the dataset's default.
+        scale: the image is first resized to ``round(scale * size)`` per side (>= 1).
+
+    Returns:
+        a ``torchvision.transforms.v2.Compose`` giving a float32 tensor (3, height, width).
+    """
+    if dataset not in INPUT_SIZES:
+        raise ValueError(
+            f"unknown dataset {dataset!r}; valid names: {', '.join(sorted(INPUT_SIZES))}"
+        )
+    height, width = input_size if input_size is not None else INPUT_SIZES[dataset]
+    if height < 1 or width < 1:
+        raise ValueError(f"input_size must be positive (height, width), got {input_size}")
+    if scale < 1:
+        raise ValueError(f"scale must be >= 1 (resize at least to the crop), got {scale}")
+    resize = (max(height, round(height * scale)), max(width, round(width * scale)))
+    if train:
+        geometry = [v2.RandomCrop((height, width)), v2.RandomHorizontalFlip()]
+    else:
+        geometry = [v2.CenterCrop((height, width))]
+    return v2.Compose(
+        [
+            v2.ToImage(),
+            v2.Resize(resize, antialias=True),
+            *geometry,
+            v2.ToDtype(torch.float32, scale=True),
+            v2.Normalize(IMAGENET_MEAN, IMAGENET_STD),
+        ]
+    )
