@@ -1,0 +1,521 @@
+"""Train and evaluate one run: plain PyTorch, no Ray and no MLflow inside.
+
+Reads top to bottom like torchvision's reference scripts: ``build_*`` helpers, then
+``train_one_epoch``, ``evaluate``, the checkpoint functions and ``fit``, which ties them
+together and hands every epoch's metrics to a callback (the study layer reports them to Ray
+Tune and MLflow; the CLI prints them).
+
+Reproducibility: the training order of every epoch comes from a generator seeded with
+(seed, epoch), and the checkpoint keeps the model, optimiser, scheduler and RNG states, so a
+run stopped after epoch k and resumed ends with the same weights as an uninterrupted one:
+bitwise on CPU with one intra-op thread (with several, oneDNN's parallel reductions may differ
+in the last bits between any two runs, interrupted or not).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from a3m import metrics
+from a3m.config import RunConfig
+from a3m.data import build_dataset
+from a3m.data.base import DatasetInfo
+from a3m.data.transforms import build_transform
+from a3m.models import A3M, A3MLoss, build_loss, build_model
+
+CHECKPOINT_NAME = "checkpoint.pt"
+BEST_WEIGHTS_NAME = "model_best.pt"
+
+# Fields that decide the model's parameters: a checkpoint made with other values is refused.
+MODEL_FIELDS = (
+    "dataset",
+    "variant",
+    "backbone",
+    "d",
+    "num_classes",
+    "attribute_classes",
+    "num_attributes",
+    "attr_pooling",
+    "branch_bn_relu",
+    "merge_mean_bn",
+    "attention_bn",
+    "fused_bn",
+    "concat_final",
+)
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss became NaN or infinite; the message names the epoch and step."""
+
+
+class CheckpointMismatchError(ValueError):
+    """A checkpoint written for another model config."""
+
+
+def primary_metric(task: str) -> str:
+    """The metric that decides the best epoch and the studies' ranking for a task."""
+    return {"classification": "accuracy", "reid": "mAP", "retrieval": "recall_at_1"}[task]
+
+
+# -- building ---------------------------------------------------------------------------------
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device='cuda' but no CUDA device is available; use device='auto'")
+    return torch.device(name)
+
+
+def dataset_root(cfg: RunConfig) -> Path:
+    """Where the run's data lives: ``data_root``, or a cached synthetic copy."""
+    if cfg.synthetic:
+        from a3m.data.synthetic import ensure_synthetic
+
+        cache = Path(cfg.data_root or os.environ.get("A3M_SYNTHETIC_DIR", "~/.cache/a3m/synthetic"))
+        return ensure_synthetic(cfg.dataset, cache.expanduser(), seed=0)
+    if not cfg.data_root:
+        raise ValueError(
+            f"no data: set data_root to your copy of {cfg.dataset!r} "
+            "(see `a3m data check --help`), or synthetic=True for a generated one"
+        )
+    return Path(cfg.data_root)
+
+
+# The synthetic copies' images are small (64-128 px): train at their size, not the paper's.
+SYNTHETIC_INPUT_SIZE: dict[str, tuple[int, int]] = {
+    "cub": (64, 64),
+    "cub_retrieval": (64, 64),
+    "cars196": (64, 64),
+    "compcars": (96, 96),
+    "market1501": (128, 64),
+}
+
+EVAL_SPLITS = {"classification": ("test",), "retrieval": ("test",), "reid": ("query", "gallery")}
+
+
+def build_split(cfg: RunConfig, split: str, *, train: bool = False) -> Dataset:
+    """One split of the run's dataset with the run's transform."""
+    options = {"bbox_crop": cfg.bbox_crop} if cfg.dataset != "market1501" else {}
+    transform = build_transform(cfg.dataset, train, tuple(cfg.input_size) or None)
+    return build_dataset(cfg.dataset, dataset_root(cfg), split, transform=transform, **options)
+
+
+def build_datasets(cfg: RunConfig) -> tuple[Dataset, dict[str, Dataset], DatasetInfo]:
+    """The training set, the evaluation split(s) of the task's protocol, and the dataset info."""
+    train = build_split(cfg, "train", train=True)
+    evals = {split: build_split(cfg, split) for split in EVAL_SPLITS[cfg.task]}
+    return train, evals, train.info
+
+
+def build_loader(
+    dataset: Dataset, cfg: RunConfig, *, train: bool, device: torch.device
+) -> DataLoader:
+    """DataLoader with workers and pinned memory. Training workers are not persistent: each
+    epoch's workers are seeded from the epoch's generator, which makes resuming exact."""
+    workers = cfg.num_workers
+    return DataLoader(
+        dataset,
+        batch_size=cfg.batch_size,
+        shuffle=train,
+        drop_last=train and len(dataset) > cfg.batch_size,
+        num_workers=workers,
+        pin_memory=device.type == "cuda",
+        persistent_workers=workers > 0 and not train,
+        generator=torch.Generator(),
+    )
+
+
+def build_optimizer(cfg: RunConfig, model: nn.Module) -> torch.optim.Optimizer:
+    return torch.optim.SGD(
+        model.parameters(),
+        lr=cfg.lr,
+        momentum=cfg.momentum,
+        nesterov=cfg.nesterov and cfg.momentum > 0,
+        weight_decay=cfg.weight_decay,
+    )
+
+
+def build_scheduler(
+    cfg: RunConfig, optimizer: torch.optim.Optimizer
+) -> torch.optim.lr_scheduler.LRScheduler:
+    """Per-epoch schedule. ``step``: lr for the first epochs, lr * lr_drop_factor for the last
+    ``lr_drop_epochs`` (paper: 1e-3, then 1e-4 for the last 10 of 60). ``cosine``: from lr to 0."""
+    if cfg.schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.epochs)
+    drop_at = cfg.epochs - cfg.lr_drop_epochs
+    factor = cfg.lr_drop_factor
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda epoch: factor if epoch >= drop_at else 1.0
+    )
+
+
+# -- one epoch --------------------------------------------------------------------------------
+def _to_device(target: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+    return {k: v.to(device, non_blocking=True) for k, v in target.items()}
+
+
+def _autocast(device: torch.device, amp: bool):
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp and device.type == "cuda")
+
+
+def train_one_epoch(
+    model: nn.Module,
+    loss_fn: A3MLoss,
+    loader: DataLoader,
+    optimizer: torch.optim.Optimizer,
+    device: torch.device,
+    epoch: int,
+    *,
+    amp: bool = True,
+    channels_last: bool = False,
+    progress: bool = False,
+) -> dict[str, float]:
+    """One pass over the training set; returns the mean of each loss term and the accuracy.
+
+    Raises:
+        NonFiniteLossError: the loss is NaN or infinite (names the epoch and the step).
+    """
+    model.train()
+    sums: dict[str, float] = {}
+    correct = seen = 0
+    batches = loader
+    if progress:
+        from tqdm import tqdm
+
+        batches = tqdm(loader, desc=f"epoch {epoch + 1}", leave=False, dynamic_ncols=True)
+    for step, (images, target) in enumerate(batches):
+        images = images.to(device, non_blocking=True)
+        if channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        target = _to_device(target, device)
+        with _autocast(device, amp):
+            out = model(images)
+            parts = loss_fn(out, target["label"], target.get("attributes"))
+        if not torch.isfinite(parts.total):
+            raise NonFiniteLossError(
+                f"loss is {parts.total.item()} at epoch {epoch + 1}, step {step + 1} "
+                f"(add={parts.add.item():.4g}, category={parts.category.item():.4g}, "
+                f"attribute={parts.attribute.item():.4g}); lower the learning rate"
+            )
+        optimizer.zero_grad(set_to_none=True)
+        parts.total.backward()
+        optimizer.step()
+        for key, value in parts.as_floats().items():
+            sums[key] = sums.get(key, 0.0) + value * len(images)
+        correct += int((out.logits.argmax(1) == target["label"]).sum())
+        seen += len(images)
+        if progress:
+            batches.set_postfix(loss=f"{sums['loss'] / seen:.3f}")
+    result = {f"train_{k}": v / max(seen, 1) for k, v in sums.items()}
+    result["train_accuracy"] = correct / max(seen, 1)
+    return result
+
+
+# -- evaluation -------------------------------------------------------------------------------
+@torch.no_grad()
+def predict(
+    model: nn.Module,
+    loader: DataLoader,
+    device: torch.device,
+    *,
+    amp: bool = True,
+    channels_last: bool = False,
+) -> dict[str, Any]:
+    """Run the model over a loader; gather logits, embeddings and targets on the CPU."""
+    model.eval()
+    keep: dict[str, list] = {"logits": [], "category_logits": [], "embedding": [], "attrs": []}
+    targets: dict[str, list] = {}
+    for images, target in loader:
+        images = images.to(device, non_blocking=True)
+        if channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        with _autocast(device, amp):
+            out = model(images)
+        keep["logits"].append(out.logits.float().cpu())
+        keep["category_logits"].append(out.category_logits.float().cpu())
+        keep["embedding"].append(out.embedding.float().cpu())
+        keep["attrs"].append([a.float().cpu() for a in out.attribute_logits])
+        for key, value in target.items():
+            targets.setdefault(key, []).append(value)
+    result: dict[str, Any] = {k: torch.cat(v) for k, v in keep.items() if k != "attrs"}
+    result["attribute_logits"] = [torch.cat(parts) for parts in zip(*keep["attrs"], strict=True)]
+    result.update({k: torch.cat(v) for k, v in targets.items()})
+    return result
+
+
+def evaluate(
+    model: nn.Module,
+    loaders: dict[str, DataLoader],
+    task: str,
+    info: DatasetInfo,
+    device: torch.device,
+    *,
+    distance: str = "euclidean",
+    amp: bool = True,
+    channels_last: bool = False,
+) -> dict[str, float]:
+    """The dataset's protocol (REPRODUCTION.md Sec. 3); every value a fraction in [0, 1].
+
+    ``fit`` adds ``score``: the task's :func:`primary_metric`, under one name for every task.
+
+    classification: ``accuracy`` (final head, eq. 9), ``category_accuracy`` (eq. 1) and
+    ``attr_acc/<name>`` per attribute head with ``attr_acc/mean``; reid: ``rank1/5/10/20`` and
+    ``mAP``; retrieval: ``recall_at_1/2/4/8`` and ``nmi``.
+    """
+    kw = {"amp": amp, "channels_last": channels_last}
+    if task == "reid":
+        q = predict(model, loaders["query"], device, **kw)
+        g = predict(model, loaders["gallery"], device, **kw)
+        return metrics.reid_evaluate(
+            q["embedding"], q["pid"], q["camid"], g["embedding"], g["pid"], g["camid"],
+            metric=distance,
+        )  # fmt: skip
+    p = predict(model, loaders["test"], device, **kw)
+    if task == "retrieval":
+        return metrics.retrieval_evaluate(p["embedding"], p["label"], metric=distance)
+    result = {
+        "accuracy": metrics.accuracy(p["logits"], p["label"]),
+        "category_accuracy": metrics.accuracy(p["category_logits"], p["label"]),
+    }
+    if p["attribute_logits"]:
+        per_attr = metrics.attribute_accuracy(
+            p["attribute_logits"], p["attributes"], list(info.attribute_names)
+        )
+        result.update({f"attr_acc/{name}": value for name, value in per_attr.items()})
+    return result
+
+
+# -- checkpoints ------------------------------------------------------------------------------
+def _rng_state() -> dict[str, Any]:
+    # The legacy global NumPy RNG is the one third-party transforms draw from: keep it too.
+    np_state = np.random.get_state()  # noqa: NPY002
+    state = {
+        "torch": torch.get_rng_state(),
+        "numpy": (np_state[0], torch.from_numpy(np_state[1].copy()), *np_state[2:]),
+        "python": random.getstate(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    name, keys, *rest = state["numpy"]
+    np.random.set_state((name, keys.numpy(), *rest))  # noqa: NPY002
+    random.setstate(state["python"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def atomic_save(obj: Any, path: Path) -> None:
+    """``torch.save`` to a temporary file beside ``path``, then rename: a crash mid-write
+    leaves the previous file intact, never a truncated one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_checkpoint(path: str | Path, cfg: RunConfig | None = None) -> dict[str, Any]:
+    """Load a checkpoint safely (``weights_only=True``: tensors and plain containers only).
+
+    Args:
+        cfg: when given, the checkpoint must have been written for the same model
+            (:data:`MODEL_FIELDS`); otherwise :class:`CheckpointMismatchError` lists what differs.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} does not exist")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if cfg is not None:
+        saved = RunConfig.from_flat_dict(state["config"], strict=False).to_flat_dict()
+        wanted = cfg.to_flat_dict()
+        diffs = [f"{k}: checkpoint {saved[k]!r} vs config {wanted[k]!r}" for k in MODEL_FIELDS]
+        diffs = [d for k, d in zip(MODEL_FIELDS, diffs, strict=True) if saved[k] != wanted[k]]
+        if diffs:
+            raise CheckpointMismatchError(
+                f"checkpoint {path} was written for another model: " + "; ".join(diffs)
+            )
+    return state
+
+
+# -- the run ----------------------------------------------------------------------------------
+@dataclass
+class EpochResult:
+    """What ``fit`` hands to its callback after every epoch."""
+
+    epoch: int  # 1-based, epochs completed
+    metrics: dict[str, float]
+    checkpoint: Path  # the checkpoint written for this epoch
+    is_best: bool = False
+
+
+@dataclass
+class FitResult:
+    config: RunConfig  # resolved against the dataset
+    history: list[dict[str, float]] = field(default_factory=list)
+    best_metric: float = -math.inf
+    out_dir: Path = Path(".")
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)  # noqa: NPY002  (the global RNG libraries use)
+    torch.manual_seed(seed)
+
+
+def fit(
+    cfg: RunConfig,
+    out_dir: str | Path,
+    *,
+    resume: str | Path | None = None,
+    callback: Callable[[EpochResult], None] | None = None,
+    progress: bool = False,
+) -> FitResult:
+    """Train ``cfg.epochs`` epochs, evaluating every ``cfg.eval_every`` and at the end.
+
+    Args:
+        out_dir: where ``config.json``, ``checkpoint.pt`` (after every epoch) and
+            ``model_best.pt`` go.
+        resume: a checkpoint file (or a directory holding ``checkpoint.pt``) to continue from;
+            it must have been written for the same model config.
+        callback: called with an :class:`EpochResult` after every epoch (after its checkpoint
+            is written, so whatever it does, the epoch is not lost).
+        progress: show a progress bar per epoch.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    seed_everything(cfg.seed)
+    device = resolve_device(cfg.device)
+    if cfg.synthetic and not cfg.input_size:
+        cfg = cfg.replace(input_size=SYNTHETIC_INPUT_SIZE[cfg.dataset])
+    train_set, eval_sets, info = build_datasets(cfg)
+    cfg = cfg.resolve(info.num_classes, info.attribute_classes, info.input_size)
+    cfg.to_json(out_dir / "config.json")
+
+    model: A3M = build_model(cfg).to(device)
+    channels_last = cfg.channels_last and device.type == "cuda"
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    loss_fn = build_loss(cfg)
+    optimizer = build_optimizer(cfg, model)
+    scheduler = build_scheduler(cfg, optimizer)
+    result = FitResult(config=cfg, out_dir=out_dir)
+    start_epoch = 0
+    if resume is not None:
+        path = Path(resume)
+        state = load_checkpoint(path / CHECKPOINT_NAME if path.is_dir() else path, cfg)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        _set_rng_state(state["rng"])
+        start_epoch = state["epoch"]
+        result.best_metric = state["best_metric"]
+        result.history = list(state["history"])
+    step_model = torch.compile(model) if cfg.compile else model
+
+    train_loader = build_loader(train_set, cfg, train=True, device=device)
+    eval_loaders = {
+        k: build_loader(v, cfg, train=False, device=device) for k, v in eval_sets.items()
+    }
+    key = primary_metric(cfg.task)
+    for epoch in range(start_epoch, cfg.epochs):
+        t0 = time.perf_counter()
+        train_loader.generator.manual_seed(cfg.seed * 100_003 + epoch)
+        row = {"epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"]}
+        row |= train_one_epoch(
+            step_model, loss_fn, train_loader, optimizer, device, epoch,
+            amp=cfg.amp, channels_last=channels_last, progress=progress,
+        )  # fmt: skip
+        scheduler.step()
+        row["train_time_s"] = time.perf_counter() - t0
+        is_best = False
+        if (epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs:
+            t1 = time.perf_counter()
+            row |= evaluate(
+                model, eval_loaders, cfg.task, info, device,
+                distance=cfg.distance, amp=cfg.amp, channels_last=channels_last,
+            )  # fmt: skip
+            row["eval_time_s"] = time.perf_counter() - t1
+            value = row["score"] = row.get(key, math.nan)
+            if value > result.best_metric:
+                result.best_metric, is_best = value, True
+                atomic_save(model.state_dict(), out_dir / BEST_WEIGHTS_NAME)
+        result.history.append(row)
+        checkpoint = out_dir / CHECKPOINT_NAME
+        atomic_save(
+            {
+                "config": cfg.to_flat_dict(),
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "rng": _rng_state(),
+                "epoch": epoch + 1,
+                "best_metric": result.best_metric,
+                "history": result.history,
+            },
+            checkpoint,
+        )
+        if callback is not None:
+            callback(EpochResult(epoch + 1, row, checkpoint, is_best))
+    return result
+
+
+# -- attention maps (Fig. 6) ------------------------------------------------------------------
+@torch.no_grad()
+def save_attention_examples(
+    cfg: RunConfig,
+    run_dir: str | Path,
+    out_dir: str | Path,
+    *,
+    n_images: int = 4,
+    max_attributes: int = 6,
+) -> list[Path]:
+    """Attention maps of the first evaluation images under a run's best (else last) weights.
+
+    Shows the ``max_attributes`` attribute masks m^(k) that vary most over the image (the most
+    selective ones, as the paper picks five in Fig. 6) and m_region, overlaid on each input.
+    """
+    from a3m.viz import save_attention_maps
+
+    run_dir = Path(run_dir)
+    model = build_model(cfg).eval()
+    best = run_dir / BEST_WEIGHTS_NAME
+    if best.is_file():
+        model.load_state_dict(torch.load(best, map_location="cpu", weights_only=True))
+    else:
+        model.load_state_dict(load_checkpoint(run_dir / CHECKPOINT_NAME, cfg)["model"])
+    dataset = build_split(cfg, EVAL_SPLITS[cfg.task][0])
+    images = torch.stack([dataset[i][0] for i in range(min(n_images, len(dataset)))])
+    out = model(images)
+    (h, w), (B, K) = out.feature_size, out.masks.shape[:2]
+    masks = out.masks.view(B, K, h, w)
+    keep = masks.flatten(2).std(dim=2).mean(dim=0).argsort(descending=True)[:max_attributes]
+    keep = keep.sort().values
+    info = dataset.info
+    names = list(info.attribute_names) or [f"branch {k}" for k in range(K)]
+    return save_attention_maps(
+        images, masks[:, keep], out.m_region.view(B, h, w), out_dir,
+        names=[names[k] for k in keep.tolist()],
+    )  # fmt: skip

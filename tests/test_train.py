@@ -1,0 +1,206 @@
+"""The trainer on small synthetic copies: learning, exact resume, failures with their message."""
+
+from __future__ import annotations
+
+import pickle
+import shutil
+
+import pytest
+import torch
+
+from a3m.config import RunConfig
+from a3m.data.synthetic import write_synthetic
+from a3m.train import (
+    CHECKPOINT_NAME,
+    CheckpointMismatchError,
+    NonFiniteLossError,
+    atomic_save,
+    build_optimizer,
+    build_scheduler,
+    fit,
+    load_checkpoint,
+    save_attention_examples,
+)
+
+
+@pytest.fixture(scope="module")
+def cub_root(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cub")
+    return write_synthetic("cub", out, seed=0, num_classes=8, images_per_class=16, image_size=64)
+
+
+def small(root, **changes) -> RunConfig:
+    base = dict(
+        dataset="cub",
+        data_root=str(root),
+        backbone="tiny",
+        d=32,
+        input_size=(64, 64),
+        epochs=3,
+        lr_drop_epochs=1,
+        batch_size=16,
+        lr=0.03,
+        num_workers=0,
+    )
+    return RunConfig(**(base | changes))
+
+
+def test_training_lowers_loss_and_beats_chance(cub_root, tmp_path):
+    result = fit(small(cub_root, epochs=8, lr_drop_epochs=2), tmp_path)
+    first, last = result.history[0], result.history[-1]
+    assert last["train_loss"] < 0.8 * first["train_loss"]
+    chance = 1 / result.config.num_classes
+    assert result.best_metric > 2.5 * chance, [r["accuracy"] for r in result.history]
+    assert 0 <= last["attr_acc/mean"] <= 1 and "attr_acc/has_bill_shape" in last
+    assert last["score"] == last["accuracy"]
+    assert (tmp_path / "config.json").is_file() and (tmp_path / "model_best.pt").is_file()
+    assert RunConfig.from_json(tmp_path / "config.json") == result.config
+
+
+class Crash(RuntimeError):
+    pass
+
+
+@pytest.fixture
+def one_thread():
+    """Bitwise equality needs one intra-op thread: with several, oneDNN's reductions can
+    differ in the last bits between ANY two runs, interrupted or not."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"branch_bn_relu": True, "concat_final": True},  # dropout draws from the RNG
+        {"num_workers": 1},  # augmentation in a worker process
+    ],
+    ids=["dropout", "workers"],
+)
+def test_resume_equals_uninterrupted_run(cub_root, tmp_path, changes, one_thread):
+    cfg = small(cub_root, **changes)
+    full = fit(cfg, tmp_path / "full")
+
+    def crash_after_first_epoch(result):
+        if result.epoch == 1:
+            raise Crash
+
+    with pytest.raises(Crash):
+        fit(cfg, tmp_path / "stopped", callback=crash_after_first_epoch)
+    assert load_checkpoint(tmp_path / "stopped" / CHECKPOINT_NAME)["epoch"] == 1
+    resumed = fit(cfg, tmp_path / "stopped", resume=tmp_path / "stopped")
+    a = torch.load(tmp_path / "full" / CHECKPOINT_NAME, weights_only=True)["model"]
+    b = torch.load(tmp_path / "stopped" / CHECKPOINT_NAME, weights_only=True)["model"]
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    assert [r["epoch"] for r in resumed.history] == [1, 2, 3]
+    assert resumed.history[-1]["accuracy"] == full.history[-1]["accuracy"]
+
+
+def test_nan_loss_names_epoch_and_step(cub_root, tmp_path):
+    with pytest.raises(NonFiniteLossError, match=r"loss is (nan|inf) at epoch 1, step \d+"):
+        fit(small(cub_root, lr=1e12, epochs=1, lr_drop_epochs=0), tmp_path)
+
+
+def test_corrupt_image_fails_with_its_file_name(cub_root, tmp_path):
+    root = tmp_path / "copy"
+    shutil.copytree(cub_root, root)
+    lines = (root / "CUB_200_2011" / "images.txt").read_text().split("\n")
+    split = dict(
+        line.split()
+        for line in (root / "CUB_200_2011" / "train_test_split.txt").read_text().split("\n")
+        if line
+    )
+    image_id, rel = next(line.split() for line in lines if line and split[line.split()[0]] == "1")
+    bad = root / "CUB_200_2011" / "images" / rel
+    bad.write_bytes(b"this is not a JPEG")
+    with pytest.raises(OSError, match=rel.split("/")[-1]):
+        fit(small(root, epochs=1, lr_drop_epochs=0), tmp_path / "run")
+
+
+def test_checkpoint_of_another_config_is_refused(cub_root, tmp_path):
+    fit(small(cub_root, epochs=1, lr_drop_epochs=0), tmp_path)
+    with pytest.raises(CheckpointMismatchError, match="variant: checkpoint 'a3m' vs config 'att1'"):
+        fit(
+            small(cub_root, epochs=2, lr_drop_epochs=0, variant="att1"),
+            tmp_path / "b",
+            resume=tmp_path,
+        )
+    with pytest.raises(CheckpointMismatchError, match="d: checkpoint 32 vs config 16"):
+        fit(small(cub_root, epochs=2, lr_drop_epochs=0, d=16), tmp_path / "c", resume=tmp_path)
+
+
+class Evil:
+    def __reduce__(self):
+        return (print, ("code ran",))
+
+
+def test_checkpoint_loading_runs_no_code(tmp_path):
+    path = tmp_path / "evil.pt"
+    torch.save({"config": {}, "payload": Evil()}, path)
+    with pytest.raises(pickle.UnpicklingError):
+        load_checkpoint(path)
+
+
+def test_atomic_save_keeps_the_previous_file_on_failure(tmp_path, monkeypatch):
+    path = tmp_path / "checkpoint.pt"
+    atomic_save({"epoch": 1}, path)
+
+    def broken_save(obj, f):
+        f.write(b"partial")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", broken_save)
+    with pytest.raises(OSError, match="disk full"):
+        atomic_save({"epoch": 2}, path)
+    monkeypatch.undo()
+    assert torch.load(path, weights_only=True) == {"epoch": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["checkpoint.pt"]
+
+
+def lrs(cfg: RunConfig) -> list[float]:
+    opt = build_optimizer(cfg, torch.nn.Linear(2, 2))
+    sched = build_scheduler(cfg, opt)
+    out = []
+    for _ in range(cfg.epochs):
+        out.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    return out
+
+
+def test_schedules():
+    assert lrs(RunConfig(epochs=6, lr_drop_epochs=2)) == pytest.approx([1e-3] * 4 + [1e-4] * 2)
+    paper = lrs(RunConfig())
+    assert paper[:50] == pytest.approx([1e-3] * 50) and paper[50:] == pytest.approx([1e-4] * 10)
+    cosine = lrs(RunConfig(epochs=5, schedule="cosine"))
+    assert cosine[0] == pytest.approx(1e-3) and all(
+        a > b for a, b in zip(cosine, cosine[1:], strict=False)
+    )
+    opt = build_optimizer(RunConfig(), torch.nn.Linear(2, 2)).param_groups[0]
+    assert (opt["momentum"], opt["weight_decay"], opt["nesterov"]) == (0.9, 5e-4, False)
+
+
+@pytest.mark.parametrize(
+    "dataset, keys",
+    [
+        ("market1501", {"rank1", "rank5", "rank10", "rank20", "mAP"}),
+        ("cars196", {"recall_at_1", "recall_at_2", "recall_at_4", "recall_at_8", "nmi"}),
+    ],
+)
+def test_reid_and_retrieval_protocols(dataset, keys, tmp_path):
+    root = write_synthetic(dataset, tmp_path / "data", num_classes=6, images_per_class=6)
+    size = (128, 64) if dataset == "market1501" else (64, 64)
+    cfg = small(root, dataset=dataset, input_size=size, epochs=1, lr_drop_epochs=0)
+    row = fit(cfg, tmp_path / "run").history[-1]
+    assert keys <= row.keys()
+    assert all(0 <= row[k] <= 1 for k in keys)
+
+
+def test_attention_examples_are_saved(cub_root, tmp_path):
+    result = fit(small(cub_root, epochs=1, lr_drop_epochs=0), tmp_path / "run")
+    paths = save_attention_examples(result.config, tmp_path / "run", tmp_path / "att", n_images=2)
+    assert len(paths) == 2 and all(p.suffix == ".png" and p.stat().st_size > 0 for p in paths)
