@@ -5,8 +5,11 @@ Each command group is added by one function ``register_<group>(subparsers)`` lis
 leaf parser. A new group (``train``, ``study``, ``leaderboard``, ``dashboard``) is a new
 function appended to that list; :func:`main` needs no change.
 
-Now:
+Commands:
 
+- ``a3m train``: one run without Ray, every RunConfig field a flag; ``--tracking-uri`` logs it
+  to MLflow.
+- ``a3m leaderboard --experiment NAME -o FILE.csv``: a study's runs as a leaderboard.
 - ``a3m data check --dataset NAME --root PATH``: load every split, compare with the public
   release's counts, open every image; exit 1 on problems.
 - ``a3m data synth --dataset NAME --out PATH``: write a small synthetic copy in the public
@@ -139,7 +142,157 @@ def register_data(subparsers: argparse._SubParsersAction) -> None:
     synth.set_defaults(func=cmd_data_synth)
 
 
-SUBCOMMANDS: list[Register] = [register_data]
+# -- a3m train --------------------------------------------------------------------------------
+def _add_config_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per RunConfig field (``--alpha 0.3``, ``--no-bbox-crop``,
+    ``--input-size 448x224``)."""
+    import dataclasses
+    import typing
+
+    from a3m.config import RunConfig
+
+    hints = typing.get_type_hints(RunConfig)
+    group = parser.add_argument_group("run config (defaults: the paper's, Sec. 4.2)")
+    for f in dataclasses.fields(RunConfig):
+        flag = "--" + f.name.replace("_", "-")
+        if hints[f.name] is bool:
+            group.add_argument(flag, action=argparse.BooleanOptionalAction, default=None,
+                               help=f"(default: {f.default})")  # fmt: skip
+        else:
+            shown = ",".join(map(str, f.default)) if isinstance(f.default, tuple) else f.default
+            group.add_argument(flag, default=None, metavar="VALUE",
+                               help=f"(default: {shown!s})")  # fmt: skip
+
+
+def _config_from_args(args: argparse.Namespace):
+    import dataclasses
+
+    from a3m.config import RunConfig
+
+    flat = RunConfig.from_json(args.config).to_flat_dict() if args.config else {}
+    for f in dataclasses.fields(RunConfig):
+        value = getattr(args, f.name)
+        if value is not None:
+            flat[f.name] = value
+    return RunConfig.from_flat_dict(flat)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """``a3m train``: one run without Ray; metrics table at the end, results in ``--out``."""
+    import json
+    import time
+
+    import pandas as pd
+
+    from a3m.config import ConfigError
+    from a3m.train import fit
+
+    try:
+        cfg = _config_from_args(args)
+    except ConfigError as err:
+        print(f"a3m train: {err}", file=sys.stderr)
+        return 2
+    out = Path(
+        args.out or f"runs/train/{cfg.dataset}-{cfg.variant}-{time.strftime('%Y%m%d-%H%M%S')}"
+    )
+    callback, finish = None, None
+    if args.tracking_uri:
+        callback, finish = _mlflow_logger(args.tracking_uri, args.experiment or cfg.dataset, cfg)
+    try:
+        result = fit(cfg, out, resume=args.resume, callback=callback, progress=not args.quiet)
+    except BaseException as err:
+        if finish:
+            finish("FAILED", f"{type(err).__name__}: {err}")
+        raise
+    history = pd.DataFrame(result.history)
+    history.to_csv(out / "history.csv", index=False)
+    final = result.history[-1] if result.history else {}
+    (out / "metrics.json").write_text(json.dumps(final, indent=2, sort_keys=True) + "\n")
+    if finish:
+        finish("FINISHED", None)
+    shown = [c for c in history.columns if not c.startswith("attr_acc/") or c == "attr_acc/mean"]
+    with pd.option_context("display.width", 200, "display.float_format", "{:.4f}".format):
+        print(history[shown].to_string(index=False))
+    print(f"\nbest {result.best_metric:.4f}; config, checkpoint and metrics in {out}")
+    return 0
+
+
+def _mlflow_logger(tracking_uri: str, experiment: str, cfg):
+    """Per-epoch MLflow logging for a single run: (callback, finish(status, error))."""
+    from mlflow import MlflowClient
+
+    from a3m.study.tracking import (
+        ERROR_TAG,
+        environment_tags,
+        get_or_create_experiment,
+        log_batched,
+        metrics_at,
+        resolve_tracking_uri,
+    )
+
+    client = MlflowClient(resolve_tracking_uri(tracking_uri))
+    run = client.create_run(get_or_create_experiment(client, experiment), tags=environment_tags())
+    run_id = run.info.run_id
+    log_batched(client, run_id, params=cfg.to_flat_dict())
+
+    def callback(result) -> None:
+        log_batched(client, run_id, metrics=metrics_at(result.metrics, result.epoch))
+
+    def finish(status: str, error: str | None) -> None:
+        if error:
+            client.set_tag(run_id, ERROR_TAG, error[:5000])
+        client.set_terminated(run_id, status=status)
+
+    print(f"MLflow run {run_id} at {tracking_uri}")
+    return callback, finish
+
+
+def register_train(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``a3m train``."""
+    train = subparsers.add_parser(
+        "train",
+        help="one training run without Ray (every config field is a flag)",
+        description="Train and evaluate one run. Example: a3m train --dataset cub --synthetic "
+        "--backbone tiny --epochs 5",
+    )
+    train.add_argument("--config", type=Path, help="a config.json to start from (flags override)")
+    train.add_argument("--out", type=Path, help="output folder (default: runs/train/...)")
+    train.add_argument("--resume", type=Path, help="continue from a checkpoint (file or folder)")
+    train.add_argument("--tracking-uri", help="also log to MLflow at this URI")
+    train.add_argument("--experiment", help="MLflow experiment (default: the dataset name)")
+    train.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_config_flags(train)
+    train.set_defaults(func=cmd_train)
+
+
+# -- a3m leaderboard --------------------------------------------------------------------------
+def cmd_leaderboard(args: argparse.Namespace) -> int:
+    from a3m.study.leaderboard import export_leaderboard
+    from a3m.study.tracking import resolve_tracking_uri
+
+    try:
+        table = export_leaderboard(
+            args.experiment, resolve_tracking_uri(args.tracking_uri), args.output, args.sort_by
+        )
+    except ValueError as err:
+        print(f"a3m leaderboard: {err}", file=sys.stderr)
+        return 1
+    print(table.drop(columns=["run_ids"], errors="ignore").head(30).to_string(index=False))
+    print(f"\nwrote {args.output}")
+    return 0
+
+
+def register_leaderboard(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``a3m leaderboard``."""
+    p = subparsers.add_parser("leaderboard", help="a study's MLflow runs as a CSV leaderboard")
+    p.add_argument("--experiment", required=True, help="MLflow experiment (the study name)")
+    p.add_argument("-o", "--output", type=Path, required=True, help="CSV file to write")
+    p.add_argument("--tracking-uri", help="default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db")
+    p.add_argument("--sort-by", help="column to sort by (default: score_mean)")
+    p.set_defaults(func=cmd_leaderboard)
+
+
+SUBCOMMANDS: list[Register] = [register_data, register_train, register_leaderboard]
 """One registering function per command group; append to add a group."""
 
 
