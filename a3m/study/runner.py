@@ -1,0 +1,412 @@
+"""Run a study: a :class:`StudySpec` + the shared command-line flags -> Ray Tune trials logged
+to MLflow, then a leaderboard.
+
+A study script is a spec and a call (``main(SPEC)``). The runner connects to Ray (a local
+instance started for the run, or ``--address``), opens the MLflow experiment and the parent run,
+builds the search (grid over the spec's axes and seeds, or Optuna TPE) and the scheduler
+(FIFO or ASHA), runs or restores the Tuner (``--resume``), reconciles the trials' MLflow runs
+with Tune's outcome (errored -> FAILED with the reason, stopped early -> tagged), and writes
+the leaderboard CSV.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import re
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from a3m.config import ConfigError, RunConfig
+
+# With --synthetic: a budget that runs on a laptop CPU in minutes and still separates variants.
+SYNTHETIC_BUDGET: dict[str, Any] = {
+    "backbone": "tiny",
+    "pretrained": False,
+    "d": 64,
+    "epochs": 8,
+    "lr_drop_epochs": 2,
+    "batch_size": 32,
+    "lr": 0.03,
+    "num_workers": 0,
+    "eval_every": 1,
+}
+DATASET_HOME = {
+    "cub": "https://www.vision.caltech.edu/datasets/cub_200_2011/",
+    "cub_retrieval": "https://www.vision.caltech.edu/datasets/cub_200_2011/",
+    "market1501": "https://zheng-lab-anu.github.io/Project/project_reid.html "
+    "(+ market_attribute.mat: https://github.com/vana77/Market-1501_Attribute)",
+    "compcars": "https://mmlab.ie.cuhk.edu.hk/datasets/comp_cars/",
+    "cars196": "https://ai.stanford.edu/~jkrause/cars/car_dataset.html",
+}
+
+
+@dataclass(frozen=True)
+class StudySpec:
+    """What a study sweeps. Axes are RunConfig fields.
+
+    Attributes:
+        name: MLflow experiment and Tune run name (``-synthetic`` is appended with --synthetic).
+        description: one line for ``--help``.
+        base: RunConfig overrides shared by every trial (the paper's setting for the study).
+        grid: axis -> values; their cross product (grid search).
+        points: explicit grid points (dicts of overrides), e.g. two 1-D sweeps; crossed with
+            ``grid`` and the seeds.
+        optuna_space: axis -> ``ray.tune`` domain (``tune.uniform`` ...); makes the study an
+            Optuna TPE search of ``--num-samples`` trials instead of a grid.
+        num_samples: Optuna trials (or grid repeats) unless --num-samples says otherwise.
+        synthetic_*: replace the field of the same name with --synthetic (``None`` keeps the
+            full one; ``synthetic_base`` is added to the synthetic budget), so the smallest
+            budget stays small.
+    """
+
+    name: str
+    description: str
+    base: dict[str, Any]
+    grid: dict[str, list[Any]] = field(default_factory=dict)
+    points: list[dict[str, Any]] | None = None
+    optuna_space: dict[str, Any] | None = None
+    num_samples: int = 1
+    synthetic_base: dict[str, Any] = field(default_factory=dict)
+    synthetic_grid: dict[str, list[Any]] | None = None
+    synthetic_points: list[dict[str, Any]] | None = None
+    synthetic_optuna_space: dict[str, Any] | None = None
+    synthetic_num_samples: int | None = None
+
+    def pick(self, attr: str, synthetic: bool) -> Any:
+        """``attr``, or its ``synthetic_`` replacement with --synthetic when it has one."""
+        replacement = getattr(self, f"synthetic_{attr}") if synthetic else None
+        return getattr(self, attr) if replacement is None else replacement
+
+
+def study_parser(spec: StudySpec) -> argparse.ArgumentParser:
+    """The flags every study shares."""
+    p = argparse.ArgumentParser(
+        prog=f"studies/{spec.name}.py",
+        description=spec.description,
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    data = p.add_argument_group("data")
+    data.add_argument("--data-root", help="your copy of the dataset (public layout)")
+    data.add_argument(
+        "--synthetic",
+        action="store_true",
+        help="generate (or reuse) a synthetic copy in the public format and shrink the budget "
+        "(tiny backbone, small images, few epochs): runs on a laptop CPU",
+    )
+    run = p.add_argument_group("budget")
+    run.add_argument("--epochs", type=int, help="epochs per trial (default: the study's)")
+    run.add_argument("--num-samples", type=int, help="Optuna trials / grid repeats "
+                     f"(default: {spec.num_samples})")  # fmt: skip
+    run.add_argument("--seeds", type=int, default=1, help="seeds per configuration (grid axis)")
+    run.add_argument(
+        "--scheduler", choices=("fifo", "asha"), default="fifo", help="ASHA stops weak trials"
+    )
+    run.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE",
+                     help="override RunConfig fields of every trial: --set lr=0.01")  # fmt: skip
+    cluster = p.add_argument_group("cluster and tracking")
+    cluster.add_argument("--address", help="Ray cluster address ('auto' inside a cluster); "
+                         "default: a local Ray started for this run")  # fmt: skip
+    cluster.add_argument("--gpus-per-trial", type=float, default=None,
+                         help="GPUs per trial, may be fractional (default: 1 if the cluster "
+                         "has GPUs, else 0)")  # fmt: skip
+    cluster.add_argument("--cpus-per-trial", type=float, default=1.0)
+    cluster.add_argument("--tracking-uri", help="MLflow tracking URI (default: "
+                         "$MLFLOW_TRACKING_URI or sqlite:///mlflow.db)")  # fmt: skip
+    cluster.add_argument("--experiment", help="MLflow experiment name (default: the study's)")
+    cluster.add_argument("--optuna-storage", help="Optuna RDB URL (default: optuna.db beside a "
+                         "SQLite tracking store)")  # fmt: skip
+    cluster.add_argument("--storage-path", default="runs/tune",
+                         help="Tune results and checkpoints; shared storage (s3://, gs://, NFS) "
+                         "on a cluster")  # fmt: skip
+    cluster.add_argument("--resume", nargs="?", const="latest", metavar="PATH",
+                         help="restore an interrupted study: its Tune folder, or the latest one "
+                         "of this study under --storage-path")  # fmt: skip
+    cluster.add_argument("--max-failures", type=int, default=2,
+                         help="retries of a crashed trial from its last checkpoint")  # fmt: skip
+    cluster.add_argument("--out", default="results", help="folder for the leaderboard CSV")
+    return p
+
+
+@dataclass
+class StudyResult:
+    experiment: str
+    tracking_uri: str
+    leaderboard_csv: Path | None
+    num_trials: int
+    num_errors: int
+    tune_path: str
+
+
+def _parse_sets(items: list[str]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        if "=" not in item:
+            raise SystemExit(f"--set expects FIELD=VALUE, got {item!r}")
+        k, v = item.split("=", 1)
+        out[k.strip()] = v.strip()
+    return out
+
+
+def build_base(spec: StudySpec, args: argparse.Namespace) -> dict[str, Any]:
+    """The RunConfig overrides every trial shares, checked by building a RunConfig now (so a bad
+    flag fails in the driver, not in every trial)."""
+    base = dict(spec.base)
+    if args.synthetic:
+        dataset = base.get("dataset", "cub")
+        base |= SYNTHETIC_BUDGET | spec.synthetic_base
+        base["synthetic"] = True
+        base["data_root"] = str(_synthetic_cache(args.data_root))
+    else:
+        dataset = base.get("dataset", "cub")
+        if not args.data_root:
+            raise SystemExit(
+                f"no dataset: pass --data-root with your copy of {dataset!r} (public layout, "
+                f"from {DATASET_HOME[dataset]}; check it with `a3m data check --dataset "
+                f"{dataset} --root PATH`), or run with --synthetic for a generated copy"
+            )
+        root = Path(args.data_root).expanduser().resolve()
+        if not root.exists():
+            raise SystemExit(f"--data-root {root} does not exist; or use --synthetic")
+        base["data_root"] = str(root)
+    if args.epochs:
+        base["epochs"] = args.epochs
+        base["lr_drop_epochs"] = min(base.get("lr_drop_epochs", 10), max(args.epochs // 6, 0))
+    base |= _parse_sets(args.set)
+    try:
+        flat = RunConfig.from_flat_dict(base).to_flat_dict()
+    except ConfigError as e:
+        raise SystemExit(f"bad study setting: {e}") from None
+    return {k: v for k, v in flat.items() if k in base}
+
+
+def _synthetic_cache(data_root: str | None) -> Path:
+    root = data_root or os.environ.get("A3M_SYNTHETIC_DIR") or "~/.cache/a3m/synthetic"
+    return Path(root).expanduser().resolve()
+
+
+def build_param_space(
+    spec: StudySpec, args: argparse.Namespace, base: dict[str, Any]
+) -> tuple[dict[str, Any], bool]:
+    """Tune's param space and whether it is an Optuna search."""
+    from ray import tune
+
+    from a3m.study.trainable import POINT_KEY
+
+    space: dict[str, Any] = dict(base)
+    optuna_space = spec.pick("optuna_space", args.synthetic)
+    if optuna_space is not None:
+        if args.seeds > 1:
+            raise SystemExit("--seeds > 1 is for grid studies; Optuna samples one seed per trial")
+        return space | optuna_space, True
+    for axis, values in spec.pick("grid", args.synthetic).items():
+        space[axis] = tune.grid_search(list(values))
+    points = spec.pick("points", args.synthetic)
+    if points:
+        space[POINT_KEY] = tune.grid_search(list(points))
+    if args.seeds > 1:
+        first = int(base.get("seed", 0))
+        space["seed"] = tune.grid_search(list(range(first, first + args.seeds)))
+    return space, False
+
+
+def _latest_run(storage: str, name: str) -> str:
+    root = Path(storage)
+    candidates = sorted(
+        (p for p in root.glob(f"{name}_*") if p.is_dir()), key=lambda p: p.stat().st_mtime
+    )
+    if not candidates:
+        raise SystemExit(f"--resume: no earlier run of {name!r} under {root}")
+    return str(candidates[-1])
+
+
+def run_study(
+    spec: StudySpec, argv: list[str] | None = None, *, fault: dict[str, Any] | None = None
+) -> StudyResult:
+    """Parse the flags, run (or resume) the study, write its leaderboard.
+
+    Args:
+        fault: test-only fault injection handed to every trial (see ``StudyContext``).
+    """
+    args = study_parser(spec).parse_args(argv)
+    import ray
+    from mlflow import MlflowClient
+    from ray import tune
+
+    from a3m.data.fingerprint import dataset_fingerprint
+    from a3m.study import leaderboard as lb
+    from a3m.study.tracking import (
+        TRIAL_TAG,
+        finish_run,
+        get_or_create_experiment,
+        resolve_tracking_uri,
+        start_parent_run,
+    )
+    from a3m.study.trainable import StudyContext, train_trial
+    from a3m.train import dataset_root
+
+    base = build_base(spec, args)
+    cfg = RunConfig.from_flat_dict(base)
+    # Every dataset of the study, checked (and a synthetic copy generated) once, here, not in
+    # every trial; its fingerprint tags the trials' runs.
+    datasets = spec.pick("grid", args.synthetic).get("dataset", [cfg.dataset])
+    fingerprints = {
+        name: dataset_fingerprint(dataset_root(cfg.replace(dataset=name))) for name in datasets
+    }
+    experiment = args.experiment or spec.name + ("-synthetic" if args.synthetic else "")
+    tracking_uri = resolve_tracking_uri(args.tracking_uri)
+    # Each trial reports its task's protocol metric also as "score" (see a3m.train.fit),
+    # so one study can rank trials of several datasets.
+    metric, mode = "score", "max"
+
+    if not ray.is_initialized():
+        ray.init(address=args.address, include_dashboard=False, log_to_driver=True)
+    gpus = args.gpus_per_trial
+    if gpus is None:
+        gpus = 1.0 if ray.cluster_resources().get("GPU", 0) > 0 else 0.0
+
+    storage = args.storage_path
+    if "://" not in storage:
+        storage = str(Path(storage).expanduser().resolve())
+    if args.resume:
+        tune_path = _latest_run(storage, experiment) if args.resume == "latest" else args.resume
+    else:
+        tune_path = f"{storage.rstrip('/')}/{experiment}_{time.strftime('%Y%m%d-%H%M%S')}"
+    client = MlflowClient(tracking_uri)
+    experiment_id = get_or_create_experiment(client, experiment)
+    parent_run_id = start_parent_run(
+        client,
+        experiment_id,
+        tune_path,
+        {"a3m.study": spec.name, "a3m.command": " ".join([sys.argv[0], *(argv or sys.argv[1:])])},
+        params=base,
+    )
+    context = StudyContext(
+        tracking_uri=tracking_uri,
+        experiment_id=experiment_id,
+        parent_run_id=parent_run_id,
+        fingerprints=fingerprints,
+        threads=max(1, math.floor(args.cpus_per_trial)),
+        fault=dict(fault or {}),
+    )
+    trainable = tune.with_resources(
+        tune.with_parameters(train_trial, study=context),
+        {"cpu": args.cpus_per_trial, "gpu": gpus},
+    )
+    if args.resume:
+        tuner = tune.Tuner.restore(tune_path, trainable, resume_unfinished=True)
+    else:
+        space, is_optuna = build_param_space(spec, args, base)
+        search_alg = None
+        if is_optuna:
+            search_alg = _optuna_search(args, tracking_uri, experiment, metric, mode)
+        tuner = tune.Tuner(
+            trainable,
+            param_space=space,
+            tune_config=tune.TuneConfig(
+                metric=metric,
+                mode=mode,
+                search_alg=search_alg,
+                scheduler=_scheduler(args.scheduler, cfg.epochs),
+                num_samples=args.num_samples or spec.pick("num_samples", args.synthetic),
+            ),
+            run_config=tune.RunConfig(
+                name=Path(tune_path).name,
+                storage_path=storage,
+                failure_config=tune.FailureConfig(max_failures=args.max_failures),
+                checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+            ),
+        )
+    results = tuner.fit()
+
+    # Reconcile MLflow with what Tune saw: a trial killed from outside cannot end its own run.
+    errors = 0
+    for result in results:
+        trial_id = (result.metrics or {}).get("trial_id") or _trial_id_from_path(result.path)
+        runs = client.search_runs(
+            [experiment_id], filter_string=f"tags.`{TRIAL_TAG}` = '{trial_id}'", max_results=1
+        )
+        if not runs:
+            continue
+        run_id = runs[0].info.run_id
+        if result.error is not None:
+            errors += 1
+            finish_run(client, run_id, "FAILED", error=f"{type(result.error).__name__}: "
+                       f"{result.error}")  # fmt: skip
+        elif runs[0].info.status == "RUNNING":
+            client.set_tag(run_id, "a3m.stopped_early", "true")
+            finish_run(client, run_id, "FINISHED")
+
+    out_dir = Path(args.out).expanduser().resolve() / experiment
+    csv = out_dir / "leaderboard.csv"
+    try:
+        table = lb.export_leaderboard(experiment, tracking_uri, csv, sort_by="score_mean")
+        client.log_artifact(parent_run_id, str(csv))
+    except ValueError as e:
+        print(f"no leaderboard: {e}")
+        table, csv = None, None
+    finish_run(client, parent_run_id, "FINISHED" if errors < len(results) else "FAILED")
+
+    _print_summary(table, metric, csv, tracking_uri, len(results), errors, tune_path)
+    return StudyResult(experiment, tracking_uri, csv, len(results), errors, tune_path)
+
+
+def _trial_id_from_path(path: str | None) -> str:
+    # A trial that failed before its first report has no metrics; its folder is named
+    # "<trainable>_<experiment id>_<trial number>_<params>_<date>", the id being "xxxxx_nnnnn".
+    match = re.search(r"_([0-9a-f]{5}_\d{5})_", Path(path or "").name)
+    return match.group(1) if match else ""
+
+
+def _scheduler(name: str, epochs: int):
+    if name == "fifo":
+        return None
+    from ray.tune.schedulers import ASHAScheduler
+
+    return ASHAScheduler(
+        time_attr="training_iteration",
+        max_t=epochs,
+        grace_period=max(1, epochs // 4),
+        reduction_factor=2,
+    )
+
+
+def _optuna_search(args, tracking_uri: str, experiment: str, metric: str, mode: str):
+    import optuna
+    from ray.tune.search.optuna import OptunaSearch
+
+    url = args.optuna_storage
+    if url is None and tracking_uri.startswith("sqlite:///"):
+        # A file beside MLflow's: both use Alembic's version table, so they cannot share one.
+        url = "sqlite:///" + str(Path(tracking_uri[len("sqlite:///") :]).with_name("optuna.db"))
+    storage = optuna.storages.RDBStorage(url) if url else None
+    return OptunaSearch(
+        metric=metric, mode=mode, storage=storage, study_name=experiment if storage else None,
+        seed=0,
+    )  # fmt: skip
+
+
+def _print_summary(table, metric, csv, tracking_uri, n, errors, tune_path) -> None:
+    print()
+    print(f"{n} trials, {errors} failed. Tune results: {tune_path}")
+    if table is not None:
+        cols = [c for c in table.columns if not c.endswith("run_ids")][:12]
+        with _pd_options():
+            print(table[cols].head(20).to_string(index=False))
+        print(f"\nleaderboard: {csv}")
+    print(f"browse: mlflow ui --backend-store-uri {tracking_uri}")
+
+
+def _pd_options():
+    import pandas as pd
+
+    return pd.option_context("display.width", 200, "display.float_format", "{:.4f}".format)
+
+
+def main(spec: StudySpec, argv: list[str] | None = None) -> StudyResult:
+    """Entry point of every study script."""
+    return run_study(spec, argv)

@@ -1,0 +1,237 @@
+"""MLflow tracking for studies: one experiment per study, a parent run per invocation, a child
+run per trial.
+
+Everything goes through :class:`mlflow.MlflowClient` with explicit run ids (no global "active
+run"), so trials in Ray workers, retried trials and resumed studies all find their own runs:
+a child run is looked up by its trial id (tag ``a3m.trial_id``) before one is created, which is
+what keeps a retried or restored trial from making a duplicate run. Metrics, params and tags go
+in batches (``log_batch``), never one request per value.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import subprocess
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from mlflow import MlflowClient
+from mlflow.entities import Metric, Param, RunStatus, RunTag
+
+DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+PARENT_TAG = "mlflow.parentRunId"
+TRIAL_TAG = "a3m.trial_id"
+STUDY_PATH_TAG = "a3m.study_path"
+ERROR_TAG = "a3m.error"
+_BATCH = 1000  # MLflow's limit on metrics per log_batch call
+_PARAM_BATCH = 100  # ... and on params
+
+
+def resolve_tracking_uri(uri: str | None = None) -> str:
+    """``uri``, else ``$MLFLOW_TRACKING_URI``, else a SQLite file in the working directory.
+
+    A relative SQLite path is made absolute, because Ray Tune runs each trial in its own
+    working directory and must still reach the same database.
+    """
+    uri = uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+        uri = "sqlite:///" + str(Path(uri[len("sqlite:///") :]).resolve())
+    elif "://" not in uri:  # a plain folder: MLflow's file store
+        uri = Path(uri).resolve().as_uri()
+    return uri
+
+
+@functools.lru_cache(maxsize=1)
+def environment_tags() -> dict[str, str]:
+    """Git commit of the code and the versions of the packages that decide a result."""
+    import mlflow
+    import ray
+    import torch
+    import torchvision
+
+    import a3m
+
+    here = Path(a3m.__file__).resolve().parent
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=here, capture_output=True, text=True, timeout=10,
+        ).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        commit, dirty = "", ""
+    return {
+        "mlflow.source.git.commit": commit or "unknown",
+        "a3m.git_dirty": str(bool(dirty)).lower(),
+        "a3m.version": a3m.__version__,
+        "a3m.torch": torch.__version__,
+        "a3m.torchvision": torchvision.__version__,
+        "a3m.ray": ray.__version__,
+        "a3m.mlflow": mlflow.__version__,
+    }
+
+
+def get_or_create_experiment(client: MlflowClient, name: str) -> str:
+    experiment = client.get_experiment_by_name(name)
+    if experiment is not None:
+        if experiment.lifecycle_stage == "deleted":
+            client.restore_experiment(experiment.experiment_id)
+        return experiment.experiment_id
+    return client.create_experiment(name)
+
+
+def start_parent_run(
+    client: MlflowClient,
+    experiment_id: str,
+    study_path: str,
+    tags: Mapping[str, str],
+    params: Mapping[str, Any] | None = None,
+) -> str:
+    """The study invocation's parent run: reused (set running again) when a run with the same
+    Tune experiment path exists, i.e. when a study is resumed. ``params``: the settings every
+    trial shares."""
+    existing = client.search_runs(
+        [experiment_id],
+        filter_string=f"tags.`{STUDY_PATH_TAG}` = '{study_path}'",
+        max_results=1,
+    )
+    if existing:
+        run_id = existing[0].info.run_id
+        client.update_run(run_id, status="RUNNING")
+        return run_id
+    run = client.create_run(
+        experiment_id,
+        tags={**environment_tags(), **tags, STUDY_PATH_TAG: study_path},
+        run_name=Path(study_path).name,
+    )
+    log_batched(client, run.info.run_id, params=params)
+    return run.info.run_id
+
+
+def metrics_at(values: Mapping[str, Any], step: int, timestamp: int | None = None) -> list[Metric]:
+    """MLflow metrics of the numeric values of a dict, at one step (non-numbers skipped)."""
+    timestamp = int(time.time() * 1000) if timestamp is None else timestamp
+    out = []
+    for key, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        out.append(Metric(key, float(value), timestamp, step))
+    return out
+
+
+def log_batched(
+    client: MlflowClient,
+    run_id: str,
+    *,
+    metrics: Iterable[Metric] = (),
+    params: Mapping[str, Any] | None = None,
+    tags: Mapping[str, str] | None = None,
+) -> None:
+    """log_batch in chunks that respect MLflow's per-request limits."""
+    metrics = list(metrics)
+    param_list = [Param(k, str(v)) for k, v in (params or {}).items()]
+    tag_list = [RunTag(k, str(v)) for k, v in (tags or {}).items()]
+    for i in range(0, len(param_list), _PARAM_BATCH):
+        client.log_batch(run_id, params=param_list[i : i + _PARAM_BATCH])
+    for i in range(0, max(len(metrics), 1), _BATCH):
+        chunk = metrics[i : i + _BATCH]
+        if chunk or (i == 0 and tag_list):
+            client.log_batch(run_id, metrics=chunk, tags=tag_list if i == 0 else [])
+
+
+class TrialTracker:
+    """The MLflow child run of one Tune trial, found again when the trial is retried/restored.
+
+    Args:
+        tracking_uri: the study's tracking URI (absolute).
+        experiment_id: the study's experiment.
+        parent_run_id: the study invocation's run.
+        trial_id: Tune's trial id (stable across retries and ``Tuner.restore``).
+        run_name: a readable name for a new run.
+    """
+
+    def __init__(
+        self,
+        tracking_uri: str,
+        experiment_id: str,
+        parent_run_id: str,
+        trial_id: str,
+        run_name: str | None = None,
+    ):
+        self.client = MlflowClient(tracking_uri)
+        found = self.client.search_runs(
+            [experiment_id],
+            filter_string=(
+                f"tags.`{TRIAL_TAG}` = '{trial_id}' and tags.`{PARENT_TAG}` = '{parent_run_id}'"
+            ),
+            max_results=1,
+        )
+        if found:
+            self.run_id = found[0].info.run_id
+            self.client.update_run(self.run_id, status="RUNNING")
+            self.resumed = True
+            # A retry after a crash: keep the crash's reason, but not as this attempt's error.
+            error = found[0].data.tags.get(ERROR_TAG)
+            if error:
+                self.client.set_tag(self.run_id, "a3m.retried_after", error)
+                self.client.delete_tag(self.run_id, ERROR_TAG)
+        else:
+            tags = {**environment_tags(), PARENT_TAG: parent_run_id, TRIAL_TAG: trial_id}
+            run = self.client.create_run(experiment_id, tags=tags, run_name=run_name)
+            self.run_id = run.info.run_id
+            self.resumed = False
+        self._logged_epochs = self._epochs_in_store()
+
+    def _epochs_in_store(self) -> set[int]:
+        return {int(m.step) for m in self.client.get_metric_history(self.run_id, "epoch")}
+
+    @property
+    def logged_epochs(self) -> set[int]:
+        return set(self._logged_epochs)
+
+    def log_params(self, params: Mapping[str, Any], tags: Mapping[str, str]) -> None:
+        """Params once per run (MLflow refuses to change a param); tags any time."""
+        existing = self.client.get_run(self.run_id).data.params
+        new = {k: v for k, v in params.items() if k not in existing}
+        log_batched(self.client, self.run_id, params=new, tags=tags)
+
+    def log_epoch(self, epoch: int, values: Mapping[str, float]) -> bool:
+        """Log one epoch's metrics at step = epoch, unless that epoch is already logged (a
+        trial retried after it logged but before its checkpoint was kept). Returns whether
+        it logged."""
+        if epoch in self._logged_epochs:
+            return False
+        log_batched(self.client, self.run_id, metrics=metrics_at({**values, "epoch": epoch}, epoch))
+        self._logged_epochs.add(epoch)
+        return True
+
+    def log_history(self, history: Iterable[Mapping[str, float]]) -> int:
+        """Log the epochs of a restored checkpoint's history that the store lacks."""
+        return sum(self.log_epoch(int(row["epoch"]), row) for row in history)
+
+    def log_dict(self, obj: Any, artifact_file: str) -> None:
+        self.client.log_text(self.run_id, json.dumps(obj, indent=2, sort_keys=True), artifact_file)
+
+    def log_artifacts(self, local_dir: str | Path, artifact_path: str | None = None) -> None:
+        self.client.log_artifacts(self.run_id, str(local_dir), artifact_path)
+
+    def finish(self, status: str = "FINISHED", error: str | None = None) -> None:
+        """End the run; a failure keeps its reason as the tag ``a3m.error``."""
+        if error:
+            self.client.set_tag(self.run_id, ERROR_TAG, error[:5000])
+        self.client.set_terminated(self.run_id, status=status)
+
+
+def finish_run(client: MlflowClient, run_id: str, status: str, error: str | None = None) -> None:
+    """Terminate a run from outside its trial (the driver reconciling after ``Tuner.fit``)."""
+    if error:
+        client.set_tag(run_id, ERROR_TAG, error[:5000])
+    if RunStatus.is_terminated(RunStatus.from_string(client.get_run(run_id).info.status)):
+        return
+    client.set_terminated(run_id, status=status)

@@ -1,0 +1,129 @@
+"""The Ray Tune function trainable: one trial = one :func:`a3m.train.fit` run.
+
+It reuses the trainer unchanged; every epoch it logs to the trial's MLflow child run, then
+reports the metrics to Tune with the epoch's checkpoint (MLflow first: Tune may stop the
+trial, e.g. ASHA, as soon as it has the report). A retried or restored trial starts from
+``tune.get_checkpoint()``, finds its own MLflow run again by trial id, and logs the epochs of
+the checkpoint's history the store lacks, so every epoch is logged exactly once.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from ray import tune
+
+from a3m.config import RunConfig
+from a3m.study.tracking import TrialTracker
+from a3m.train import CHECKPOINT_NAME, EpochResult, fit, load_checkpoint
+
+POINT_KEY = "point"
+"""A param-space key whose value (a dict) is merged into the run config: lets a grid list
+explicit points, e.g. the two one-dimensional sweeps of Fig. 7."""
+
+
+@dataclass(frozen=True)
+class StudyContext:
+    """What every trial of a study shares (passed with ``tune.with_parameters``)."""
+
+    tracking_uri: str
+    experiment_id: str
+    parent_run_id: str
+    fingerprints: dict[str, str] = field(default_factory=dict)  # dataset -> fingerprint
+    threads: int = 1  # torch intra-op threads per trial (= its CPUs)
+    attention_images: int = 4  # attention-map PNGs logged per trial (Fig. 6)
+    fault: dict[str, Any] = field(default_factory=dict)  # test-only fault injection
+
+
+def trial_config(config: dict[str, Any]) -> RunConfig:
+    """Tune's config dict (possibly with a ``point``) -> a validated RunConfig."""
+    flat = {k: v for k, v in config.items() if k != POINT_KEY}
+    flat.update(config.get(POINT_KEY) or {})
+    return RunConfig.from_flat_dict(flat)
+
+
+def train_trial(config: dict[str, Any], study: StudyContext) -> None:
+    """Ray Tune function trainable (use with ``tune.with_parameters(train_trial, study=...)``)."""
+    torch.set_num_threads(max(1, study.threads))
+    cfg = trial_config(config)
+    ctx = tune.get_context()
+    tracker = TrialTracker(
+        study.tracking_uri,
+        study.experiment_id,
+        study.parent_run_id,
+        ctx.get_trial_id(),
+        run_name=ctx.get_trial_name(),
+    )
+    tags = {
+        "a3m.dataset_fingerprint": study.fingerprints.get(cfg.dataset, "unknown"),
+        "a3m.variant": cfg.variant,
+        "a3m.seed": str(cfg.seed),
+        "a3m.dataset": cfg.dataset,
+        "a3m.backbone": cfg.backbone,
+    }
+    tracker.log_params(cfg.to_flat_dict(), tags)
+
+    work = Path(ctx.get_trial_dir()) / "work"
+    work.mkdir(parents=True, exist_ok=True)
+    resume = None
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is not None:
+        with checkpoint.as_directory() as d:
+            shutil.copy2(Path(d) / CHECKPOINT_NAME, work / CHECKPOINT_NAME)
+        resume = work / CHECKPOINT_NAME
+        tracker.log_history(load_checkpoint(resume)["history"])
+
+    last_score: dict[str, float] = {}
+
+    def report(result: EpochResult) -> None:
+        tracker.log_epoch(result.epoch, result.metrics)
+        # Tune's scheduler needs the metric every epoch: between evaluations, the last one.
+        last_score.update({k: v for k, v in result.metrics.items() if k == "score"})
+        with tempfile.TemporaryDirectory() as tmp:
+            shutil.copy2(result.checkpoint, Path(tmp) / CHECKPOINT_NAME)
+            tune.report(
+                {**last_score, **result.metrics},
+                checkpoint=tune.Checkpoint.from_directory(tmp),
+            )
+        _maybe_inject_fault(study.fault, result.epoch)
+
+    try:
+        fitted = fit(cfg, work, resume=resume, callback=report)
+        _log_final_artifacts(tracker, fitted, work, study.attention_images)
+    except BaseException as exc:
+        tracker.finish("FAILED", error=f"{type(exc).__name__}: {exc}")
+        raise
+    tracker.finish("FINISHED")
+
+
+def _log_final_artifacts(tracker: TrialTracker, fitted, work: Path, n_images: int) -> None:
+    """Final metrics JSON, per-attribute accuracies, config, and a few attention maps."""
+    final = fitted.history[-1] if fitted.history else {}
+    tracker.log_dict(final, "metrics/final.json")
+    per_attr = {k.split("/", 1)[1]: v for k, v in final.items() if k.startswith("attr_acc/")}
+    if per_attr:
+        tracker.log_dict(per_attr, "metrics/attribute_accuracy.json")
+    tracker.log_dict(fitted.config.to_flat_dict(), "config.json")
+    if n_images > 0 and fitted.config.variant != "baseline1":
+        from a3m.train import save_attention_examples
+
+        out = work / "attention"
+        save_attention_examples(fitted.config, work, out, n_images=n_images)
+        tracker.log_artifacts(out, "attention")
+
+
+def _maybe_inject_fault(fault: dict[str, Any], epoch: int) -> None:
+    """Kill this worker process once, after a given epoch (tests of retry-from-checkpoint)."""
+    if not fault or epoch != fault.get("exit_after_epoch"):
+        return
+    marker = Path(fault["marker"])
+    if marker.exists():
+        return
+    marker.write_text(str(os.getpid()))
+    os._exit(1)

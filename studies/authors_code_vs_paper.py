@@ -1,0 +1,24 @@
+"""The paper's equations against the authors' Keras code (REPRODUCTION.md Sec. 1), on CUB.
+
+Each difference alone, then all of them with the code's loss weights (1.0 / 0.2 / 0.5) and
+optimiser (Nesterov, no weight decay).
+
+    python studies/authors_code_vs_paper.py --synthetic
+    python studies/authors_code_vs_paper.py --data-root ~/data
+"""
+
+from a3m.study import StudySpec, main
+
+SWITCHES = ["branch_bn_relu", "merge_mean_bn", "attention_bn", "fused_bn", "concat_final"]
+AUTHORS_CODE = {s: True for s in SWITCHES} | {"alpha": 0.2, "beta": 0.5, "nesterov": True,
+                                              "weight_decay": 0.0}  # fmt: skip
+
+SPEC = StudySpec(
+    name="authors_code_vs_paper",
+    description=__doc__.splitlines()[0],
+    base={"dataset": "cub", "variant": "a3m", "backbone": "resnet50", "pretrained": True},
+    points=[{}] + [{s: True} for s in SWITCHES] + [AUTHORS_CODE],
+)
+
+if __name__ == "__main__":
+    main(SPEC)

@@ -1,0 +1,94 @@
+"""Studies end to end on synthetic data with a local Ray: MLflow runs, leaderboard, failures."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+
+from a3m.study import StudySpec, run_study
+
+pytestmark = pytest.mark.slow
+
+TINY = {"dataset": "cub", "variant": "a3m", "d": 16}
+
+
+def child_runs(client: MlflowClient, experiment: str):
+    exp = client.get_experiment_by_name(experiment)
+    runs = client.search_runs([exp.experiment_id])
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    return parents, children
+
+
+def epochs_logged(client: MlflowClient, run_id: str) -> list[int]:
+    return sorted(m.step for m in client.get_metric_history(run_id, "epoch"))
+
+
+def test_tiny_study_end_to_end(ray_local, study_args):
+    spec = StudySpec("tiny", "two points", base=TINY, points=[{"alpha": 0.2}, {"alpha": 0.8}])
+    result = run_study(spec, study_args("--epochs", "2"))
+    assert (result.num_trials, result.num_errors) == (2, 0)
+
+    client = MlflowClient(result.tracking_uri)
+    parents, children = child_runs(client, "tiny-synthetic")
+    assert len(parents) == 1 and len(children) == 2
+    parent = parents[0]
+    assert parent.info.status == "FINISHED" and parent.data.params["dataset"] == "cub"
+    assert {a.path for a in client.list_artifacts(parent.info.run_id)} == {"leaderboard.csv"}
+    for run in children:
+        assert run.info.status == "FINISHED"
+        assert run.data.tags["mlflow.parentRunId"] == parent.info.run_id
+        params, tags = run.data.params, run.data.tags
+        assert params["alpha"] in ("0.2", "0.8") and params["beta"] == "0.5"
+        assert params["backbone"] == "tiny" and params["epochs"] == "2"
+        assert tags["a3m.variant"] == "a3m" and tags["a3m.seed"] == "0"
+        assert len(tags["a3m.dataset_fingerprint"]) == 16
+        assert tags["mlflow.source.git.commit"] and tags["a3m.torch"]
+        assert epochs_logged(client, run.info.run_id) == [1, 2]
+        assert len(client.get_metric_history(run.info.run_id, "accuracy")) == 2
+        artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "metrics")}
+        assert artifacts == {"metrics/final.json", "metrics/attribute_accuracy.json"}
+        pngs = client.list_artifacts(run.info.run_id, "attention")
+        assert pngs and all(a.path.endswith(".png") for a in pngs)
+
+    table = pd.read_csv(result.leaderboard_csv)
+    assert len(table) == 2 and set(table["alpha"]) == {0.2, 0.8}
+    assert {"accuracy_mean", "accuracy_ci95", "n_runs", "run_ids", "status"} <= set(table.columns)
+
+
+def test_seeds_are_aggregated_with_confidence_intervals(ray_local, study_args):
+    spec = StudySpec("seeds", "one config, three seeds", base=TINY)
+    result = run_study(spec, study_args("--epochs", "1", "--seeds", "3"))
+    table = pd.read_csv(result.leaderboard_csv)
+    assert len(table) == 1 and table.loc[0, "n_runs"] == 3
+    assert table.loc[0, "seeds"] == "0,1,2"
+    assert table.loc[0, "accuracy_ci95"] >= 0
+
+
+def test_raising_trial_is_failed_with_reason_and_study_completes(ray_local, study_args):
+    spec = StudySpec("nan", "one diverges", base=TINY, points=[{"lr": 0.03}, {"lr": 1e12}])
+    args = study_args("--epochs", "2", "--max-failures", "0")
+    result = run_study(spec, args)
+    assert (result.num_trials, result.num_errors) == (2, 1)
+    _, children = child_runs(MlflowClient(result.tracking_uri), "nan-synthetic")
+    status = {r.data.params["lr"]: r for r in children}
+    assert status["0.03"].info.status == "FINISHED"
+    failed = status["1000000000000.0"]
+    assert failed.info.status == "FAILED"
+    assert "NonFiniteLossError: loss is" in failed.data.tags["a3m.error"]
+    assert "FAILED:1" in pd.read_csv(result.leaderboard_csv)["status"].str.cat()
+
+
+def test_dead_worker_is_retried_from_its_checkpoint(ray_local, study_args, tmp_path):
+    spec = StudySpec("crash", "a worker dies after epoch 2", base=TINY)
+    marker = tmp_path / "crashed.pid"
+    args = study_args("--epochs", "3", "--max-failures", "2")
+    result = run_study(spec, args, fault={"exit_after_epoch": 2, "marker": str(marker)})
+    assert marker.exists(), "the fault was not injected"
+    assert (result.num_trials, result.num_errors) == (1, 0)
+    client = MlflowClient(result.tracking_uri)
+    _, (run,) = child_runs(client, "crash-synthetic")
+    assert run.info.status == "FINISHED"
+    assert epochs_logged(client, run.info.run_id) == [1, 2, 3]  # each epoch once
+    assert len(client.get_metric_history(run.info.run_id, "train_loss")) == 3
