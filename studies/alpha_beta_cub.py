@@ -9,7 +9,7 @@ Two one-dimensional sweeps over 0.1..1.0, each with the other weight at the pape
 from a3m.study import StudySpec, main
 
 WEIGHTS = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]
-SYNTHETIC_WEIGHTS = [0.1, 0.5, 1.0]
+SYNTHETIC_WEIGHTS = [0.1, 0.3, 0.5, 0.7, 1.0]
 
 
 def one_dimensional_sweeps(values: list[float]) -> list[dict[str, float]]:

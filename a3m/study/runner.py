@@ -394,9 +394,9 @@ def _print_summary(table, metric, csv, tracking_uri, n, errors, tune_path) -> No
     print()
     print(f"{n} trials, {errors} failed. Tune results: {tune_path}")
     if table is not None:
-        cols = [c for c in table.columns if not c.endswith("run_ids")][:12]
+        shown = table.drop(columns=["run_ids"]).dropna(axis=1, how="all")  # CIs need 2+ seeds
         with _pd_options():
-            print(table[cols].head(20).to_string(index=False))
+            print(shown.iloc[:, :12].head(20).to_string(index=False))
         print(f"\nleaderboard: {csv}")
     print(f"browse: mlflow ui --backend-store-uri {tracking_uri}")
 
