@@ -129,13 +129,19 @@ def study_parser(spec: StudySpec) -> argparse.ArgumentParser:
     cluster.add_argument("--max-failures", type=int, default=2,
                          help="retries of a crashed trial from its last checkpoint")  # fmt: skip
     cluster.add_argument("--out", default="results", help="folder for the leaderboard CSV")
+    cluster.add_argument("--no-report", action="store_true",
+                         help="skip the after-study hooks (HTML report)")  # fmt: skip
     return p
 
 
 @dataclass
 class StudyResult:
-    experiment: str
+    """What a finished study hands to its caller and to the after-study hooks."""
+
+    study: str  # the spec's name
+    experiment: str  # the MLflow experiment
     tracking_uri: str
+    out_dir: Path  # where the leaderboard (and the report) go
     leaderboard_csv: Path | None
     num_trials: int
     num_errors: int
@@ -352,7 +358,9 @@ def run_study(
     finish_run(client, parent_run_id, "FINISHED" if errors < len(results) else "FAILED")
 
     _print_summary(table, metric, csv, tracking_uri, len(results), errors, tune_path)
-    return StudyResult(experiment, tracking_uri, csv, len(results), errors, tune_path)
+    return StudyResult(
+        spec.name, experiment, tracking_uri, out_dir, csv, len(results), errors, tune_path
+    )
 
 
 def _trial_id_from_path(path: str | None) -> str:
@@ -407,6 +415,22 @@ def _pd_options():
     return pd.option_context("display.width", 200, "display.float_format", "{:.4f}".format)
 
 
+AFTER_STUDY_GROUP = "a3m.after_study"
+"""Entry-point group of functions called with the :class:`StudyResult` when a study ends
+(the dashboards package registers its report there), so the study layer needs no import of
+what comes after it."""
+
+
 def main(spec: StudySpec, argv: list[str] | None = None) -> StudyResult:
-    """Entry point of every study script."""
-    return run_study(spec, argv)
+    """Entry point of every study script: run the study, then the after-study hooks (e.g. the
+    HTML report) unless ``--no-report``. A failing hook is reported, never fatal."""
+    from importlib.metadata import entry_points
+
+    result = run_study(spec, argv)
+    if not study_parser(spec).parse_args(argv).no_report:
+        for hook in entry_points(group=AFTER_STUDY_GROUP):
+            try:
+                hook.load()(result)
+            except Exception as err:  # the study's results are already safe in MLflow
+                print(f"after-study hook {hook.name!r} failed: {type(err).__name__}: {err}")
+    return result

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import ray
 import torch
 from ray import tune
 
@@ -66,6 +68,9 @@ def train_trial(config: dict[str, Any], study: StudyContext) -> None:
         "a3m.seed": str(cfg.seed),
         "a3m.dataset": cfg.dataset,
         "a3m.backbone": cfg.backbone,
+        # where it ran: a cluster's trials spread over nodes
+        "a3m.ray_node_id": ray.get_runtime_context().get_node_id(),
+        "a3m.hostname": socket.gethostname(),
     }
     tracker.log_params(cfg.to_flat_dict(), tags)
 
