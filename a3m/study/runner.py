@@ -246,6 +246,7 @@ def run_study(
     from a3m.data.fingerprint import dataset_fingerprint
     from a3m.study import leaderboard as lb
     from a3m.study.tracking import (
+        STOPPED_EARLY_TAG,
         TRIAL_TAG,
         finish_run,
         get_or_create_experiment,
@@ -344,7 +345,7 @@ def run_study(
             finish_run(client, run_id, "FAILED", error=f"{type(result.error).__name__}: "
                        f"{result.error}")  # fmt: skip
         elif runs[0].info.status == "RUNNING":
-            client.set_tag(run_id, "a3m.stopped_early", "true")
+            client.set_tag(run_id, STOPPED_EARLY_TAG, "true")
             finish_run(client, run_id, "FINISHED")
 
     out_dir = Path(args.out).expanduser().resolve() / experiment

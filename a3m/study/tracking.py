@@ -27,6 +27,7 @@ PARENT_TAG = "mlflow.parentRunId"
 TRIAL_TAG = "a3m.trial_id"
 STUDY_PATH_TAG = "a3m.study_path"
 ERROR_TAG = "a3m.error"
+STOPPED_EARLY_TAG = "a3m.stopped_early"
 _BATCH = 1000  # MLflow's limit on metrics per log_batch call
 _PARAM_BATCH = 100  # ... and on params
 

@@ -22,8 +22,14 @@ import torch
 from ray import tune
 
 from a3m.config import RunConfig
-from a3m.study.tracking import TrialTracker
-from a3m.train import CHECKPOINT_NAME, EpochResult, fit, load_checkpoint
+from a3m.study.tracking import STOPPED_EARLY_TAG, TrialTracker
+from a3m.train import (
+    CHECKPOINT_NAME,
+    EpochResult,
+    fit,
+    load_checkpoint,
+    save_attention_examples,
+)
 
 POINT_KEY = "point"
 """A param-space key whose value (a dict) is merged into the run config: lets a grid list
@@ -88,6 +94,10 @@ def train_trial(config: dict[str, Any], study: StudyContext) -> None:
 
     def report(result: EpochResult) -> None:
         tracker.log_epoch(result.epoch, result.metrics)
+        if result.epoch == cfg.epochs:
+            # Before the last report: Tune may stop the trial as soon as it has it.
+            final_cfg = RunConfig.from_json(work / "config.json")  # resolved by fit
+            _log_final_artifacts(tracker, final_cfg, result.metrics, work, study.attention_images)
         # Tune's scheduler needs the metric every epoch: between evaluations, the last one.
         last_score.update({k: v for k, v in result.metrics.items() if k == "score"})
         with tempfile.TemporaryDirectory() as tmp:
@@ -99,27 +109,32 @@ def train_trial(config: dict[str, Any], study: StudyContext) -> None:
         _maybe_inject_fault(study.fault, result.epoch)
 
     try:
-        fitted = fit(cfg, work, resume=resume, callback=report)
-        _log_final_artifacts(tracker, fitted, work, study.attention_images)
+        fit(cfg, work, resume=resume, callback=report)
+    except SystemExit:
+        # Tune stops a trial (ASHA, or the end of its budget) by raising SystemExit in it.
+        epochs = max(tracker.logged_epochs, default=0)
+        if epochs < cfg.epochs:
+            tracker.client.set_tag(tracker.run_id, STOPPED_EARLY_TAG, "true")
+        tracker.finish("FINISHED")
+        raise
     except BaseException as exc:
         tracker.finish("FAILED", error=f"{type(exc).__name__}: {exc}")
         raise
     tracker.finish("FINISHED")
 
 
-def _log_final_artifacts(tracker: TrialTracker, fitted, work: Path, n_images: int) -> None:
+def _log_final_artifacts(
+    tracker: TrialTracker, cfg: RunConfig, final: dict[str, float], work: Path, n_images: int
+) -> None:
     """Final metrics JSON, per-attribute accuracies, config, and a few attention maps."""
-    final = fitted.history[-1] if fitted.history else {}
     tracker.log_dict(final, "metrics/final.json")
     per_attr = {k.split("/", 1)[1]: v for k, v in final.items() if k.startswith("attr_acc/")}
     if per_attr:
         tracker.log_dict(per_attr, "metrics/attribute_accuracy.json")
-    tracker.log_dict(fitted.config.to_flat_dict(), "config.json")
-    if n_images > 0 and fitted.config.variant != "baseline1":
-        from a3m.train import save_attention_examples
-
+    tracker.log_dict(cfg.to_flat_dict(), "config.json")
+    if n_images > 0 and cfg.variant != "baseline1":
         out = work / "attention"
-        save_attention_examples(fitted.config, work, out, n_images=n_images)
+        save_attention_examples(cfg, work, out, n_images=n_images)
         tracker.log_artifacts(out, "attention")
 
 

@@ -92,3 +92,19 @@ def test_dead_worker_is_retried_from_its_checkpoint(ray_local, study_args, tmp_p
     assert run.info.status == "FINISHED"
     assert epochs_logged(client, run.info.run_id) == [1, 2, 3]  # each epoch once
     assert len(client.get_metric_history(run.info.run_id, "train_loss")) == 3
+
+
+def test_asha_stops_weak_trials_early(ray_local, study_args):
+    points = [{"lr": lr} for lr in (0.1, 0.03, 0.003, 0.0003)]
+    spec = StudySpec("asha", "four learning rates", base=TINY, points=points)
+    result = run_study(spec, study_args("--epochs", "4", "--scheduler", "asha"))
+    assert result.num_errors == 0
+    client = MlflowClient(result.tracking_uri)
+    _, children = child_runs(client, "asha-synthetic")
+    epochs = sorted(len(epochs_logged(client, r.info.run_id)) for r in children)
+    assert epochs[-1] == 4 and epochs[0] < 4, epochs  # ASHA cut at least one trial short
+    stopped = [r for r in children if r.data.tags.get("a3m.stopped_early") == "true"]
+    assert stopped and all(r.info.status == "FINISHED" for r in children)
+    for run in children:  # trials that ran their whole budget have their final artifacts
+        if len(epochs_logged(client, run.info.run_id)) == 4:
+            assert client.list_artifacts(run.info.run_id, "metrics")

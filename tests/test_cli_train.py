@@ -1,0 +1,75 @@
+"""`a3m train` and `a3m leaderboard` from the command line."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+
+from a3m.cli import main
+from a3m.data.synthetic import write_synthetic
+
+
+@pytest.fixture(scope="module")
+def cub_root(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cub")
+    return write_synthetic("cub", out, seed=0, num_classes=4, images_per_class=8, image_size=64)
+
+
+def test_train_writes_results_and_logs_to_mlflow(cub_root, tmp_path, capsys):
+    out = tmp_path / "run"
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    code = main([
+        "train", "--dataset", "cub", "--data-root", str(cub_root), "--backbone", "tiny",
+        "--d", "16", "--input-size", "64x64", "--epochs", "2", "--lr-drop-epochs", "1",
+        "--num-workers", "0", "--alpha", "0.3", "--no-bbox-crop", "--quiet",
+        "--out", str(out), "--tracking-uri", uri, "--experiment", "cli",
+    ])  # fmt: skip
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "accuracy" in printed and "train_loss" in printed  # the table at the end
+    for name in ("config.json", "checkpoint.pt", "model_best.pt", "history.csv", "metrics.json"):
+        assert (out / name).is_file(), name
+    assert len(pd.read_csv(out / "history.csv")) == 2
+    assert json.loads((out / "metrics.json").read_text())["epoch"] == 2
+    config = json.loads((out / "config.json").read_text())
+    assert config["alpha"] == 0.3 and config["bbox_crop"] is False
+
+    client = MlflowClient(uri)
+    (run,) = client.search_runs([client.get_experiment_by_name("cli").experiment_id])
+    assert run.info.status == "FINISHED" and run.data.params["alpha"] == "0.3"
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "accuracy")] == [1, 2]
+
+
+def test_train_bad_flag_names_the_field(capsys):
+    assert main(["train", "--dataset", "cub", "--synthetic", "--alpha", "-1"]) == 2
+    assert "alpha must be >= 0" in capsys.readouterr().err
+
+
+def test_leaderboard_from_mlflow(tmp_path, capsys):
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    client = MlflowClient(uri)
+    exp = client.create_experiment("study")
+    parent = client.create_run(exp).info.run_id
+    for i, (alpha, seed, acc) in enumerate([(0.1, 0, 0.5), (0.1, 1, 0.7), (0.5, 0, 0.9)]):
+        run = client.create_run(
+            exp, tags={"mlflow.parentRunId": parent, "a3m.trial_id": f"t{i}"}
+        ).info.run_id
+        client.log_param(run, "alpha", alpha)
+        client.log_param(run, "seed", seed)
+        client.log_metric(run, "accuracy", acc, step=1)
+        client.set_terminated(run)
+    out = tmp_path / "lb.csv"
+    assert (
+        main(["leaderboard", "--experiment", "study", "-o", str(out), "--tracking-uri", uri]) == 0
+    )
+    table = pd.read_csv(out)
+    assert list(table["alpha"]) == [0.5, 0.1]  # best first
+    row = table[table["alpha"] == 0.1].iloc[0]
+    assert row["n_runs"] == 2 and row["accuracy_mean"] == pytest.approx(0.6)
+    # 95% CI of the mean of (0.5, 0.7): t(0.975, 1) * s / sqrt(2) = 12.706 * 0.1414 / 1.414
+    assert row["accuracy_ci95"] == pytest.approx(12.7062 * 0.1, rel=1e-3)
+    assert main(["leaderboard", "--experiment", "nope", "-o", str(out), "--tracking-uri", uri]) == 1
+    assert "no MLflow experiment 'nope'" in capsys.readouterr().err
