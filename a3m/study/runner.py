@@ -162,13 +162,12 @@ def build_base(spec: StudySpec, args: argparse.Namespace) -> dict[str, Any]:
     """The RunConfig overrides every trial shares, checked by building a RunConfig now (so a bad
     flag fails in the driver, not in every trial)."""
     base = dict(spec.base)
+    dataset = base.get("dataset", "cub")
     if args.synthetic:
-        dataset = base.get("dataset", "cub")
         base |= SYNTHETIC_BUDGET | spec.synthetic_base
         base["synthetic"] = True
         base["data_root"] = str(_synthetic_cache(args.data_root))
     else:
-        dataset = base.get("dataset", "cub")
         if not args.data_root:
             raise SystemExit(
                 f"no dataset: pass --data-root with your copy of {dataset!r} (public layout, "
@@ -180,8 +179,9 @@ def build_base(spec: StudySpec, args: argparse.Namespace) -> dict[str, Any]:
             raise SystemExit(f"--data-root {root} does not exist; or use --synthetic")
         base["data_root"] = str(root)
     if args.epochs:
+        # Keep the paper's shape of the schedule: the low lr for the last sixth (10 of 60).
         base["epochs"] = args.epochs
-        base["lr_drop_epochs"] = min(base.get("lr_drop_epochs", 10), max(args.epochs // 6, 0))
+        base["lr_drop_epochs"] = min(base.get("lr_drop_epochs", 10), args.epochs // 6)
     base |= _parse_sets(args.set)
     try:
         flat = RunConfig.from_flat_dict(base).to_flat_dict()
@@ -221,6 +221,8 @@ def build_param_space(
 
 
 def _latest_run(storage: str, name: str) -> str:
+    if "://" in storage:
+        raise SystemExit(f"--resume on {storage}: give the study's folder, --resume {storage}/...")
     root = Path(storage)
     candidates = sorted(
         (p for p in root.glob(f"{name}_*") if p.is_dir()), key=lambda p: p.stat().st_mtime
