@@ -10,6 +10,7 @@ Commands:
 - ``a3m train``: one run without Ray, every RunConfig field a flag; ``--tracking-uri`` logs it
   to MLflow.
 - ``a3m leaderboard --experiment NAME -o FILE.csv``: a study's runs as a leaderboard.
+- ``a3m dashboard --experiment NAME``: its HTML report, figures and tables (``dashboards/``).
 - ``a3m data check --dataset NAME --root PATH``: load every split, compare with the public
   release's counts, open every image; exit 1 on problems.
 - ``a3m data synth --dataset NAME --out PATH``: write a small synthetic copy in the public
@@ -292,7 +293,25 @@ def register_leaderboard(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_leaderboard)
 
 
-SUBCOMMANDS: list[Register] = [register_data, register_train, register_leaderboard]
+# -- a3m dashboard ----------------------------------------------------------------------------
+def register_dashboard(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``a3m dashboard``: ``python dashboards/build.py`` under the one command."""
+    from dashboards.build import parser, run
+
+    subparsers.add_parser(
+        "dashboard",
+        parents=[parser()],
+        add_help=False,  # the parent parser brings -h
+        help="an MLflow experiment's HTML report, figure PNGs and CSVs",
+    ).set_defaults(func=run)
+
+
+SUBCOMMANDS: list[Register] = [
+    register_data,
+    register_train,
+    register_leaderboard,
+    register_dashboard,
+]
 """One registering function per command group; append to add a group."""
 
 

@@ -73,3 +73,10 @@ def test_leaderboard_from_mlflow(tmp_path, capsys):
     assert row["accuracy_ci95"] == pytest.approx(12.7062 * 0.1, rel=1e-3)
     assert main(["leaderboard", "--experiment", "nope", "-o", str(out), "--tracking-uri", uri]) == 1
     assert "no MLflow experiment 'nope'" in capsys.readouterr().err
+
+
+def test_dashboard_command_reports_a_missing_experiment(tmp_path, capsys):
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    MlflowClient(uri).create_experiment("other")
+    assert main(["dashboard", "--experiment", "nope", "--tracking-uri", uri]) == 2
+    assert "nope" in capsys.readouterr().err

@@ -146,6 +146,7 @@ class StudyResult:
     num_trials: int
     num_errors: int
     tune_path: str
+    optuna_storage: str | None = None  # the Optuna RDB URL an Optuna study used
 
 
 def _parse_sets(items: list[str]) -> dict[str, str]:
@@ -250,6 +251,7 @@ def run_study(
     from a3m.study.tracking import (
         STOPPED_EARLY_TAG,
         TRIAL_TAG,
+        default_optuna_storage,
         finish_run,
         get_or_create_experiment,
         resolve_tracking_uri,
@@ -268,6 +270,7 @@ def run_study(
     }
     experiment = args.experiment or spec.name + ("-synthetic" if args.synthetic else "")
     tracking_uri = resolve_tracking_uri(args.tracking_uri)
+    optuna_storage = args.optuna_storage or default_optuna_storage(tracking_uri)
     # Each trial reports its task's protocol metric also as "score" (see a3m.train.fit),
     # so one study can rank trials of several datasets.
     metric, mode = "score", "max"
@@ -312,7 +315,7 @@ def run_study(
         space, is_optuna = build_param_space(spec, args, base)
         search_alg = None
         if is_optuna:
-            search_alg = _optuna_search(args, tracking_uri, experiment, metric, mode)
+            search_alg = _optuna_search(optuna_storage, experiment, metric, mode)
         tuner = tune.Tuner(
             trainable,
             param_space=space,
@@ -362,8 +365,9 @@ def run_study(
 
     _print_summary(table, metric, csv, tracking_uri, len(results), errors, tune_path)
     return StudyResult(
-        spec.name, experiment, tracking_uri, out_dir, csv, len(results), errors, tune_path
-    )
+        spec.name, experiment, tracking_uri, out_dir, csv, len(results), errors, tune_path,
+        optuna_storage if spec.pick("optuna_space", args.synthetic) is not None else None,
+    )  # fmt: skip
 
 
 def _trial_id_from_path(path: str | None) -> str:
@@ -386,15 +390,11 @@ def _scheduler(name: str, epochs: int):
     )
 
 
-def _optuna_search(args, tracking_uri: str, experiment: str, metric: str, mode: str):
+def _optuna_search(storage_url: str | None, experiment: str, metric: str, mode: str):
     import optuna
     from ray.tune.search.optuna import OptunaSearch
 
-    url = args.optuna_storage
-    if url is None and tracking_uri.startswith("sqlite:///"):
-        # A file beside MLflow's: both use Alembic's version table, so they cannot share one.
-        url = "sqlite:///" + str(Path(tracking_uri[len("sqlite:///") :]).with_name("optuna.db"))
-    storage = optuna.storages.RDBStorage(url) if url else None
+    storage = optuna.storages.RDBStorage(storage_url) if storage_url else None
     return OptunaSearch(
         metric=metric, mode=mode, storage=storage, study_name=experiment if storage else None,
         seed=0,

@@ -46,6 +46,16 @@ def resolve_tracking_uri(uri: str | None = None) -> str:
     return uri
 
 
+def default_optuna_storage(tracking_uri: str) -> str | None:
+    """Where a study keeps its Optuna trials unless ``--optuna-storage`` says: ``optuna.db``
+    beside a SQLite MLflow store (both use Alembic's version table, so they cannot share one
+    database); None for other stores."""
+    uri = resolve_tracking_uri(tracking_uri)
+    if not uri.startswith("sqlite:///"):
+        return None
+    return "sqlite:///" + str(Path(uri[len("sqlite:///") :]).with_name("optuna.db"))
+
+
 @functools.lru_cache(maxsize=1)
 def environment_tags() -> dict[str, str]:
     """Git commit of the code and the versions of the packages that decide a result."""

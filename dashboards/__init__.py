@@ -1,0 +1,18 @@
+"""Dashboards: a study's MLflow runs -> pandas -> Plotly figures of the paper, an HTML report.
+
+The layers point one way, like the rest of the project:
+
+    data.py      MLflow experiment (any tracking URI) -> DataFrame; attention PNGs; Optuna study
+    figures.py   one function per paper figure (Figs. 5-8) and per search plot, DataFrame -> Figure
+    tables.py    the paper's Tables 1-5 (``paper_numbers.csv``) beside our runs
+    report.py    which figures apply; one self-contained HTML file and the CSVs beside it
+    export.py    a PNG per figure (kaleido driving the system's headless Chromium)
+    build.py     ``python dashboards/build.py --experiment NAME`` and the after-study hook
+
+Every figure and table function takes a DataFrame in ``mlflow.search_runs`` layout
+(``params.*``, ``metrics.*``, ``tags.*``, ``status``, ``run_id``), so it is tested on a
+hand-made frame without MLflow. Our metrics are fractions in [0, 1]; figures and tables show
+percent, the paper's unit; the leaderboard CSV keeps the fractions.
+"""
+
+from __future__ import annotations

@@ -1,0 +1,159 @@
+"""Build an experiment's report: ``python dashboards/build.py --experiment NAME``, and the
+after-study hook every study calls when it ends (entry point ``a3m.after_study``: ``report``).
+
+    python dashboards/build.py --experiment ablation_cub-synthetic
+    python dashboards/build.py --experiment alpha_beta_cub --tracking-uri http://mlflow:5000 \\
+        --out results/alpha_beta_cub --no-png
+
+It loads the experiment's trial runs from MLflow (any tracking URI), downloads the attention
+PNGs of the best attention run, looks for the Optuna study of an open search (``optuna.db``
+beside a SQLite store, or ``--optuna-storage``), and writes ``report.html``, a PNG per figure
+and the CSVs into ``--out`` (default ``results/<experiment>``, where the study's leaderboard is).
+Exit status: 0 with a report, 1 when the experiment has no finished run (the page says so),
+2 when the experiment does not exist.
+
+The package's modules are imported inside the functions: the hook is loaded at the end of every
+study and ``--help`` should answer at once, while Plotly, MLflow and Optuna take seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from a3m.study.runner import StudyResult
+    from dashboards.report import Report
+
+
+def build(
+    experiment: str,
+    tracking_uri: str | None = None,
+    out: str | Path | None = None,
+    *,
+    png: bool = True,
+    optuna_storage: str | None = None,
+    browser: str | None = None,
+) -> Report:
+    """Write the report of one MLflow experiment.
+
+    Args:
+        experiment: the MLflow experiment (``<study>`` or ``<study>-synthetic``).
+        tracking_uri: default ``$MLFLOW_TRACKING_URI`` or ``sqlite:///mlflow.db``
+            (:func:`a3m.study.tracking.resolve_tracking_uri`).
+        out: the report's folder; default ``results/<experiment>``.
+        png: export a PNG per figure (needs a Chromium-based browser).
+        optuna_storage: the Optuna RDB URL of an open search; default ``optuna.db`` beside a
+            SQLite tracking store.
+        browser: the browser for the PNGs; default found on the system.
+
+    Raises:
+        ValueError: when the experiment does not exist.
+    """
+    from a3m.study.tracking import default_optuna_storage, resolve_tracking_uri
+    from dashboards import data
+    from dashboards.report import write_report
+
+    uri = resolve_tracking_uri(tracking_uri)
+    out_dir = Path(out) if out is not None else Path("results") / experiment
+    runs = data.load_runs(experiment, uri)
+    messages: list[str] = []
+    attention = None
+    if not data.finished(runs).empty:
+        try:
+            attention = data.download_attention_images(runs, uri, out_dir / "attention")
+        except Exception as err:  # an unreachable artifact store costs Fig. 6, not the report
+            messages.append(f"attention maps not downloaded: {type(err).__name__}: {err}")
+    storage = optuna_storage or default_optuna_storage(uri)
+    study, note = data.load_optuna_study(experiment, storage)
+    return write_report(
+        runs,
+        out_dir,
+        experiment=experiment,
+        tracking_uri=uri,
+        attention=attention,
+        optuna_study=study,
+        optuna_note=note,
+        png=png,
+        browser=browser,
+        messages=messages,
+    )
+
+
+def _print(report: Report) -> None:
+    print(f"report: {report.html}")
+    for path in report.csvs:
+        print(f"csv: {path}")
+    for message in report.messages:
+        print(message)
+
+
+def after_study(result: StudyResult) -> None:
+    """The after-study hook: the study's report beside its leaderboard (``result.out_dir``)."""
+    _print(
+        build(
+            result.experiment,
+            result.tracking_uri,
+            result.out_dir,
+            optuna_storage=result.optuna_storage,
+        )
+    )
+
+
+def parser() -> argparse.ArgumentParser:
+    """The command line of ``dashboards/build.py``."""
+    p = argparse.ArgumentParser(
+        prog="dashboards/build.py",
+        description="Write an MLflow experiment's report: HTML (offline), a PNG per figure, CSVs.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--experiment", required=True, help="MLflow experiment, e.g. ablation_cub")
+    p.add_argument(
+        "--tracking-uri",
+        help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db)",
+    )
+    p.add_argument("--out", help="folder of the report (default: results/<experiment>)")
+    p.add_argument(
+        "--optuna-storage",
+        help="Optuna RDB URL of an open search (default: optuna.db beside a SQLite tracking store)",
+    )
+    p.add_argument("--no-png", action="store_true", help="HTML and CSVs only (no browser needed)")
+    p.add_argument(
+        "--browser",
+        help="Chromium-based browser for the PNGs (default: "
+        "$BROWSER_PATH, chromium or chrome on the PATH)",
+    )
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit status (see the module docstring)."""
+    return run(parser().parse_args(argv))
+
+
+def run(args: argparse.Namespace) -> int:
+    """Build the report the parsed flags of :func:`parser` ask for (also ``a3m dashboard``)."""
+    try:
+        report = build(
+            args.experiment,
+            args.tracking_uri,
+            args.out,
+            png=not args.no_png,
+            optuna_storage=args.optuna_storage,
+            browser=args.browser,
+        )
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    _print(report)
+    return 1 if report.sections == ["no_runs"] else 0
+
+
+if __name__ == "__main__":
+    # `python dashboards/build.py` puts dashboards/ first on sys.path, where data.py or
+    # report.py could shadow other modules; the package is imported as `dashboards.*` from the
+    # repository root instead (which also works without an install).
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+    raise SystemExit(main())

@@ -1,0 +1,444 @@
+"""From MLflow to pandas: a study's trial runs as one DataFrame, and the helpers every figure
+shares (numeric params, variant names, the best configuration per variant, notes on what is
+missing), the attention-map PNGs the trials logged (Fig. 6), and the Optuna study of an open
+search.
+
+The runs frame is :func:`a3m.study.leaderboard.runs_frame`'s: one row per trial (child) run,
+``params.*`` as strings (MLflow stores params as text), ``metrics.*`` with each metric's latest
+value (fractions in [0, 1]), ``tags.*``, ``status``, ``run_id``, ``start_time``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from a3m.config import RETRIEVAL_DATASETS
+from a3m.models import VARIANTS
+from a3m.study.leaderboard import runs_frame
+from a3m.study.tracking import ERROR_TAG, resolve_tracking_uri
+
+VARIANT_LABELS: dict[str, str] = {
+    "baseline1": "Baseline-1",
+    "baseline2": "Baseline-2",
+    "att1": "Att-1",
+    "att2": "Att-2",
+    "a3m_wo_attr": "A3M w/o attr-label",
+    "a3m": "A3M",
+}
+"""The paper's names of our variants (Sec. 4.3), in the order of :data:`a3m.models.VARIANTS`."""
+
+METRIC_LABELS: dict[str, str] = {
+    "score": "score",
+    "accuracy": "accuracy",
+    "category_accuracy": "category accuracy (eq. 1)",
+    "attr_acc/mean": "mean attribute accuracy",
+    "rank1": "rank-1",
+    "rank5": "rank-5",
+    "rank10": "rank-10",
+    "rank20": "rank-20",
+    "mAP": "mAP",
+    "recall_at_1": "R@1",
+    "recall_at_2": "R@2",
+    "recall_at_4": "R@4",
+    "recall_at_8": "R@8",
+    "nmi": "NMI",
+}
+"""Metric name -> the label the paper uses (all these metrics are fractions in [0, 1])."""
+
+TASK_METRICS: dict[str, tuple[str, ...]] = {
+    "classification": ("accuracy", "category_accuracy", "attr_acc/mean"),
+    "reid": ("rank1", "rank5", "rank10", "rank20", "mAP"),
+    "retrieval": ("recall_at_1", "recall_at_2", "recall_at_4", "recall_at_8", "nmi"),
+}
+"""The metrics of each task's protocol (REPRODUCTION.md Sec. 3), in the paper's column order."""
+
+NOT_A_SETTING = frozenset({"seed", "data_root", "num_workers", "device"})
+"""Params that never make two runs different configurations (the leaderboard's rule)."""
+
+ATTRIBUTE_PREFIX = "metrics.attr_acc/"
+ATTENTION_DIR = "attention"  # artifact folder of the trials' Fig. 6 overlays
+
+
+def load_runs(experiment: str, tracking_uri: str | None = None) -> pd.DataFrame:
+    """The trial runs of an MLflow experiment (any tracking URI) as a DataFrame.
+
+    Args:
+        experiment: the MLflow experiment, e.g. ``ablation_cub-synthetic``.
+        tracking_uri: default as the studies: ``$MLFLOW_TRACKING_URI`` or ``sqlite:///mlflow.db``.
+
+    Raises:
+        ValueError: when the experiment does not exist (the message lists those that do).
+    """
+    return runs_frame(experiment, resolve_tracking_uri(tracking_uri))
+
+
+def label(variant: Any) -> str:
+    """The paper's name of a variant (``a3m_wo_attr`` -> ``A3M w/o attr-label``)."""
+    return VARIANT_LABELS.get(str(variant), str(variant))
+
+
+def metric_label(metric: str) -> str:
+    """The paper's name of a metric (``rank1`` -> ``rank-1``; ``attr_acc/x`` -> ``x``)."""
+    return METRIC_LABELS.get(metric, metric.removeprefix("attr_acc/"))
+
+
+def task_of(dataset: Any) -> str:
+    """``classification``, ``reid`` or ``retrieval`` for a dataset name (as RunConfig.task)."""
+    if dataset in RETRIEVAL_DATASETS:
+        return "retrieval"
+    return "reid" if dataset == "market1501" else "classification"
+
+
+def has_metric(runs: pd.DataFrame, metric: str) -> bool:
+    """Whether any run has a value of ``metric``."""
+    col = f"metrics.{metric}"
+    return col in runs and bool(runs[col].notna().any())
+
+
+def numeric(runs: pd.DataFrame, param: str) -> pd.Series:
+    """A param as floats (MLflow keeps params as text); NaN where absent or not a number."""
+    col = f"params.{param}"
+    if col not in runs:
+        return pd.Series(np.nan, index=runs.index, dtype=float)
+    return pd.to_numeric(runs[col], errors="coerce").astype(float)
+
+
+def varying_settings(runs: pd.DataFrame, exclude: Iterable[str] = ()) -> list[str]:
+    """The params (without prefix) that differ across runs, seeds and paths excluded."""
+    skip = NOT_A_SETTING | set(exclude)
+    return [
+        c.removeprefix("params.")
+        for c in runs.columns
+        if c.startswith("params.")
+        and c.removeprefix("params.") not in skip
+        and runs[c].nunique(dropna=False) > 1
+    ]
+
+
+def variants_in(runs: pd.DataFrame) -> list[str]:
+    """The variants that ran, in the paper's order (unknown names last)."""
+    if "params.variant" not in runs:
+        return []
+    present = set(runs["params.variant"].dropna())
+    return [v for v in VARIANTS if v in present] + sorted(present - set(VARIANTS))
+
+
+def best_config_runs(
+    runs: pd.DataFrame, by: str = "variant", metric: str = "score"
+) -> tuple[pd.DataFrame, dict[str, str]]:
+    """Per value of ``by`` (e.g. each variant), the runs of its best configuration.
+
+    A study may vary more than the variant (an alpha sweep of A3M, a backbone grid); a bar per
+    variant must then stand for one configuration, not a mix: the one with the highest mean
+    ``metric`` over its seeds.
+
+    Returns:
+        The selected runs (all seeds of the chosen configurations), and per value of ``by``
+        a description of the chosen configuration (``"alpha=0.3, d=64"``; empty when the
+        value had only one configuration).
+    """
+    col = f"params.{by}"
+    if runs.empty or col not in runs:
+        return runs, {}
+    others = [f"params.{s}" for s in varying_settings(runs, exclude=[by])]
+    score = runs.get(f"metrics.{metric}", pd.Series(np.nan, index=runs.index))
+    keep, chosen = [], {}
+    for value, group in runs.groupby(col, sort=False, dropna=False):
+        if not others:
+            keep.append(group)
+            chosen[str(value)] = ""
+            continue
+        keys = [group[c] for c in others]
+        means = score.loc[group.index].groupby(keys, sort=False, dropna=False).mean()
+        best = means.idxmax() if means.notna().any() else means.index[0]
+        best = best if isinstance(best, tuple) else (best,)
+        mask = np.ones(len(group), dtype=bool)
+        for c, v in zip(others, best, strict=True):
+            mask &= (group[c] == v).to_numpy() | (group[c].isna() & pd.isna(v)).to_numpy()
+        keep.append(group[mask])
+        # name only the settings this value's runs differ in
+        named = [
+            f"{c.removeprefix('params.')}={v}"
+            for c, v in zip(others, best, strict=True)
+            if group[c].nunique(dropna=False) > 1
+        ]
+        chosen[str(value)] = ", ".join(named)
+    return pd.concat(keep), chosen
+
+
+def run_label(row: pd.Series) -> str:
+    """A short name of one run for notes: ``1f2e3d4 (A3M, seed 1)``."""
+    bits = [label(row.get("params.variant", "?"))]
+    seed = row.get("params.seed")
+    if isinstance(seed, str) or (seed is not None and not _isnan(seed)):
+        bits.append(f"seed {seed}")
+    return f"{str(row.get('run_id', '?'))[:7]} ({', '.join(bits)})"
+
+
+def _isnan(value: Any) -> bool:
+    return isinstance(value, float) and math.isnan(value)
+
+
+def _why_missing(row: pd.Series) -> str:
+    status = str(row.get("status", "?"))
+    error = row.get(f"tags.{ERROR_TAG}")
+    if isinstance(error, str) and error:
+        short = error if len(error) <= 70 else error[:67] + "..."
+        return f"{status}: {short}"
+    if status == "FINISHED":
+        return "FINISHED, never evaluated"
+    return f"{status}, not evaluated yet" if status == "RUNNING" else status
+
+
+def missing_note(runs: pd.DataFrame, metrics: Sequence[str], max_runs: int = 3) -> str | None:
+    """Which runs lack which of ``metrics``, and why (status, ``a3m.error``); None if none.
+
+    E.g. ``"2 runs without rank-1, mAP: 1f2e3d4 (A3M, seed 1) FAILED: NonFiniteLossError: ..."``,
+    one line (joined with ``<br>``) per set of missing metrics, at most ``max_runs`` runs named.
+    """
+    if runs.empty or not metrics:
+        return None
+    lacking = pd.DataFrame(
+        {m: runs[f"metrics.{m}"].isna() if f"metrics.{m}" in runs else True for m in metrics},
+        index=runs.index,
+    )
+    lines = []
+    groups: dict[tuple[str, ...], list[int]] = {}
+    for idx, row in lacking.iterrows():
+        key = tuple(m for m in metrics if row[m])
+        if key:
+            groups.setdefault(key, []).append(idx)
+    for key, idxs in groups.items():
+        names = ", ".join(metric_label(m) for m in key)
+        shown = "; ".join(
+            f"{run_label(runs.loc[i])} {_why_missing(runs.loc[i])}" for i in idxs[:max_runs]
+        )
+        if len(idxs) > max_runs:
+            shown += f"; and {len(idxs) - max_runs} more"
+        lines.append(f"{len(idxs)} run{'s' if len(idxs) > 1 else ''} without {names}: {shown}")
+    return "<br>".join(lines) or None
+
+
+def finished(runs: pd.DataFrame) -> pd.DataFrame:
+    """The runs whose status is FINISHED."""
+    if runs.empty or "status" not in runs:
+        return runs.iloc[0:0]
+    return runs[runs["status"] == "FINISHED"]
+
+
+def status_counts(runs: pd.DataFrame) -> dict[str, int]:
+    """``{"FINISHED": 5, "FAILED": 1}``."""
+    if runs.empty or "status" not in runs:
+        return {}
+    return {str(k): int(v) for k, v in runs["status"].value_counts().items()}
+
+
+def shared_settings(runs: pd.DataFrame, keys: Sequence[str] | None = None) -> dict[str, str]:
+    """The params every run has in common (the study's fixed setting), e.g. for the header."""
+    keys = keys or (
+        "dataset",
+        "variant",
+        "backbone",
+        "pretrained",
+        "synthetic",
+        "d",
+        "alpha",
+        "beta",
+        "epochs",
+        "lr",
+        "batch_size",
+    )
+    out = {}
+    for key in keys:
+        col = f"params.{key}"
+        if col in runs and runs[col].nunique(dropna=True) == 1:
+            out[key] = str(runs[col].dropna().iloc[0])
+    return out
+
+
+def is_synthetic(runs: pd.DataFrame) -> bool:
+    """Whether the runs trained on a synthetic copy (``--synthetic``)."""
+    col = "params.synthetic"
+    return col in runs and bool((runs[col].astype(str) == "True").any())
+
+
+# -- Fig. 6: the attention PNGs the trials logged ----------------------------------------------
+def attention_candidates(runs: pd.DataFrame) -> pd.DataFrame:
+    """Runs likely to hold attention maps, best first: finished A3M runs by score, then the other
+    attention variants (Baseline-1 has no attention and logs none)."""
+    if runs.empty:
+        return runs
+    cand = finished(runs)
+    if "params.variant" in cand:
+        cand = cand[cand["params.variant"] != "baseline1"]
+        is_a3m = (cand["params.variant"] == "a3m").astype(int)
+    else:
+        is_a3m = pd.Series(0, index=cand.index)
+    score = cand.get("metrics.score", pd.Series(np.nan, index=cand.index))
+    order = pd.DataFrame({"a3m": is_a3m, "score": score.fillna(-np.inf)})
+    return cand.loc[order.sort_values(["a3m", "score"], ascending=False).index]
+
+
+def download_attention_images(
+    runs: pd.DataFrame,
+    tracking_uri: str,
+    dest: str | Path,
+    *,
+    max_images: int = 4,
+    max_runs: int = 1,
+) -> pd.DataFrame:
+    """Download the attention PNGs (``attention/attention_XXXX.png``) of the best runs.
+
+    Args:
+        runs: the runs frame; candidates are taken in :func:`attention_candidates` order.
+        tracking_uri: where the runs live (artifacts are fetched through the MLflow client, so
+            any artifact store works).
+        dest: local folder; files land in ``dest/<run_id>/attention/``.
+        max_images: PNGs per run (one query image per PNG: input | masks | m_region).
+        max_runs: runs to take images from.
+
+    Returns:
+        One row per image: ``run_id``, ``label`` (variant and configuration), ``artifact``
+        (its path in the run) and ``file`` (the local copy). Empty when no run logged any.
+    """
+    from mlflow import MlflowClient
+
+    client = MlflowClient(resolve_tracking_uri(tracking_uri))
+    with _no_progress_bars():
+        return _download(client, runs, Path(dest), max_images, max_runs)
+
+
+@contextlib.contextmanager
+def _no_progress_bars() -> Iterator[None]:
+    """MLflow draws a progress bar per download; a report fetches a handful of small PNGs and
+    its console output should stay readable (e.g. at the end of a study)."""
+    key = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
+    old = os.environ.get(key)
+    os.environ[key] = "false"
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = old
+
+
+def _download(
+    client: Any, runs: pd.DataFrame, dest: Path, max_images: int, max_runs: int
+) -> pd.DataFrame:
+    rows: list[dict[str, str]] = []
+    runs_used = 0
+    for _, run in attention_candidates(runs).iterrows():
+        if runs_used >= max_runs:
+            break
+        run_id = str(run["run_id"])
+        pngs = sorted(
+            a.path
+            for a in client.list_artifacts(run_id, ATTENTION_DIR)
+            if not a.is_dir and a.path.endswith(".png")
+        )[:max_images]
+        if not pngs:
+            continue
+        runs_used += 1
+        target = dest / run_id
+        target.mkdir(parents=True, exist_ok=True)
+        for artifact in pngs:
+            local = client.download_artifacts(run_id, artifact, str(target))
+            rows.append(
+                {"run_id": run_id, "label": run_label(run), "artifact": artifact, "file": local}
+            )
+    return pd.DataFrame(rows, columns=["run_id", "label", "artifact", "file"])
+
+
+# -- open searches: the Optuna study ------------------------------------------------------------
+def load_optuna_study(experiment: str, storage_url: str | None) -> tuple[Any | None, str]:
+    """The Optuna study named like the experiment, and a sentence on where it came from or why
+    there is none. Never creates a database: a SQLite file that does not exist is "not found"
+    (``RDBStorage`` would otherwise create an empty one)."""
+    if not storage_url:
+        return None, "no Optuna storage for this tracking store (pass --optuna-storage URL)"
+    if storage_url.startswith("sqlite:///"):
+        path = Path(storage_url[len("sqlite:///") :])
+        if not path.is_file():
+            return None, f"no Optuna storage at {path}"
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        study = optuna.load_study(study_name=experiment, storage=storage_url)
+    except KeyError:
+        return None, f"no Optuna study {experiment!r} in {storage_url}"
+    except Exception as err:  # a server that is down, a foreign database: say so, draw the rest
+        return None, f"Optuna storage {storage_url} unreadable ({type(err).__name__}: {err})"
+    return study, f"Optuna study {experiment!r} in {storage_url}"
+
+
+def param_importances(
+    runs: pd.DataFrame,
+    study: Any | None = None,
+    *,
+    params: Sequence[str] | None = None,
+    metric: str = "score",
+) -> tuple[dict[str, float], str]:
+    """Parameter importances (``optuna.importance.get_param_importances``, fANOVA).
+
+    On the Optuna study when there is one (its own distributions); otherwise estimated from the
+    MLflow runs (numbers as float ranges, text as categories) and the note says so.
+
+    Returns:
+        ``{param: importance}`` summing to 1 (empty when it cannot be computed), and a note on
+        the source or on why there is nothing.
+    """
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    source = "from the Optuna study"
+    if study is None:
+        study, source = _study_from_runs(runs, params, metric), "estimated from the MLflow runs"
+    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    if len(complete) < 2:
+        return {}, f"parameter importance needs 2 or more complete trials, {len(complete)} found"
+    try:
+        return dict(optuna.importance.get_param_importances(study, params=params)), source
+    except (RuntimeError, ValueError) as err:  # e.g. no parameter varies
+        return {}, f"parameter importance not available: {err}"
+
+
+def _study_from_runs(runs: pd.DataFrame, params: Sequence[str] | None, metric: str) -> Any:
+    """An in-memory Optuna study holding the runs as complete trials."""
+    import optuna
+    from optuna.distributions import CategoricalDistribution, FloatDistribution
+
+    params = list(params or varying_settings(runs))
+    col = f"metrics.{metric}"
+    values = runs[col] if col in runs else pd.Series(np.nan, index=runs.index)
+    dists: dict[str, Any] = {}
+    for p in params:
+        num = numeric(runs, p)
+        if num.notna().all():
+            dists[p] = FloatDistribution(float(num.min()), float(num.max()))
+        else:
+            dists[p] = CategoricalDistribution(sorted(runs[f"params.{p}"].astype(str).unique()))
+    study = optuna.create_study(direction="maximize")
+    for idx in runs.index[values.notna()]:
+        trial_params = {
+            p: float(numeric(runs.loc[[idx]], p).iloc[0])
+            if isinstance(d, FloatDistribution)
+            else str(runs.at[idx, f"params.{p}"])
+            for p, d in dists.items()
+        }
+        study.add_trial(
+            optuna.trial.create_trial(
+                params=trial_params, distributions=dists, value=float(values[idx])
+            )
+        )
+    return study

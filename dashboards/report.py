@@ -1,0 +1,431 @@
+"""One self-contained HTML report per experiment, a PNG per figure, and the CSVs beside them.
+
+:func:`plan_sections` picks what applies to the runs: always the leaderboard; the paper's table
+of each dataset that ran (Tables 1-5); Fig. 5 when variants vary; Fig. 7 when alpha and beta
+were swept around the paper's 0.5; Fig. 8 when there are per-attribute accuracies; Fig. 6 when
+attention maps were logged; the search plots for an open (Optuna) search; and the runs that
+failed or never evaluated. An experiment without finished runs gets a page that says so.
+
+:func:`write_report` writes ``report.html`` with Plotly's JavaScript inline (it opens offline,
+e.g. from a cluster's shared disk), ``leaderboard.csv`` and ``tableN.csv``, and a PNG per
+figure (:mod:`dashboards.export`: kaleido with a Chromium-based browser of the system; without
+one the PNGs are skipped with a message, the HTML needs none).
+"""
+
+from __future__ import annotations
+
+import html
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import plotly.io as pio
+
+from a3m.study.leaderboard import leaderboard
+from a3m.study.tracking import ERROR_TAG
+from dashboards import figures, tables
+from dashboards.data import (
+    finished,
+    is_synthetic,
+    numeric,
+    param_importances,
+    run_label,
+    shared_settings,
+    status_counts,
+    variants_in,
+    varying_settings,
+)
+from dashboards.export import export_pngs
+
+REPORT_NAME = "report.html"
+LEADERBOARD_NAME = "leaderboard.csv"
+
+
+@dataclass
+class Section:
+    """One part of the report: a figure, or ready HTML (a table), and optionally a CSV.
+
+    Attributes:
+        key: anchor, div id and file stem (``fig5_ablation`` -> ``fig5_ablation.png``).
+        title: the heading.
+        caption: one or two sentences under the heading (plain text).
+        figure: a Plotly figure (exported as PNG), or None.
+        html: HTML shown instead of a figure (escaped already), or None.
+        data: a table written as ``<key>.csv`` beside the report, or None.
+    """
+
+    key: str
+    title: str
+    caption: str = ""
+    figure: go.Figure | None = None
+    html: str | None = None
+    data: pd.DataFrame | None = None
+
+
+@dataclass
+class Report:
+    """What :func:`write_report` wrote."""
+
+    html: Path
+    pngs: list[Path] = field(default_factory=list)
+    csvs: list[Path] = field(default_factory=list)
+    sections: list[str] = field(default_factory=list)
+    messages: list[str] = field(default_factory=list)
+
+
+# -- which figures apply ------------------------------------------------------------------------
+def sweeps_alpha_beta(runs: pd.DataFrame) -> bool:
+    """Whether the runs hold Fig. 7's sweeps: alpha and beta both vary, and 2+ alphas ran at
+    beta = 0.5 or 2+ betas at alpha = 0.5 (an open search samples both: no sweep)."""
+    alpha, beta = numeric(runs, "alpha"), numeric(runs, "beta")
+    if alpha.nunique() < 2 or beta.nunique() < 2:
+        return False
+    at = figures.PAPER_WEIGHT
+    return bool(
+        alpha[np.isclose(beta, at)].nunique() > 1 or beta[np.isclose(alpha, at)].nunique() > 1
+    )
+
+
+def is_open_search(runs: pd.DataFrame, optuna_study: Any | None = None) -> bool:
+    """An Optuna study was found, or a number looks sampled: a new value in every run (3+ runs)
+    and more than 6 significant digits, which a grid of values someone typed never has (a grid
+    of d = 128, 256, 512 has a new value in every run too, but round ones)."""
+    if optuna_study is not None:
+        return True
+    if len(runs) < 3:
+        return False
+    for p in varying_settings(runs):
+        values = numeric(runs, p)
+        if values.notna().all() and values.nunique() == len(runs):
+            if any(float(f"{v:.6g}") != v for v in values):
+                return True
+    return False
+
+
+def plan_sections(
+    runs: pd.DataFrame,
+    *,
+    experiment: str,
+    attention: pd.DataFrame | None = None,
+    optuna_study: Any | None = None,
+    optuna_note: str = "",
+    paper: pd.DataFrame | None = None,
+) -> list[Section]:
+    """The report's sections for these runs, in reading order (see the module docstring).
+
+    Args:
+        runs: runs frame of the experiment.
+        experiment: its name (for messages).
+        attention: the downloaded attention PNGs
+            (:func:`dashboards.data.download_attention_images`).
+        optuna_study: the experiment's Optuna study, when there is one.
+        optuna_note: where the study came from or why there is none.
+        paper: the paper's numbers (default ``paper_numbers.csv``).
+    """
+    done = finished(runs)
+    empty = no_runs_message(runs, experiment)
+    if empty:
+        return [
+            Section("no_runs", "No finished runs", html=_message(empty) + runs_overview_html(runs))
+        ]
+
+    board = leaderboard(runs, sort_by="score_mean")
+    sections = [
+        Section(
+            "leaderboard",
+            "Leaderboard",
+            "One row per configuration: mean and 95% CI over seeds of each metric (fractions in "
+            "[0, 1], as in leaderboard.csv), runs and their statuses.",
+            html=leaderboard_html(board),
+            data=board,
+        )
+    ]
+    for number in tables.tables_for(runs):
+        comparison = tables.comparison_table(runs, number, paper)
+        sections.append(
+            Section(
+                f"table{number}",
+                tables.TABLE_TITLES[number],
+                tables.table_caption(runs, number),
+                figure=tables.comparison_figure(comparison),
+                data=comparison,
+            )
+        )
+    if len(variants_in(runs)) > 1:
+        sections.append(
+            Section(
+                "fig5_ablation",
+                "Fig. 5: the attention modules",
+                "Baseline-2 (equal weights), Att-1 (region attention only), Att-2 (attribute "
+                "attention only), A3M (both) and the other variants that ran, per metric.",
+                figure=figures.ablation_bars(runs),
+            )
+        )
+    if sweeps_alpha_beta(runs):
+        sections.append(
+            Section(
+                "fig7_alpha_beta",
+                "Fig. 7: the loss weights alpha and beta",
+                "Loss (11) = L_add + alpha L_cat + beta mean_k L_k: alpha swept at beta = 0.5 and "
+                "beta at alpha = 0.5 (the paper's choice); one variant (A3M when it ran).",
+                figure=figures.alpha_beta_curves(runs),
+            )
+        )
+    if figures.attribute_names(runs):
+        sections.append(
+            Section(
+                "fig8_attributes",
+                "Fig. 8: per-attribute accuracy",
+                "Accuracy of each attribute head on the test set, Baseline-2 against A3M (each "
+                "variant's best configuration).",
+                figure=figures.attribute_accuracy_bars(runs),
+            )
+        )
+    if attention is not None and not attention.empty:
+        sections.append(
+            Section(
+                "fig6_attention",
+                "Fig. 6: attention maps",
+                "Query images of the test split with the attribute-guided masks m^(k) of the most "
+                "selective attributes and m_region, as the best attention run logged them.",
+                figure=figures.attention_maps(attention),
+            )
+        )
+    if is_open_search(runs, optuna_study):
+        importances, source = param_importances(runs, optuna_study)
+        if optuna_study is None and optuna_note:  # say why it is not Optuna's own study
+            source = f"{source}; {optuna_note}"
+        sections += [
+            Section(
+                "search_parallel",
+                "Search: parallel coordinates",
+                "Every trial through its sampled parameters to its score.",
+                figure=figures.parallel_coordinates(runs),
+            ),
+            Section(
+                "search_importance",
+                "Search: parameter importance",
+                "fANOVA importance of each sampled parameter for the score "
+                f"(optuna.importance.get_param_importances); {optuna_note or 'no Optuna study'}.",
+                figure=figures.param_importance_bars(importances, source),
+            ),
+            Section(
+                "search_history",
+                "Search: best value so far",
+                "Each trial's score in start order and the best so far.",
+                figure=figures.best_value_history(runs),
+            ),
+        ]
+    if len(done) < len(runs) or "metrics.score" not in runs or runs["metrics.score"].isna().any():
+        sections.append(
+            Section(
+                "problems",
+                "Runs that failed or never evaluated",
+                "These runs are left out of the figures' means; their reason is MLflow's "
+                f"{ERROR_TAG} tag.",
+                html=runs_overview_html(runs, only_problems=True),
+            )
+        )
+    return sections
+
+
+def no_runs_message(runs: pd.DataFrame, experiment: str) -> str | None:
+    """What to say when the experiment has no finished run (None when it has one)."""
+    if not finished(runs).empty:
+        return None
+    counts = ", ".join(f"{n} {s}" for s, n in status_counts(runs).items()) or "no trial runs"
+    return (
+        f"Experiment {experiment!r} has no finished runs yet ({counts}): nothing to plot. "
+        "Figures appear once a trial has finished."
+    )
+
+
+# -- HTML pieces --------------------------------------------------------------------------------
+def _message(text: str) -> str:
+    return f'<p class="message">{html.escape(text)}</p>'
+
+
+def leaderboard_html(board: pd.DataFrame) -> str:
+    """The leaderboard as an HTML table: run ids left out (they are in the CSV), empty columns
+    (CIs of single seeds) dropped."""
+    shown = board.drop(columns=["run_ids"], errors="ignore").dropna(axis=1, how="all")
+    return shown.to_html(
+        index=False, float_format=lambda v: f"{v:.4f}", na_rep="–", classes="table", border=0
+    )
+
+
+def runs_overview_html(runs: pd.DataFrame, only_problems: bool = False) -> str:
+    """A table of runs: id, status, variant, seed, score, error (``only_problems``: the runs
+    that are not FINISHED or have no score)."""
+    if runs.empty:
+        return _message("The experiment has no trial runs.")
+    pick = runs
+    if only_problems:
+        no_score = runs["metrics.score"].isna() if "metrics.score" in runs else True
+        pick = runs[(runs["status"] != "FINISHED") | no_score]
+    table = pd.DataFrame(
+        {
+            "run": [run_label(r) for _, r in pick.iterrows()],
+            "status": pick["status"],
+            "score": pick.get("metrics.score", pd.Series(np.nan, index=pick.index)),
+            "error": pick.get(f"tags.{ERROR_TAG}", pd.Series("", index=pick.index)).fillna(""),
+        }
+    )
+    return table.to_html(
+        index=False, float_format=lambda v: f"{v:.4f}", na_rep="–", classes="table", border=0
+    )
+
+
+_STYLE = """
+body { font-family: system-ui, sans-serif; max-width: 1200px; margin: 1em auto; padding: 0 1em;
+       color: #222; }
+h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 2em; border-bottom: 1px solid #ccc; }
+.meta, .caption, .png, footer { color: #555; font-size: 0.9em; }
+.message { background: #fff4e5; border-left: 4px solid #e69500; padding: 0.6em 1em; }
+table.table { border-collapse: collapse; font-size: 0.85em; }
+table.table th, table.table td { padding: 2px 8px; border-bottom: 1px solid #ddd;
+                                 text-align: right; }
+table.table td:first-child, table.table th:first-child { text-align: left; }
+.scroll { overflow-x: auto; }
+"""
+
+
+def render_html(
+    sections: Sequence[Section],
+    *,
+    experiment: str,
+    runs: pd.DataFrame,
+    tracking_uri: str = "",
+    pngs: Mapping[str, Path] | None = None,
+    messages: Sequence[str] = (),
+) -> str:
+    """The report page: Plotly's JavaScript inline once, then one block per section."""
+    from plotly.offline import get_plotlyjs
+
+    pngs = pngs or {}
+    counts = ", ".join(f"{n} {s}" for s, n in status_counts(runs).items()) or "none"
+    settings = ", ".join(f"{k}={v}" for k, v in shared_settings(runs).items())
+    head = [
+        f"<h1>A3M study report: {html.escape(experiment)}</h1>",
+        f'<p class="meta">MLflow tracking URI: <code>{html.escape(tracking_uri)}</code>; '
+        f"trial runs: {html.escape(counts)}; written {time.strftime('%Y-%m-%d %H:%M:%S')}."
+        + (f"<br>Shared settings: {html.escape(settings)}." if settings else "")
+        + "</p>",
+    ]
+    if is_synthetic(runs):
+        head.append(
+            _message(
+                "These runs trained on a synthetic dataset with a small budget: "
+                "they check the pipeline, not the paper's numbers."
+            )
+        )
+    toc = "".join(f'<li><a href="#{s.key}">{html.escape(s.title)}</a></li>' for s in sections)
+    body = [*head, f"<nav><ul>{toc}</ul></nav>"]
+    for s in sections:
+        block = [f'<section id="{s.key}">', f"<h2>{html.escape(s.title)}</h2>"]
+        if s.caption:
+            block.append(f'<p class="caption">{html.escape(s.caption)}</p>')
+        if s.figure is not None:  # in a scrolling box: a wide table keeps its width
+            block.append('<div class="scroll">')
+            block.append(
+                pio.to_html(
+                    s.figure,
+                    full_html=False,
+                    include_plotlyjs=False,
+                    div_id=f"fig-{s.key}",
+                    config={"displaylogo": False, "responsive": True},
+                )
+                + "</div>"
+            )
+        if s.html is not None:
+            block.append(f'<div class="scroll">{s.html}</div>')
+        files = [p.name for p in (pngs.get(s.key),) if p is not None]
+        if s.data is not None:
+            files.append(f"{s.key}.csv" if s.key != "leaderboard" else LEADERBOARD_NAME)
+        if files:
+            links = ", ".join(f'<a href="{html.escape(f)}">{html.escape(f)}</a>' for f in files)
+            block.append(f'<p class="png">Files: {links}</p>')
+        block.append("</section>")
+        body.append("\n".join(block))
+    if messages:
+        body.append("<footer>" + "<br>".join(html.escape(m) for m in messages) + "</footer>")
+    return (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f"<title>A3M report: {html.escape(experiment)}</title>\n<style>{_STYLE}</style>\n"
+        f'<script type="text/javascript">{get_plotlyjs()}</script>\n</head>\n<body>\n'
+        + "\n".join(body)
+        + "\n</body>\n</html>\n"
+    )
+
+
+# -- everything ---------------------------------------------------------------------------------
+def write_report(
+    runs: pd.DataFrame,
+    out_dir: str | Path,
+    *,
+    experiment: str,
+    tracking_uri: str = "",
+    attention: pd.DataFrame | None = None,
+    optuna_study: Any | None = None,
+    optuna_note: str = "",
+    png: bool = True,
+    browser: str | None = None,
+    messages: Sequence[str] = (),
+) -> Report:
+    """Plan the sections, write the CSVs and PNGs, then ``report.html`` (which links them).
+
+    Args:
+        runs: runs frame of the experiment.
+        out_dir: the report's folder (created), e.g. beside the study's leaderboard.
+        experiment: the MLflow experiment's name.
+        tracking_uri: shown in the header.
+        attention, optuna_study, optuna_note: see :func:`plan_sections`.
+        png: export a PNG per figure.
+        browser: the browser for the PNGs; default
+            :func:`dashboards.export.find_browser`.
+        messages: notes of the caller (e.g. what could not be downloaded), shown at the end.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    sections = plan_sections(
+        runs,
+        experiment=experiment,
+        attention=attention,
+        optuna_study=optuna_study,
+        optuna_note=optuna_note,
+    )
+    report = Report(
+        html=out / REPORT_NAME, sections=[s.key for s in sections], messages=list(messages)
+    )
+    for s in sections:
+        if s.data is not None:
+            path = out / (LEADERBOARD_NAME if s.key == "leaderboard" else f"{s.key}.csv")
+            s.data.to_csv(path, index=False)
+            report.csvs.append(path)
+    empty = no_runs_message(runs, experiment)
+    if empty:
+        report.messages.append(empty)
+    figs = {s.key: s.figure for s in sections if s.figure is not None}
+    if png and figs:
+        report.pngs, message = export_pngs(figs, out, browser)
+        report.messages.append(message)
+    elif figs:
+        report.messages.append("PNG export not requested.")
+    by_key = {p.stem: p for p in report.pngs}
+    report.html.write_text(
+        render_html(
+            sections,
+            experiment=experiment,
+            runs=runs,
+            tracking_uri=tracking_uri,
+            pngs=by_key,
+            messages=report.messages,
+        ),
+        encoding="utf-8",
+    )
+    return report

@@ -1,0 +1,222 @@
+"""The paper's Tables 1-5 beside our runs.
+
+The paper's numbers are data, not prose: ``paper_numbers.csv`` beside this module holds one
+value per row (table, dataset, method, our variant for the paper's own models, metric, value in
+percent as printed), transcribed from the paper's tables (REPRODUCTION.md Sec. 4 quotes the
+headline rows). :func:`comparison_table` puts our mean over seeds (fractions -> percent) next
+to each of the paper's rows, with the difference in percentage points in its own column, and
+marks the best value of each column; :func:`comparison_figure` draws it as a Plotly table.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from a3m.study.leaderboard import ci95
+from dashboards.data import (
+    TASK_METRICS,
+    best_config_runs,
+    is_synthetic,
+    label,
+    metric_label,
+    variants_in,
+)
+
+PAPER_NUMBERS_CSV = Path(__file__).with_name("paper_numbers.csv")
+PERCENT = 100.0
+
+TABLE_OF_DATASET: dict[str, int] = {
+    "market1501": 1,
+    "cub": 2,
+    "compcars": 3,
+    "cub_retrieval": 4,
+    "cars196": 5,
+}
+"""Which of the paper's tables reports each of our datasets."""
+
+TABLE_TITLES: dict[int, str] = {
+    1: "Table 1: Market-1501 re-identification (ResNet-50)",
+    2: "Table 2: CUB-200-2011 classification",
+    3: "Table 3: CompCars classification",
+    4: "Table 4: CUB-200-2011 retrieval (InceptionBN, 384-d)",
+    5: "Table 5: CARS196 retrieval (InceptionBN, 384-d)",
+}
+
+COLUMNS = [
+    "table",
+    "method",
+    "variant",
+    "metric",
+    "paper",
+    "ours",
+    "ours_ci95",
+    "n_runs",
+    "diff",
+    "best_paper",
+    "best_ours",
+]
+"""Columns of :func:`comparison_table`: values in percent, ``diff`` = ours - paper (points)."""
+
+
+def load_paper_numbers(path: str | Path | None = None) -> pd.DataFrame:
+    """The paper's numbers, one per row: ``table, dataset, method, variant, network, dim,
+    annotations, metric, value_pct`` (``variant`` empty for methods other than the paper's)."""
+    paper = pd.read_csv(path or PAPER_NUMBERS_CSV, comment="#", dtype={"variant": str})
+    paper["variant"] = paper["variant"].fillna("")
+    return paper
+
+
+def tables_for(runs: pd.DataFrame) -> list[int]:
+    """The paper's tables that report the datasets of ``runs``."""
+    if "params.dataset" not in runs:
+        return []
+    datasets = runs["params.dataset"].dropna().unique()
+    return sorted({TABLE_OF_DATASET[d] for d in datasets if d in TABLE_OF_DATASET})
+
+
+def comparison_table(
+    runs: pd.DataFrame, table: int, paper: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """One of the paper's tables with our runs beside it, one row per (method, metric).
+
+    Our value of a paper row is the mean over seeds of the runs of its variant on the table's
+    dataset (of the variant's best configuration when the study varied more); our variants the
+    table lacks (Att-1, Att-2, ...) are appended as rows without a paper value.
+
+    Args:
+        runs: runs frame (fractions in [0, 1]).
+        table: 1-5.
+        paper: the paper's numbers (default :func:`load_paper_numbers`).
+
+    Returns:
+        Columns :data:`COLUMNS`; ``paper``, ``ours``, ``ours_ci95`` and ``diff`` in percent
+        (points), NaN where there is no value; ``best_paper`` / ``best_ours`` mark the highest
+        value of each metric among the paper's rows / among ours.
+    """
+    paper = load_paper_numbers() if paper is None else paper
+    rows_of_table = paper[paper["table"] == table]
+    if rows_of_table.empty:
+        raise ValueError(
+            f"the paper has no table {table}; tables: {sorted(paper['table'].unique())}"
+        )
+    dataset = rows_of_table["dataset"].iloc[0]
+    # the protocol's column order (rank-1 ... mAP), not the order of the CSV's first method
+    canonical = [m for ms in TASK_METRICS.values() for m in ms]
+    metrics = sorted(
+        dict.fromkeys(rows_of_table["metric"]),
+        key=lambda m: canonical.index(m) if m in canonical else len(canonical),
+    )
+    ours = runs[runs["params.dataset"] == dataset] if "params.dataset" in runs else runs.iloc[0:0]
+    chosen, _ = best_config_runs(ours, "variant")
+
+    methods = list(
+        dict.fromkeys(zip(rows_of_table["method"], rows_of_table["variant"], strict=True))
+    )
+    paper_variants = {v for _, v in methods if v}
+    methods += [(label(v), v) for v in variants_in(chosen) if v not in paper_variants]
+    out = []
+    for method, variant in methods:
+        group = chosen[chosen["params.variant"] == variant] if variant else chosen.iloc[0:0]
+        for metric in metrics:
+            hit = rows_of_table[
+                (rows_of_table["method"] == method) & (rows_of_table["metric"] == metric)
+            ]
+            paper_value = float(hit["value_pct"].iloc[0]) if len(hit) else math.nan
+            col = f"metrics.{metric}"
+            values = group[col].dropna().astype(float) if col in group else pd.Series(dtype=float)
+            mean = float(values.mean() * PERCENT) if len(values) else math.nan
+            out.append(
+                {
+                    "table": table,
+                    "method": method,
+                    "variant": variant,
+                    "metric": metric,
+                    "paper": paper_value,
+                    "ours": mean,
+                    "ours_ci95": ci95(values) * PERCENT,
+                    "n_runs": len(values),
+                    "diff": mean - paper_value,
+                }
+            )
+    frame = pd.DataFrame(out, columns=COLUMNS[:-2])
+    for src, flag in (("paper", "best_paper"), ("ours", "best_ours")):
+        best = frame.groupby("metric")[src].transform("max")
+        frame[flag] = np.isclose(frame[src], best) & frame[src].notna()
+    return frame
+
+
+def _fmt(value: float, bold: bool = False, signed: bool = False, ci: float = math.nan) -> str:
+    if not np.isfinite(value):
+        return "–"
+    text = f"{value:+.2f}" if signed else f"{value:.2f}"
+    if np.isfinite(ci):
+        text += f" ± {ci:.2f}"
+    return f"<b>{text}</b>" if bold else text
+
+
+def comparison_figure(comparison: pd.DataFrame, title: str | None = None) -> go.Figure:
+    """A :func:`comparison_table` as a Plotly table: per metric the paper's value, ours
+    (mean ± 95% CI over seeds) and the difference; the best of each column in bold on green.
+
+    Args:
+        comparison: the long table of :func:`comparison_table`.
+        title: default the paper's table title.
+    """
+    table = int(comparison["table"].iloc[0]) if len(comparison) else 0
+    metrics = list(dict.fromkeys(comparison["metric"]))
+    methods = list(dict.fromkeys(comparison["method"]))
+    header = ["method"]
+    columns: list[list[str]] = [methods]
+    fills: list[list[str]] = [["white"] * len(methods)]
+    green, plain = "#d9f2d9", "white"
+    for metric in metrics:
+        part = comparison[comparison["metric"] == metric].set_index("method").loc[methods]
+        name = metric_label(metric)
+        header += [f"{name}<br>paper (%)", f"{name}<br>ours (%)", f"{name}<br>Δ (points)"]
+        columns.append([_fmt(r.paper, r.best_paper) for r in part.itertuples()])
+        columns.append([_fmt(r.ours, r.best_ours, ci=r.ours_ci95) for r in part.itertuples()])
+        columns.append([_fmt(r.diff, signed=True) for r in part.itertuples()])
+        fills.append([green if b else plain for b in part["best_paper"]])
+        fills.append([green if b else plain for b in part["best_ours"]])
+        fills.append([plain] * len(methods))
+    fig = go.Figure(
+        go.Table(
+            header={
+                "values": [f"<b>{h}</b>" for h in header],
+                "fill_color": "#e8e8f0",
+                "align": "left",
+                "height": 44,
+            },
+            cells={"values": columns, "fill_color": fills, "align": "left", "height": 24},
+            columnwidth=[180] + [105] * (len(header) - 1),
+        )
+    )
+    # A fixed size that holds every row and column unwrapped (Table 1 has 16 columns): the PNG
+    # shows the whole table, the HTML scrolls sideways.
+    fig.update_layout(
+        title={"text": title or TABLE_TITLES.get(table, f"Table {table}")},
+        width=max(1000, 20 + 180 + 105 * (len(header) - 1)),
+        height=150 + 26 * len(methods),
+        margin={"l": 10, "r": 10, "t": 60, "b": 10},
+    )
+    return fig
+
+
+def table_caption(runs: pd.DataFrame, table: int) -> str:
+    """One sentence under a table: whose numbers, which units, and a warning on synthetic data."""
+    text = (
+        f"The paper's rows of Table {table} (percent, as printed) beside our runs (mean over "
+        "seeds ± 95% CI, our fractions in percent); Δ = ours - paper in percentage points; "
+        "the best of each column in bold."
+    )
+    if is_synthetic(runs):
+        text += (
+            " Our runs used a synthetic dataset and a small budget: the comparison checks the "
+            "pipeline, it is not a reproduction of the paper's numbers."
+        )
+    return text

@@ -1,0 +1,245 @@
+"""Each figure function on a hand-made runs frame: trace types, values (percent), error bars,
+names, axis titles, and the note on what is missing."""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+import pytest
+
+from a3m.study.leaderboard import ci95
+from dashboards import figures
+
+
+def _notes(fig: go.Figure) -> str:
+    return " ".join(a.text for a in fig.layout.annotations)
+
+
+@pytest.fixture
+def market(frames):
+    """Market-1501 ablation: Baseline-2 and A3M with two seeds, Att-1 with one, a FAILED Att-2."""
+    run = frames.run
+    rows = [
+        run("b2s0", "baseline2", 0, dataset="market1501", metrics={"rank1": 0.80, "mAP": 0.59}),
+        run("b2s1", "baseline2", 1, dataset="market1501", metrics={"rank1": 0.82, "mAP": 0.61}),
+        run("a1s0", "att1", 0, dataset="market1501", metrics={"rank1": 0.84, "mAP": 0.64}),
+        run("a3s0", "a3m", 0, dataset="market1501", metrics={"rank1": 0.86, "mAP": 0.68}),
+        run("a3s1", "a3m", 1, dataset="market1501", metrics={"rank1": 0.88, "mAP": 0.70}),
+        run("a2s0", "att2", 0, dataset="market1501", status="FAILED",
+            error="NonFiniteLossError: loss is nan"),
+    ]  # fmt: skip
+    return frames.frame(*rows)
+
+
+def test_ablation_bars_group_variants_per_metric_with_ci(market):
+    fig = figures.ablation_bars(market, metrics=["rank1", "mAP"])
+    assert [t.type for t in fig.data] == ["bar"] * 3
+    # the paper's order and names; the failed Att-2 has no bar
+    assert [t.name for t in fig.data] == ["Baseline-2", "Att-1", "A3M"]
+    b2, att1, a3m = fig.data
+    assert list(b2.x) == ["rank-1", "mAP"]
+    np.testing.assert_allclose(b2.y, [81.0, 60.0])
+    np.testing.assert_allclose(a3m.y, [87.0, 69.0])
+    # two seeds: a 95% CI (Student t) in percent; one seed: no error bar at all
+    np.testing.assert_allclose(b2.error_y.array, [ci95(market.loc[:1, "metrics.rank1"]) * 100] * 2)
+    assert att1.error_y.array is None
+    assert list(a3m.customdata) == [2, 2]
+    assert fig.layout.barmode == "group"
+    assert fig.layout.yaxis.title.text == "% (mean over seeds)"
+    assert fig.layout.xaxis.title.text == "metric"
+    note = _notes(fig)
+    assert "1 run without rank-1, mAP" in note and "a2s0 (Att-2, seed 0) FAILED" in note
+    assert "NonFiniteLossError" in note
+
+
+def test_ablation_bars_default_metrics_follow_the_task(market):
+    fig = figures.ablation_bars(market)
+    # Market's protocol is rank-1/5/10/20 and mAP; these runs only have rank-1 and mAP
+    assert list(fig.data[0].x) == ["rank-1", "mAP"]
+    assert "no run has rank-5, rank-10, rank-20" in _notes(fig)
+
+
+def test_ablation_bars_pick_each_variants_best_configuration(frames):
+    run = frames.run
+    runs = frames.frame(
+        run("a", "a3m", params={"d": 64}, metrics={"accuracy": 0.6, "score": 0.6}),
+        run("b", "a3m", params={"d": 128}, metrics={"accuracy": 0.7, "score": 0.7}),
+        run("c", "baseline2", params={"d": 64}, metrics={"accuracy": 0.5, "score": 0.5}),
+    )
+    fig = figures.ablation_bars(runs, metrics=["accuracy"])
+    names = {t.name: t.y[0] for t in fig.data}
+    assert names == {"Baseline-2": pytest.approx(50.0), "A3M (d=128)": pytest.approx(70.0)}
+
+
+def test_ablation_bars_without_any_value_say_so(frames):
+    runs = frames.frame(frames.run("x", "a3m", status="FAILED"))
+    fig = figures.ablation_bars(runs, metrics=["accuracy"])
+    assert not fig.data and "no run has accuracy" in _notes(fig)
+
+
+@pytest.fixture
+def sweeps(frames):
+    """Fig. 7 points: alpha in {0.1, 0.5, 0.9} at beta 0.5 and beta in {0.1, 0.9} at alpha 0.5,
+    two seeds at (0.5, 0.5), one run that never evaluated, and a Baseline-2 run to ignore."""
+    run = frames.run
+
+    def point(rid, alpha, beta, acc, seed=0, **kw):
+        params = {"alpha": alpha, "beta": beta}
+        return run(rid, "a3m", seed, params=params, metrics={"accuracy": acc} if acc else {}, **kw)
+
+    return frames.frame(
+        point("p1", 0.1, 0.5, 0.60),
+        point("p2", 0.5, 0.5, 0.70),
+        point("p3", 0.5, 0.5, 0.72, seed=1),
+        point("p4", 0.9, 0.5, 0.65),
+        point("p5", 0.5, 0.1, 0.62),
+        point("p6", 0.5, 0.9, 0.66),
+        point("p7", 0.3, 0.5, None),
+        run("b2", "baseline2", params={"alpha": 0.5, "beta": 0.5}, metrics={"accuracy": 0.1}),
+    )
+
+
+def test_alpha_beta_curves_two_panels_with_ci(sweeps):
+    fig = figures.alpha_beta_curves(sweeps)
+    assert [t.type for t in fig.data] == ["scatter", "scatter"]
+    alpha, beta = fig.data
+    assert (alpha.xaxis, beta.xaxis) == ("x", "x2")
+    assert list(alpha.x) == [0.1, 0.5, 0.9]
+    np.testing.assert_allclose(alpha.y, [60.0, 71.0, 65.0])  # Baseline-2 left out
+    assert list(beta.x) == [0.1, 0.5, 0.9]
+    np.testing.assert_allclose(beta.y, [62.0, 71.0, 66.0])
+    ci = ci95(sweeps.loc[1:2, "metrics.accuracy"]) * 100
+    assert alpha.error_y.array == (None, pytest.approx(ci), None)
+    assert fig.layout.xaxis.title.text == "alpha" and fig.layout.xaxis2.title.text == "beta"
+    assert fig.layout.yaxis.title.text == "accuracy (%)"
+    titles = [a.text for a in fig.layout.annotations]
+    assert "alpha (beta = 0.5)" in titles and "beta (alpha = 0.5)" in titles
+    assert "(A3M runs)" in fig.layout.title.text
+    assert "1 run without accuracy: p7 (A3M, seed 0) FINISHED, never evaluated" in _notes(fig)
+
+
+def test_alpha_beta_curves_say_which_sweep_is_missing(frames):
+    run = frames.run
+    runs = frames.frame(
+        run("a", params={"alpha": 0.1}, metrics={"accuracy": 0.5}),
+        run("b", params={"alpha": 0.5}, metrics={"accuracy": 0.6}),
+    )
+    fig = figures.alpha_beta_curves(runs)
+    assert len(fig.data[0].x) == 2 and len(fig.data[1].x) == 1
+    assert "no beta sweep at alpha = 0.5" in _notes(fig)
+
+
+@pytest.fixture
+def attributes(frames):
+    run = frames.run
+
+    def attrs(bill, wing, **extra):
+        return {"attr_acc/has_bill_shape": bill, "attr_acc/has_wing_color": wing,
+                "attr_acc/mean": (bill + wing) / 2, **extra}  # fmt: skip
+
+    return frames.frame(
+        run("b0", "baseline2", 0, metrics=attrs(0.70, 0.60)),
+        run("b1", "baseline2", 1, metrics=attrs(0.72, 0.62)),
+        run("a0", "a3m", 0, metrics=attrs(0.80, 0.75)),
+        run("t0", "att1", 0, metrics=attrs(0.1, 0.1)),
+        run("f0", "a3m", 1, status="FAILED", error="RuntimeError: CUDA out of memory"),
+    )
+
+
+def test_attribute_accuracy_bars_baseline2_against_a3m(attributes):
+    fig = figures.attribute_accuracy_bars(attributes)
+    assert [t.type for t in fig.data] == ["bar", "bar"]
+    b2, a3m = fig.data
+    assert b2.name == "Baseline-2, mean 66.0%" and a3m.name == "A3M, mean 77.5%"
+    assert list(b2.x) == ["has_bill_shape", "has_wing_color"]  # names on the axis, no "mean"
+    np.testing.assert_allclose(b2.y, [71.0, 61.0])
+    np.testing.assert_allclose(a3m.y, [80.0, 75.0])
+    assert b2.error_y.array is not None and a3m.error_y.array is None
+    assert fig.layout.xaxis.title.text == "attribute"
+    assert fig.layout.yaxis.title.text == "accuracy (%)"
+    note = _notes(fig)
+    assert note.startswith("1 run without attribute accuracies: f0 (A3M, seed 1) FAILED: Runtime")
+
+
+def test_attribute_accuracy_bars_name_a_missing_variant(attributes):
+    runs = attributes[attributes["params.variant"] != "baseline2"]
+    fig = figures.attribute_accuracy_bars(runs)
+    assert [t.name.split(",")[0] for t in fig.data] == ["A3M"]
+    assert "no Baseline-2 runs with attribute accuracies" in _notes(fig)
+
+
+def test_attention_maps_show_the_logged_pngs(tmp_path):
+    import pandas as pd
+    from PIL import Image
+
+    files = []
+    for i in range(3):
+        path = tmp_path / f"attention_{i:04d}.png"
+        Image.new("RGB", (70, 10), (255, 0, 0)).save(path)
+        files.append(str(path))
+    images = pd.DataFrame({
+        "run_id": ["r1"] * 3, "label": ["r1 (A3M, seed 0)"] * 3,
+        "artifact": [f"attention/attention_{i:04d}.png" for i in range(3)], "file": files,
+    })  # fmt: skip
+    fig = figures.attention_maps(images, max_images=2)
+    assert [t.type for t in fig.data] == ["image", "image"]
+    assert fig.data[0].source.startswith("data:image/png;base64,")
+    assert [a.text for a in fig.layout.annotations] == [
+        "r1 (A3M, seed 0): attention_0000.png",
+        "r1 (A3M, seed 0): attention_0001.png",
+    ]
+    empty = figures.attention_maps(images.iloc[0:0])
+    assert not empty.data and "no attention maps" in _notes(empty)
+
+
+@pytest.fixture
+def search(frames):
+    run = frames.run
+    return frames.frame(
+        run("s1", params={"lr": 0.01, "backbone": "tiny"}, metrics={"score": 0.5}, start=1),
+        run("s2", params={"lr": 0.03, "backbone": "resnet18"}, metrics={"score": 0.7}, start=2),
+        run("s3", params={"lr": 0.05, "backbone": "tiny"}, metrics={"score": 0.6}, start=3),
+        run("s4", params={"lr": 0.07, "backbone": "tiny"}, status="FAILED", start=4),
+    )
+
+
+def test_parallel_coordinates_axes_are_params_then_score(search):
+    fig = figures.parallel_coordinates(search)
+    (trace,) = fig.data
+    assert trace.type == "parcoords"
+    dims = {d.label: d for d in trace.dimensions}
+    assert list(dims) == ["lr", "backbone", "score (%)"]
+    np.testing.assert_allclose(dims["lr"].values, [0.01, 0.03, 0.05])
+    assert list(dims["backbone"].ticktext) == ["resnet18", "tiny"]
+    assert list(dims["backbone"].values) == [1, 0, 1]
+    np.testing.assert_allclose(dims["score (%)"].values, [50.0, 70.0, 60.0])
+    assert "1 run without score" in _notes(fig)
+
+
+def test_best_value_history_is_a_running_maximum(search):
+    fig = figures.best_value_history(search)
+    trials, best = fig.data
+    assert (trials.mode, best.mode) == ("markers", "lines")
+    assert list(trials.x) == [1, 2, 3]
+    np.testing.assert_allclose(trials.y, [50.0, 70.0, 60.0])
+    np.testing.assert_allclose(best.y, [50.0, 70.0, 70.0])
+    assert fig.layout.xaxis.title.text == "trial (in start order)"
+
+
+def test_param_importance_bars_sorted_with_their_source():
+    fig = figures.param_importance_bars({"lr": 0.7, "alpha": 0.2, "d": 0.1}, "from the study")
+    (bar,) = fig.data
+    assert bar.orientation == "h"
+    assert list(bar.y) == ["d", "alpha", "lr"]  # Plotly draws the last on top
+    np.testing.assert_allclose(bar.x, [0.1, 0.2, 0.7])
+    assert "from the study" in fig.layout.title.text
+    none = figures.param_importance_bars({}, "no Optuna storage at /x/optuna.db")
+    assert not none.data and "no Optuna storage at /x/optuna.db" in _notes(none)
+
+
+def test_figures_of_an_empty_frame_explain_themselves(frames):
+    empty = frames.frame(frames.run("x", status="FAILED")).iloc[0:0]
+    for make in (figures.alpha_beta_curves, figures.attribute_accuracy_bars,
+                 figures.parallel_coordinates, figures.best_value_history):  # fmt: skip
+        fig = make(empty)
+        assert not fig.data and _notes(fig), make.__name__

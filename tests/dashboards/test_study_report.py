@@ -1,0 +1,45 @@
+"""A real tiny study through ``a3m.study.runner.main`` (synthetic CUB, local Ray): the
+after-study hook writes the report beside the leaderboard."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from a3m.study import StudySpec
+from a3m.study.runner import main
+from dashboards.export import find_browser
+
+pytestmark = pytest.mark.slow
+
+
+def test_study_ends_with_its_report(ray_local, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)  # MLflow's default artifact folder (./mlruns) stays in here
+    spec = StudySpec(
+        "dash",
+        "two variants",
+        base={"dataset": "cub", "d": 16},
+        grid={"variant": ["baseline2", "a3m"]},
+    )
+    args = [
+        "--synthetic", "--data-root", str(tmp_path / "synthetic"), "--epochs", "1",
+        "--tracking-uri", f"sqlite:///{tmp_path}/mlflow.db",
+        "--storage-path", str(tmp_path / "tune"), "--out", str(tmp_path / "results"),
+    ]  # fmt: skip
+    result = main(spec, args)
+    assert (result.num_trials, result.num_errors) == (2, 0)
+    out = result.out_dir
+    assert result.leaderboard_csv == out / "leaderboard.csv"
+    printed = capsys.readouterr().out
+    assert f"report: {out / 'report.html'}" in printed
+    page = (out / "report.html").read_text()
+    for key in ("leaderboard", "table2", "fig5_ablation", "fig8_attributes", "fig6_attention"):
+        assert f'<section id="{key}">' in page, key
+    table = pd.read_csv(out / "table2.csv")
+    a3m = table[table["method"] == "A3M"].iloc[0]
+    assert a3m["paper"] == 86.2 and 0 <= a3m["ours"] <= 100
+    assert a3m["diff"] == pytest.approx(a3m["ours"] - 86.2)
+    assert list((out / "attention").rglob("attention_*.png"))
+    if find_browser() is not None:
+        pngs = {p.stem for p in out.glob("*.png")}
+        assert pngs == {"table2", "fig5_ablation", "fig8_attributes", "fig6_attention"}
