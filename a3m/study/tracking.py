@@ -77,6 +77,8 @@ def environment_tags() -> dict[str, str]:
         ).stdout.strip()  # fmt: skip
     except (OSError, subprocess.SubprocessError):
         commit, dirty = "", ""
+    # `ray job submit --working-dir` uploads the code without .git: the submitter names it.
+    commit = commit or os.environ.get("A3M_GIT_COMMIT", "")
     return {
         "mlflow.source.git.commit": commit or "unknown",
         "a3m.git_dirty": str(bool(dirty)).lower(),
@@ -185,19 +187,24 @@ class TrialTracker:
         )
         if found:
             self.run_id = found[0].info.run_id
-            self.client.update_run(self.run_id, status="RUNNING")
-            self.resumed = True
-            # A retry after a crash: keep the crash's reason, but not as this attempt's error.
-            error = found[0].data.tags.get(ERROR_TAG)
-            if error:
-                self.client.set_tag(self.run_id, "a3m.retried_after", error)
-                self.client.delete_tag(self.run_id, ERROR_TAG)
+            self.status = found[0].info.status
+            self._error = found[0].data.tags.get(ERROR_TAG)
         else:
             tags = {**environment_tags(), PARENT_TAG: parent_run_id, TRIAL_TAG: trial_id}
             run = self.client.create_run(experiment_id, tags=tags, run_name=run_name)
-            self.run_id = run.info.run_id
-            self.resumed = False
+            self.run_id, self.status, self._error = run.info.run_id, "RUNNING", None
         self._logged_epochs = self._epochs_in_store()
+
+    def start(self) -> None:
+        """Mark the run RUNNING (again, for a retried or restored trial)."""
+        if self.status != "RUNNING":
+            self.client.update_run(self.run_id, status="RUNNING")
+            self.status = "RUNNING"
+        if self._error:
+            # A retry after a crash: keep the crash's reason, but not as this attempt's error.
+            self.client.set_tag(self.run_id, "a3m.retried_after", self._error)
+            self.client.delete_tag(self.run_id, ERROR_TAG)
+            self._error = None
 
     def _epochs_in_store(self) -> set[int]:
         return {int(m.step) for m in self.client.get_metric_history(self.run_id, "epoch")}
@@ -237,6 +244,7 @@ class TrialTracker:
         if error:
             self.client.set_tag(self.run_id, ERROR_TAG, error[:5000])
         self.client.set_terminated(self.run_id, status=status)
+        self.status = status
 
 
 def finish_run(client: MlflowClient, run_id: str, status: str, error: str | None = None) -> None:

@@ -68,6 +68,20 @@ def train_trial(config: dict[str, Any], study: StudyContext) -> None:
         ctx.get_trial_id(),
         run_name=ctx.get_trial_name(),
     )
+    work = Path(ctx.get_trial_dir()) / "work"
+    work.mkdir(parents=True, exist_ok=True)
+    resume, history = None, []
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is not None:
+        with checkpoint.as_directory() as d:
+            shutil.copy2(Path(d) / CHECKPOINT_NAME, work / CHECKPOINT_NAME)
+        resume = work / CHECKPOINT_NAME
+        history = load_checkpoint(resume)["history"]
+        if tracker.status == "FINISHED" and history and history[-1]["epoch"] >= cfg.epochs:
+            # A study resumed after its driver died just as this trial ended, before Tune
+            # saved it as terminated: the trial is done, its run complete; leave both alone.
+            return
+    tracker.start()
     tags = {
         "a3m.dataset_fingerprint": study.fingerprints.get(cfg.dataset, "unknown"),
         "a3m.variant": cfg.variant,
@@ -79,16 +93,7 @@ def train_trial(config: dict[str, Any], study: StudyContext) -> None:
         "a3m.hostname": socket.gethostname(),
     }
     tracker.log_params(cfg.to_flat_dict(), tags)
-
-    work = Path(ctx.get_trial_dir()) / "work"
-    work.mkdir(parents=True, exist_ok=True)
-    resume = None
-    checkpoint = tune.get_checkpoint()
-    if checkpoint is not None:
-        with checkpoint.as_directory() as d:
-            shutil.copy2(Path(d) / CHECKPOINT_NAME, work / CHECKPOINT_NAME)
-        resume = work / CHECKPOINT_NAME
-        tracker.log_history(load_checkpoint(resume)["history"])
+    tracker.log_history(history)
 
     last_score: dict[str, float] = {}
 
