@@ -105,6 +105,15 @@ SYNTHETIC_INPUT_SIZE: dict[str, tuple[int, int]] = {
 
 EVAL_SPLITS = {"classification": ("test",), "retrieval": ("test",), "reid": ("query", "gallery")}
 
+FINAL_NMI_RESTARTS = 10
+"""k-means restarts of the NMI at the last epoch: the reported number (paper Tables 4-5)."""
+EPOCH_NMI_RESTARTS = 1
+"""... and at the epochs before it, where NMI is only a progress curve (it never picks the best
+epoch: retrieval ranks by Recall@1). One restart is 10x cheaper, which matters: ten restarts of
+k-means over CUB's 5,924 test embeddings cost about as much as a GPU epoch of training. The
+same k-means, so the curve differs from the final definition only by the best-of-10 choice
+(NMI 0.9644 against 0.9674 on bench_reid_eval.py's retrieval data)."""
+
 
 def build_split(cfg: RunConfig, split: str, *, train: bool = False) -> Dataset:
     """One split of the run's dataset with the run's transform."""
@@ -139,12 +148,18 @@ def build_loader(
 
 
 def build_optimizer(cfg: RunConfig, model: nn.Module) -> torch.optim.Optimizer:
+    """SGD, with the fused kernel on CPU and CUDA: the same update (bitwise on CPU), in one
+    pass over each parameter instead of four. It matters for A3M's 29M-parameter attribute
+    branch (K*d x C, a third of the step's memory traffic on CPU: 4x faster there)."""
+    params = list(model.parameters())
+    fused = all(p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in params)
     return torch.optim.SGD(
-        model.parameters(),
+        params,
         lr=cfg.lr,
         momentum=cfg.momentum,
         nesterov=cfg.nesterov and cfg.momentum > 0,
         weight_decay=cfg.weight_decay,
+        fused=fused or None,
     )
 
 
@@ -266,6 +281,7 @@ def evaluate(
     distance: str = "euclidean",
     amp: bool = True,
     channels_last: bool = False,
+    nmi_restarts: int = 10,
 ) -> dict[str, float]:
     """The dataset's protocol (REPRODUCTION.md Sec. 3); every value a fraction in [0, 1].
 
@@ -273,7 +289,8 @@ def evaluate(
 
     classification: ``accuracy`` (final head, eq. 9), ``category_accuracy`` (eq. 1) and
     ``attr_acc/<name>`` per attribute head with ``attr_acc/mean``; reid: ``rank1/5/10/20`` and
-    ``mAP``; retrieval: ``recall_at_1/2/4/8`` and ``nmi``.
+    ``mAP``; retrieval: ``recall_at_1/2/4/8`` and ``nmi`` (k-means with ``nmi_restarts``
+    restarts, see :func:`a3m.metrics.nmi`).
     """
     kw = {"amp": amp, "channels_last": channels_last}
     if task == "reid":
@@ -285,7 +302,9 @@ def evaluate(
         )  # fmt: skip
     p = predict(model, loaders["test"], device, **kw)
     if task == "retrieval":
-        return metrics.retrieval_evaluate(p["embedding"], p["label"], metric=distance)
+        return metrics.retrieval_evaluate(
+            p["embedding"], p["label"], metric=distance, n_init=nmi_restarts
+        )
     result = {
         "accuracy": metrics.accuracy(p["logits"], p["label"]),
         "category_accuracy": metrics.accuracy(p["category_logits"], p["label"]),
@@ -456,6 +475,7 @@ def fit(
             row |= evaluate(
                 model, eval_loaders, cfg.task, info, device,
                 distance=cfg.distance, amp=cfg.amp, channels_last=channels_last,
+                nmi_restarts=FINAL_NMI_RESTARTS if epoch + 1 == cfg.epochs else EPOCH_NMI_RESTARTS,
             )  # fmt: skip
             row["eval_time_s"] = time.perf_counter() - t1
             value = row["score"] = row.get(key, math.nan)

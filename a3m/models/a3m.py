@@ -65,8 +65,11 @@ class A3MOutput:
 class GroupedAttributeClassifier(nn.Module):
     """K linear classifiers with their own class counts, applied in one operation.
 
-    Row c of the stacked weight (sum_k C_k, d) belongs to attribute ``owner[c]``; gathering
-    a_owner[c] for every row turns the K matrix-vector products into one batched product.
+    Rows ``[sum C_<k, sum C_<=k)`` of the stacked weight (sum_k C_k, d) are classifier k. The
+    forward scatters them into a zero-padded (K, C_max, d) block and runs the K matrix
+    products as one batched product: padding costs K * C_max instead of sum C_k rows (448
+    against 340 for CUB's 28 heads), far less than gathering a copy of a_k for each row, a
+    (B, sum C_k, d) tensor whose backward is a scatter-add.
     """
 
     def __init__(self, d: int, attribute_classes: Sequence[int]):
@@ -75,16 +78,23 @@ class GroupedAttributeClassifier(nn.Module):
         total = sum(self.sizes)
         self.weight = nn.Parameter(torch.empty(total, d))
         self.bias = nn.Parameter(torch.empty(total))
-        owner = torch.repeat_interleave(torch.arange(len(self.sizes)), torch.tensor(self.sizes))
-        self.register_buffer("owner", owner, persistent=False)
+        # Row c of the weight goes to slot[c] of the padded (K * C_max) layout.
+        c_max = max(self.sizes)
+        slot = torch.cat([k * c_max + torch.arange(c) for k, c in enumerate(self.sizes)])
+        self.register_buffer("slot", slot, persistent=False)
         # Same initialisation as nn.Linear(d, C_k).
         bound = 1.0 / d**0.5
         nn.init.uniform_(self.weight, -bound, bound)
         nn.init.uniform_(self.bias, -bound, bound)
 
     def forward(self, A: torch.Tensor) -> list[torch.Tensor]:
-        rows = A[:, self.owner]  # (B, sum C_k, d)
-        flat = torch.einsum("bcd,cd->bc", rows, self.weight) + self.bias  # (B, sum C_k)
+        B, K, d = A.shape
+        c_max = max(self.sizes)
+        padded = self.weight.new_zeros(K * c_max, d).index_copy(0, self.slot, self.weight)
+        padded = padded.view(K, c_max, d)  # (K, C_max, d), zero rows beyond C_k
+        logits = torch.bmm(A.transpose(0, 1), padded.transpose(1, 2))  # (K, B, C_max)
+        logits = logits.transpose(0, 1).reshape(B, K * c_max)  # (B, K * C_max)
+        flat = logits.index_select(1, self.slot) + self.bias  # (B, sum C_k)
         return list(flat.split(self.sizes, dim=1))
 
 
@@ -266,7 +276,7 @@ class A3M(nn.Module):
             # mean_l(W x_l + b) = W mean_l(x_l) + b: pool first, project a (B, C) vector.
             weight = self.attribute_conv.weight.flatten(1)  # (K*d, C)
             return F.linear(X.mean(dim=(2, 3)), weight, self.attribute_conv.bias)
-        maps = self.attribute_conv(X)  # (B, K*d, h, w)
+        maps = self._attribute_maps(X)  # (B, K*d, h, w)
         if self.branch_bn_relu:
             maps = F.relu(self.attribute_map_bn(maps))
         if self.attr_pooling == "avg":
@@ -276,6 +286,19 @@ class A3M(nn.Module):
         if self.branch_bn_relu:
             pooled = self.branch_dropout(F.relu(self.attribute_vec_bn(pooled)))
         return pooled
+
+    def _attribute_maps(self, X: torch.Tensor) -> torch.Tensor:
+        """The K branches' 1x1 conv on the whole map, (B, C, h, w) -> (B, K*d, h, w).
+
+        Run as the matrix product it is, over the h*w positions: on CPU 1.4x faster than the
+        convolution for CUB's C = 2048 -> K*d = 14,336 (bench_fused_heads.py); for a
+        channels-last input the (B, L, C) view is free. The result is channels-last in memory.
+        """
+        B, _, h, w = X.shape
+        weight = self.attribute_conv.weight.flatten(1)  # (K*d, C)
+        positions = X.flatten(2).transpose(1, 2)  # (B, L, C)
+        flat = F.linear(positions, weight, self.attribute_conv.bias)  # (B, L, K*d)
+        return flat.view(B, h, w, -1).permute(0, 3, 1, 2)
 
 
 def _check_args(

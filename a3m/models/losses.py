@@ -10,6 +10,8 @@ labelled image in the batch contributes zero (not NaN) while still counting in t
 
 from __future__ import annotations
 
+import functools
+import math
 from dataclasses import dataclass
 
 import torch
@@ -45,6 +47,11 @@ def attribute_losses(
 ) -> torch.Tensor:
     """Cross-entropy of each attribute head over its labelled images.
 
+    The K heads are evaluated as one cross-entropy: their logits are laid side by side in a
+    (B, C_max, K) tensor whose slots beyond a head's C_k classes hold -inf, which add exp(-inf)
+    = 0 to the log-sum-exp and get zero gradient. That is K cross-entropies' arithmetic in a
+    handful of operations instead of 2K + 1 (the per-operation cost dominated the heads' loss).
+
     Args:
         attribute_logits: K tensors (B, C_k).
         targets: (B, K) class ids, ``ignore_index`` where unknown.
@@ -57,14 +64,33 @@ def attribute_losses(
             f"attribute targets have {targets.shape[1]} columns but the model has "
             f"{len(attribute_logits)} attribute heads"
         )
-    labelled = (targets != ignore_index).sum(dim=0).clamp(min=1)  # (K,)
-    sums = torch.stack(
-        [
-            F.cross_entropy(logits, targets[:, k], ignore_index=ignore_index, reduction="sum")
-            for k, logits in enumerate(attribute_logits)
-        ]
-    )
-    return sums / labelled
+    sizes = tuple(int(logits.shape[1]) for logits in attribute_logits)
+    slots, limits = _padding_index(sizes, str(targets.device))
+    known = targets != ignore_index  # (B, K)
+    if bool((known & ((targets < 0) | (targets >= limits))).any()):
+        raise ValueError(
+            f"attribute targets out of range: head k takes class ids 0..C_k-1 with C_k = "
+            f"{list(sizes)} (or {ignore_index} for unknown)"
+        )
+    B, K, c_max = targets.shape[0], len(sizes), max(sizes)
+    flat = torch.cat(attribute_logits, dim=1)  # (B, sum C_k)
+    flat = torch.cat([flat, flat.new_full((B, 1), -math.inf)], dim=1)  # last column: padding
+    padded = flat[:, slots].view(B, K, c_max).transpose(1, 2)  # (B, C_max, K)
+    per_image = F.cross_entropy(padded, targets, ignore_index=ignore_index, reduction="none")
+    return per_image.sum(dim=0) / known.sum(dim=0).clamp(min=1)  # (K,)
+
+
+@functools.lru_cache(maxsize=16)
+def _padding_index(sizes: tuple[int, ...], device: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """For heads of ``sizes`` classes: the column of the concatenated logits (plus one padding
+    column at the end) feeding each of the K * C_max padded slots, and the (K,) class counts."""
+    c_max, total = max(sizes), sum(sizes)
+    slots = torch.full((len(sizes), c_max), total, dtype=torch.long)  # (K, C_max) -> padding
+    start = 0
+    for k, size in enumerate(sizes):
+        slots[k, :size] = torch.arange(start, start + size)
+        start += size
+    return slots.flatten().to(device), torch.tensor(sizes, device=device)
 
 
 class A3MLoss(nn.Module):
