@@ -150,7 +150,8 @@ def build_loader(
 def build_optimizer(cfg: RunConfig, model: nn.Module) -> torch.optim.Optimizer:
     """SGD, with the fused kernel on CPU and CUDA: the same update (bitwise on CPU), in one
     pass over each parameter instead of four. It matters for A3M's 29M-parameter attribute
-    branch (K*d x C, a third of the step's memory traffic on CPU: 4x faster there)."""
+    branch (K*d x C = 14,336 x 2,048 for CUB), whose update is memory-bound
+    (benchmarks/bench_head_overhead.py)."""
     params = list(model.parameters())
     fused = all(p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in params)
     return torch.optim.SGD(

@@ -6,7 +6,9 @@ trainer's own code: ``a3m.train.build_split`` (CUB loader, bounding-box crop, th
 training transform at 224x224: resize, random crop, flip, normalise) and
 ``a3m.train.build_loader`` with N workers (training loaders start their workers every epoch,
 so the start-up is timed too). Against it, the training step of A3M ResNet-50 at the same batch
-size on this machine's device (``bench_head_overhead.make_step``), interleaved in one run.
+size on this machine's device (``bench_head_overhead.make_step``: on CUDA with bf16 autocast and
+channels_last, as the trainer runs), interleaved in one run. Default worker counts: 0, 1, 2 and
+powers of two up to the machine's CPUs.
 
 Printed per worker count: steady images/s (after the first batch), the first batch's latency
 (worker start-up), images/s per worker, and the ratio of loader to step images/s (target
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import statistics
 import tempfile
 import time
@@ -30,7 +33,7 @@ from pathlib import Path
 
 import torch
 from bench_head_overhead import build, make_config, make_step
-from benchlib import machine_line, print_table
+from benchlib import machine_line, print_table, synchronize
 
 from a3m.config import RunConfig
 from a3m.data.synthetic import write_synthetic
@@ -67,9 +70,11 @@ def run(args: argparse.Namespace, root: Path) -> None:
         backbone=args.backbone, d=512, batch_size=args.batch_size, num_attributes=28,
         size=args.input_size,
     )  # fmt: skip
-    device = torch.device("cpu")
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     step_cfg = make_config(step_args)
-    images = torch.randn(args.batch_size, 3, *size)
+    images = torch.randn(args.batch_size, 3, *size, device=device)
+    if device.type == "cuda":
+        images = images.contiguous(memory_format=torch.channels_last)
     step = make_step(build(step_cfg, device, head_only=False), step_cfg, images, device)
     step()  # warm-up
     first: dict[int, list[float]] = {w: [] for w in args.workers}
@@ -80,13 +85,16 @@ def run(args: argparse.Namespace, root: Path) -> None:
             t_first, t_rest = time_loader(cfg, w, args.batches)
             first[w].append(t_first)
             steady[w].append((args.batches - 1) * args.batch_size / t_rest)
+        synchronize(device)
         start = time.perf_counter()
-        step()
-        steps.append(args.batch_size / (time.perf_counter() - start))
+        for _ in range(args.steps):
+            step()
+        synchronize(device)
+        steps.append(args.steps * args.batch_size / (time.perf_counter() - start))
     step_rate = statistics.median(steps)
     print(
         f"training step (A3M {args.backbone}, batch {args.batch_size}, {args.input_size}px, "
-        f"CPU): {step_rate:.3g} images/s (median of {args.repeats})"
+        f"{device.type}): {step_rate:.3g} images/s (median of {args.repeats})"
     )
     rows = []
     for w in args.workers:
@@ -98,7 +106,7 @@ def run(args: argparse.Namespace, root: Path) -> None:
             "loader images/s (steady)",
             "images/s per worker",
             "first batch s",
-            "loader / CPU step",
+            "loader / step",
         ],
         rows,
     )
@@ -120,7 +128,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--per-class", type=int, default=40, help="images per class (half train)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--batches", type=int, default=8, help="batches per loader timing")
-    p.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--workers", type=int, nargs="+", help="worker counts (default: see above)")
+    p.add_argument("--steps", type=int, default=1, help="training steps per timing")
     p.add_argument("--backbone", default="resnet50", help="of the training step")
     p.add_argument("--repeats", type=int, default=3, help="interleaved rounds")
     p.add_argument("--target-rate", type=float, default=3000.0, help="GPU step images/s")
@@ -134,6 +143,15 @@ def main(args: argparse.Namespace) -> None:
         args.image_size, args.input_size, args.classes, args.per_class = 64, 32, 4, 8
         args.batch_size, args.batches, args.workers, args.repeats = 4, 2, [0, 1], 1
         args.backbone = "tiny"
+    if args.workers is None:
+        cpus = os.cpu_count() or 1
+        args.workers = sorted({0, 1, 2, *(2**k for k in range(2, 8) if 2**k <= cpus)})
+    if torch.cuda.is_available() and not args.smoke_test:
+        args.steps = max(args.steps, 10)  # a GPU step is short: time several
+    # Enough batches that every worker delivers a few, and enough images for them.
+    args.batches = max(args.batches, 3 * max(args.workers))
+    need = 2 * args.batches * args.batch_size  # about half the images are for training
+    args.per_class = max(args.per_class, math.ceil(need / args.classes))
     print(machine_line())
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(args.data_dir or tmp)
