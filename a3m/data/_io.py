@@ -48,6 +48,20 @@ class ImageReadError(OSError):
     """An image file that is missing or cannot be decoded; the message names the file."""
 
 
+def check_split(dataset: str, split: str, splits: Sequence[str]) -> None:
+    """ValueError naming the valid splits when ``split`` is not one of them."""
+    if split not in splits:
+        raise ValueError(f"{dataset}: unknown split {split!r}; valid splits: {', '.join(splits)}")
+
+
+def retrieval_half(classes: Sequence[Any], split: str) -> list[Any]:
+    """The retrieval protocol's classes of a split: the first half of the (ordered) classes
+    train, the rest test (CUB 1-100 / 101-200, CARS196 1-98 / 99-196); an odd count gives
+    train the extra one."""
+    half = (len(classes) + 1) // 2
+    return list(classes[:half] if split == "train" else classes[half:])
+
+
 def missing(path: Path, expected: str, source: str) -> FileNotFoundError:
     """Build the error for a missing root or file.
 

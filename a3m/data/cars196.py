@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from a3m.data._io import SOURCES, ImageDataset, require_dir
+from a3m.data._io import SOURCES, ImageDataset, check_split, require_dir, retrieval_half
 from a3m.data.base import DatasetFormatError, DatasetInfo
 
 ANNOTATION_FILE = "cars_annos.mat"
@@ -130,14 +130,12 @@ class Cars196(ImageDataset):
         *,
         bbox_crop: bool = False,
     ) -> None:
-        if split not in SPLITS:
-            raise ValueError(f"cars196: unknown split {split!r}; valid splits: {', '.join(SPLITS)}")
+        check_split("cars196", split, SPLITS)
         base = resolve_root(root)
         mat_path = base / ANNOTATION_FILE
         rel_paths, class_ids, boxes, class_names = read_annotations(mat_path)
         distinct = sorted(set(class_ids.tolist()))
-        half = (len(distinct) + 1) // 2  # 98 of 196; an odd count gives train the extra one
-        split_classes = distinct[:half] if split == "train" else distinct[half:]
+        split_classes = retrieval_half(distinct, split)
         label_of = {c: i for i, c in enumerate(split_classes)}
         keep = np.flatnonzero(np.isin(class_ids, split_classes))
         samples = [base / rel_paths[i] for i in keep]
@@ -150,7 +148,7 @@ class Cars196(ImageDataset):
         info = DatasetInfo(
             name="cars196",
             task="retrieval",
-            num_classes=half,
+            num_classes=len(retrieval_half(distinct, "train")),
             attribute_names=(),
             attribute_classes=(),
             input_size=INPUT_SIZE,

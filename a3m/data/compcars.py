@@ -47,6 +47,7 @@ from PIL import Image
 from a3m.data._io import (
     SOURCES,
     ImageDataset,
+    check_split,
     format_error,
     parse_floats,
     parse_int,
@@ -204,10 +205,7 @@ class CompCars(ImageDataset):
         bbox_crop: bool = False,
         attributes: bool = True,
     ) -> None:
-        if split not in SPLITS:
-            raise ValueError(
-                f"compcars: unknown split {split!r}; valid splits: {', '.join(SPLITS)}"
-            )
+        check_split("compcars", split, SPLITS)
         base = resolve_root(root)
         split_dir = base / "train_test_split" / "classification"
         train_rows = _read_split_file(split_dir / "train.txt")

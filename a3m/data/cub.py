@@ -47,12 +47,14 @@ from PIL import Image
 
 from a3m.data._io import (
     ImageDataset,
+    check_split,
     format_error,
     parse_floats,
     parse_int,
     read_rows,
     require_dir,
     require_file,
+    retrieval_half,
 )
 from a3m.data.base import IGNORE_INDEX, DatasetFormatError, DatasetInfo
 
@@ -331,8 +333,7 @@ class CUB(ImageDataset):
         attributes: bool = True,
         min_certainty: int = 1,
     ) -> None:
-        if split not in SPLITS:
-            raise ValueError(f"cub: unknown split {split!r}; valid splits: {', '.join(SPLITS)}")
+        check_split("cub", split, SPLITS)
         if not 1 <= min_certainty <= 4:
             raise ValueError(f"cub: min_certainty must be 1-4, got {min_certainty}")
         base = resolve_root(root)
@@ -414,15 +415,11 @@ class CUBRetrieval(ImageDataset):
         *,
         bbox_crop: bool = False,
     ) -> None:
-        if split not in SPLITS:
-            raise ValueError(
-                f"cub_retrieval: unknown split {split!r}; valid splits: {', '.join(SPLITS)}"
-            )
+        check_split("cub_retrieval", split, SPLITS)
         base = resolve_root(root)
         images, class_of, class_ids, class_names = _read_common(base)
-        half = (len(class_ids) + 1) // 2  # 100 of 200; an odd count gives train the extra one
-        split_ids = class_ids[:half] if split == "train" else class_ids[half:]
-        split_names = class_names[:half] if split == "train" else class_names[half:]
+        split_ids = retrieval_half(class_ids, split)
+        split_names = retrieval_half(class_names, split)
         label_of = {c: i for i, c in enumerate(split_ids)}
         ids = [i for i in sorted(images) if class_of[i] in label_of]
         samples = [base / "images" / images[i] for i in ids]
@@ -431,7 +428,7 @@ class CUBRetrieval(ImageDataset):
         info = DatasetInfo(
             name="cub_retrieval",
             task="retrieval",
-            num_classes=half,
+            num_classes=len(retrieval_half(class_ids, "train")),
             attribute_names=(),
             attribute_classes=(),
             input_size=INPUT_SIZE,

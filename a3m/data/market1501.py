@@ -52,7 +52,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from a3m.data._io import SOURCES, ImageDataset, require_dir
+from a3m.data._io import SOURCES, ImageDataset, check_split, require_dir
 from a3m.data.base import IGNORE_INDEX, DatasetFormatError, DatasetInfo
 
 FOLDER = "Market-1501-v15.09.15"
@@ -296,10 +296,7 @@ class Market1501(ImageDataset):
         attributes: bool = True,
         attributes_path: str | Path | None = None,
     ) -> None:
-        if split not in SPLITS:
-            raise ValueError(
-                f"market1501: unknown split {split!r}; valid splits: {', '.join(SPLITS)}"
-            )
+        check_split("market1501", split, SPLITS)
         base = resolve_root(root)
         folder = base / SPLIT_DIRS[split]
         paths, pids, camids, quirks = scan_split(folder, keep_distractors=split == "gallery")
