@@ -81,7 +81,7 @@ class RunConfig:
     distance: str = "euclidean"
     seed: int = 0
     device: str = "auto"
-    num_workers: int = 2
+    num_workers: int = -1  # DataLoader workers; -1 = auto (a3m.train.resolve_num_workers)
     amp: bool = True  # bf16 autocast on CUDA
     channels_last: bool = True  # on CUDA
     compile: bool = False
@@ -106,9 +106,11 @@ class RunConfig:
         _choice("schedule", self.schedule, SCHEDULES)
         _choice("distance", self.distance, DISTANCES)
         _choice("device", self.device, DEVICES)
-        for name in ("alpha", "beta", "weight_decay", "momentum", "num_classes", "num_workers"):
+        for name in ("alpha", "beta", "weight_decay", "momentum", "num_classes"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.num_workers < -1:
+            raise ConfigError(f"num_workers must be >= 0, or -1 for auto, got {self.num_workers}")
         for name in ("d", "epochs", "batch_size", "eval_every", "lr"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be > 0, got {getattr(self, name)}")

@@ -129,12 +129,33 @@ def build_datasets(cfg: RunConfig) -> tuple[Dataset, dict[str, Dataset], Dataset
     return train, evals, train.info
 
 
+# One worker decodes and augments ~300 images/s (benchmarks/bench_input_pipeline.py); an A3M
+# ResNet-50 step on one H100 takes ~3,000: a GPU needs every CPU it is given.
+MAX_AUTO_WORKERS = 16
+CPU_AUTO_WORKERS = 2  # on the CPU the training step itself needs the cores
+
+
+def resolve_num_workers(requested: int, device: torch.device, cpus: int | None = None) -> int:
+    """DataLoader workers for ``RunConfig.num_workers`` (-1 = auto).
+
+    Auto: on CUDA, all the CPUs this process has (``cpus``, default: its CPU affinity) but the
+    one of the training loop, at most :data:`MAX_AUTO_WORKERS`; on the CPU,
+    :data:`CPU_AUTO_WORKERS`, fewer if the process has fewer CPUs.
+    """
+    if requested >= 0:
+        return requested
+    if cpus is None:
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    spare = max(0, (cpus or 1) - 1)
+    return min(spare, MAX_AUTO_WORKERS if device.type == "cuda" else CPU_AUTO_WORKERS)
+
+
 def build_loader(
     dataset: Dataset, cfg: RunConfig, *, train: bool, device: torch.device
 ) -> DataLoader:
     """DataLoader with workers and pinned memory. Training workers are not persistent: each
     epoch's workers are seeded from the epoch's generator, which makes resuming exact."""
-    workers = cfg.num_workers
+    workers = resolve_num_workers(cfg.num_workers, device)
     return DataLoader(
         dataset,
         batch_size=cfg.batch_size,
@@ -187,6 +208,14 @@ def _autocast(device: torch.device, amp: bool):
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp and device.type == "cuda")
 
 
+# On CUDA the per-step values stay on the GPU and are read back once per this many steps: each
+# read is a synchronisation that idles the GPU while the CPU queues the next step's kernels.
+# A non-finite loss is still reported with its step; at most this many steps run past it, and
+# their update never reaches a checkpoint (the epoch raises first).
+CUDA_SYNC_EVERY = 50
+_LOGGED = ("loss", "loss_add", "loss_cat", "loss_attr")
+
+
 def train_one_epoch(
     model: nn.Module,
     loss_fn: A3MLoss,
@@ -198,15 +227,44 @@ def train_one_epoch(
     amp: bool = True,
     channels_last: bool = False,
     progress: bool = False,
+    sync_every: int | None = None,
 ) -> dict[str, float]:
     """One pass over the training set; returns the mean of each loss term and the accuracy.
+
+    ``sync_every``: steps between reads of the losses back to the host (default: 1 on the CPU,
+    where the read is free, :data:`CUDA_SYNC_EVERY` on CUDA).
 
     Raises:
         NonFiniteLossError: the loss is NaN or infinite (names the epoch and the step).
     """
     model.train()
-    sums: dict[str, float] = {}
+    if sync_every is None:
+        sync_every = CUDA_SYNC_EVERY if device.type == "cuda" else 1
+    sums = torch.zeros(len(_LOGGED), dtype=torch.float64)
     correct = seen = 0
+    pending: list[tuple[int, int, torch.Tensor, torch.Tensor]] = []  # step, n, losses, correct
+
+    def drain() -> None:
+        """Read the pending steps back (one synchronisation), check them, add them up."""
+        nonlocal correct
+        if not pending:
+            return
+        losses = torch.stack([p[2] for p in pending]).double().cpu()
+        hits = torch.stack([p[3] for p in pending]).cpu()
+        bad = (~torch.isfinite(losses[:, 0])).nonzero()
+        if len(bad):
+            i = int(bad[0])
+            total, add, cat, attr = losses[i].tolist()
+            raise NonFiniteLossError(
+                f"loss is {total} at epoch {epoch + 1}, step {pending[i][0] + 1} "
+                f"(add={add:.4g}, category={cat:.4g}, attribute={attr:.4g}); "
+                "lower the learning rate"
+            )
+        sizes = torch.tensor([p[1] for p in pending], dtype=torch.float64)
+        sums.add_((losses * sizes[:, None]).sum(0))
+        correct += int(hits.sum())
+        pending.clear()
+
     batches = loader
     if progress:
         from tqdm import tqdm
@@ -220,22 +278,20 @@ def train_one_epoch(
         with _autocast(device, amp):
             out = model(images)
             parts = loss_fn(out, target["label"], target.get("attributes"))
-        if not torch.isfinite(parts.total):
-            raise NonFiniteLossError(
-                f"loss is {parts.total.item()} at epoch {epoch + 1}, step {step + 1} "
-                f"(add={parts.add.item():.4g}, category={parts.category.item():.4g}, "
-                f"attribute={parts.attribute.item():.4g}); lower the learning rate"
-            )
+        losses = torch.stack([parts.total, parts.add, parts.category, parts.attribute]).detach()
+        pending.append((step, len(images), losses, (out.logits.argmax(1) == target["label"]).sum()))
+        if sync_every == 1:  # free on the CPU: never step on a non-finite loss
+            drain()
         optimizer.zero_grad(set_to_none=True)
         parts.total.backward()
         optimizer.step()
-        for key, value in parts.as_floats().items():
-            sums[key] = sums.get(key, 0.0) + value * len(images)
-        correct += int((out.logits.argmax(1) == target["label"]).sum())
         seen += len(images)
-        if progress:
-            batches.set_postfix(loss=f"{sums['loss'] / seen:.3f}")
-    result = {f"train_{k}": v / max(seen, 1) for k, v in sums.items()}
+        if len(pending) >= sync_every:
+            drain()
+        if progress and not pending:
+            batches.set_postfix(loss=f"{float(sums[0]) / seen:.3f}")
+    drain()
+    result = {f"train_{k}": float(v) / max(seen, 1) for k, v in zip(_LOGGED, sums, strict=True)}
     result["train_accuracy"] = correct / max(seen, 1)
     return result
 

@@ -63,6 +63,7 @@ def test_json_round_trip(tmp_path):
         ({"input_size": (224,)}, "input_size must be"),
         ({"dataset": "cars196", "attribute_classes": (2,)}, "retrieval task"),
         ({"dropout": 1.0}, "dropout must be in"),
+        ({"num_workers": -2}, r"num_workers must be >= 0, or -1 for auto, got -2"),
     ],
 )
 def test_validation_names_the_field(changes, match):

@@ -10,6 +10,7 @@ import torch
 
 from a3m.config import RunConfig
 from a3m.data.synthetic import write_synthetic
+from a3m.models import A3M, A3MLoss, create_backbone
 from a3m.train import (
     CHECKPOINT_NAME,
     CheckpointMismatchError,
@@ -19,7 +20,9 @@ from a3m.train import (
     build_scheduler,
     fit,
     load_checkpoint,
+    resolve_num_workers,
     save_attention_examples,
+    train_one_epoch,
 )
 
 
@@ -103,6 +106,51 @@ def test_resume_equals_uninterrupted_run(cub_root, tmp_path, changes, one_thread
 def test_nan_loss_names_epoch_and_step(cub_root, tmp_path):
     with pytest.raises(NonFiniteLossError, match=r"loss is (nan|inf) at epoch 1, step \d+"):
         fit(small(cub_root, lr=1e12, epochs=1, lr_drop_epochs=0), tmp_path)
+
+
+def _epoch(batches, sync_every):
+    torch.manual_seed(0)
+    model = A3M(create_backbone("tiny"), 5, (3, 2), d=8)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    return train_one_epoch(
+        model, A3MLoss(), batches, optimizer, torch.device("cpu"), 0, sync_every=sync_every
+    )
+
+
+def _batches(n_steps, nan_step=None):
+    g = torch.Generator().manual_seed(1)
+    batches = []
+    for step in range(n_steps):
+        images = torch.randn(4, 3, 16, 16, generator=g)
+        if step == nan_step:
+            images[0, 0, 0, 0] = float("nan")
+        target = {
+            "label": torch.randint(0, 5, (4,), generator=g),
+            "attributes": torch.stack(
+                [torch.randint(0, 3, (4,), generator=g), torch.randint(0, 2, (4,), generator=g)], 1
+            ),
+        }
+        batches.append((images, target))
+    return batches
+
+
+@pytest.mark.parametrize("sync_every", [2, 3, 50])
+def test_reading_losses_back_in_windows_changes_nothing(sync_every):
+    """CUDA reads the per-step losses back every CUDA_SYNC_EVERY steps; the result is the
+    per-step one (7 steps: windows that divide it and ones that leave a remainder)."""
+    batches = _batches(7)
+    expected = _epoch(batches, sync_every=1)
+    got = _epoch(batches, sync_every=sync_every)
+    assert got.keys() == expected.keys() and "train_loss_attr" in got
+    for key in expected:
+        assert got[key] == pytest.approx(expected[key], rel=1e-12), key
+    assert 0 < got["train_loss"] and 0 <= got["train_accuracy"] <= 1
+
+
+@pytest.mark.parametrize("sync_every", [1, 3, 50])
+def test_windowed_read_still_names_the_first_non_finite_step(sync_every):
+    with pytest.raises(NonFiniteLossError, match=r"loss is nan at epoch 1, step 5 \(add=nan"):
+        _epoch(_batches(7, nan_step=4), sync_every=sync_every)
 
 
 def test_corrupt_image_fails_with_its_file_name(cub_root, tmp_path):
@@ -204,3 +252,15 @@ def test_attention_examples_are_saved(cub_root, tmp_path):
     result = fit(small(cub_root, epochs=1, lr_drop_epochs=0), tmp_path / "run")
     paths = save_attention_examples(result.config, tmp_path / "run", tmp_path / "att", n_images=2)
     assert len(paths) == 2 and all(p.suffix == ".png" and p.stat().st_size > 0 for p in paths)
+
+
+def test_auto_workers_feed_a_gpu_with_every_cpu_but_one():
+    cuda, cpu = torch.device("cuda"), torch.device("cpu")
+    assert resolve_num_workers(-1, cuda, cpus=8) == 7
+    assert resolve_num_workers(-1, cuda, cpus=64) == 16  # MAX_AUTO_WORKERS
+    assert resolve_num_workers(-1, cuda, cpus=1) == 0
+    assert resolve_num_workers(-1, cpu, cpus=8) == 2  # the CPU step needs the cores
+    assert resolve_num_workers(-1, cpu, cpus=2) == 1
+    assert resolve_num_workers(5, cuda, cpus=2) == 5  # an explicit count is kept
+    assert resolve_num_workers(0, cuda, cpus=16) == 0
+    assert resolve_num_workers(-1, cpu) in (0, 1, 2)  # this process's affinity

@@ -32,15 +32,6 @@ class LossParts:
     attribute: torch.Tensor  # (1/K) sum_k L_k
     per_attribute: torch.Tensor  # (K,) L_k; empty without attribute heads
 
-    def as_floats(self) -> dict[str, float]:
-        """Scalars for logging: loss, loss_add, loss_cat, loss_attr."""
-        return {
-            "loss": float(self.total.detach()),
-            "loss_add": float(self.add.detach()),
-            "loss_cat": float(self.category.detach()),
-            "loss_attr": float(self.attribute.detach()),
-        }
-
 
 def attribute_losses(
     attribute_logits: list[torch.Tensor], targets: torch.Tensor, ignore_index: int = IGNORE_INDEX

@@ -114,7 +114,10 @@ def study_parser(spec: StudySpec) -> argparse.ArgumentParser:
     cluster.add_argument("--gpus-per-trial", type=float, default=None,
                          help="GPUs per trial, may be fractional (default: 1 if the cluster "
                          "has GPUs, else 0)")  # fmt: skip
-    cluster.add_argument("--cpus-per-trial", type=float, default=1.0)
+    cluster.add_argument("--cpus-per-trial", type=float, default=None,
+                         help="CPUs per trial; its DataLoader gets all but one (default: 1 "
+                         "without GPUs; with GPUs, a GPU node's CPUs per GPU x --gpus-per-trial, "
+                         "so the input pipeline keeps up)")  # fmt: skip
     cluster.add_argument("--tracking-uri", help="MLflow tracking URI (default: "
                          "$MLFLOW_TRACKING_URI or sqlite:///mlflow.db)")  # fmt: skip
     cluster.add_argument("--experiment", help="MLflow experiment name (default: the study's)")
@@ -238,6 +241,19 @@ def _latest_run(storage: str, name: str) -> str:
     return f"{storage.rstrip('/')}/{names[-1]}"
 
 
+def cpus_per_gpu() -> float:
+    """CPUs per GPU on the GPU nodes of the connected Ray cluster (the fewest over its
+    nodes, so a trial of one GPU fits on any of them); 1 without GPU nodes."""
+    import ray
+
+    ratios = [
+        node["Resources"].get("CPU", 0) / node["Resources"]["GPU"]
+        for node in ray.nodes()
+        if node.get("Alive") and node["Resources"].get("GPU", 0) > 0
+    ]
+    return max(1.0, min(ratios)) if ratios else 1.0
+
+
 def run_study(
     spec: StudySpec, argv: list[str] | None = None, *, fault: dict[str, Any] | None = None
 ) -> StudyResult:
@@ -285,6 +301,9 @@ def run_study(
     gpus = args.gpus_per_trial
     if gpus is None:
         gpus = 1.0 if ray.cluster_resources().get("GPU", 0) > 0 else 0.0
+    cpus = args.cpus_per_trial
+    if cpus is None:
+        cpus = float(max(1, math.floor(cpus_per_gpu() * gpus))) if gpus else 1.0
 
     storage = args.storage_path
     if "://" not in storage:
@@ -307,12 +326,12 @@ def run_study(
         experiment_id=experiment_id,
         parent_run_id=parent_run_id,
         fingerprints=fingerprints,
-        threads=max(1, math.floor(args.cpus_per_trial)),
+        threads=max(1, math.floor(cpus)),
         fault=dict(fault or {}),
     )
     trainable = tune.with_resources(
         tune.with_parameters(train_trial, study=context),
-        {"cpu": args.cpus_per_trial, "gpu": gpus},
+        {"cpu": cpus, "gpu": gpus},
     )
     if args.resume:
         tuner = tune.Tuner.restore(tune_path, trainable, resume_unfinished=True)

@@ -28,6 +28,8 @@ from a3m.train import (
     EpochResult,
     fit,
     load_checkpoint,
+    resolve_device,
+    resolve_num_workers,
     save_attention_examples,
 )
 
@@ -60,6 +62,10 @@ def train_trial(config: dict[str, Any], study: StudyContext) -> None:
     """Ray Tune function trainable (use with ``tune.with_parameters(train_trial, study=...)``)."""
     torch.set_num_threads(max(1, study.threads))
     cfg = trial_config(config)
+    # Auto workers from the trial's own CPUs, not the node's (trials share a node); logged
+    # as resolved, so the run shows what it used.
+    workers = resolve_num_workers(cfg.num_workers, resolve_device(cfg.device), study.threads)
+    cfg = cfg.replace(num_workers=workers)
     ctx = tune.get_context()
     tracker = TrialTracker(
         study.tracking_uri,

@@ -108,3 +108,19 @@ def test_asha_stops_weak_trials_early(ray_local, study_args):
     for run in children:  # trials that ran their whole budget have their final artifacts
         if len(epochs_logged(client, run.info.run_id)) == 4:
             assert client.list_artifacts(run.info.run_id, "metrics")
+
+
+def test_cpus_per_gpu_is_the_tightest_gpu_node(monkeypatch):
+    import ray
+
+    from a3m.study.runner import cpus_per_gpu
+
+    def node(cpu, gpu, alive=True):
+        return {"Alive": alive, "Resources": {"CPU": cpu, "GPU": gpu} if gpu else {"CPU": cpu}}
+
+    monkeypatch.setattr(ray, "nodes", lambda: [node(4, 0), node(16, 1), node(32, 4)])
+    assert cpus_per_gpu() == 8  # the 4-GPU node; the CPU-only head does not count
+    monkeypatch.setattr(ray, "nodes", lambda: [node(16, 1), node(2, 4, alive=False)])
+    assert cpus_per_gpu() == 16
+    monkeypatch.setattr(ray, "nodes", lambda: [node(8, 0)])
+    assert cpus_per_gpu() == 1  # no GPU node (yet): see --cpus-per-trial
