@@ -33,7 +33,7 @@ from a3m import metrics
 from a3m.config import RunConfig
 from a3m.data import build_dataset
 from a3m.data.base import DatasetInfo
-from a3m.data.transforms import build_transform
+from a3m.data.transforms import build_transform, normalize_batch
 from a3m.models import A3M, A3MLoss, build_loss, build_model
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -118,7 +118,8 @@ same k-means, so the curve differs from the final definition only by the best-of
 def build_split(cfg: RunConfig, split: str, *, train: bool = False) -> Dataset:
     """One split of the run's dataset with the run's transform."""
     options = {"bbox_crop": cfg.bbox_crop} if cfg.dataset != "market1501" else {}
-    transform = build_transform(cfg.dataset, train, tuple(cfg.input_size) or None)
+    # uint8 out of the workers; the trainer normalises on the device (normalize_batch)
+    transform = build_transform(cfg.dataset, train, tuple(cfg.input_size) or None, normalize=False)
     return build_dataset(cfg.dataset, dataset_root(cfg), split, transform=transform, **options)
 
 
@@ -204,6 +205,12 @@ def _to_device(target: dict[str, torch.Tensor], device: torch.device) -> dict[st
     return {k: v.to(device, non_blocking=True) for k, v in target.items()}
 
 
+def _to_input(images: torch.Tensor, device: torch.device, channels_last: bool) -> torch.Tensor:
+    """A loader's (uint8) batch -> the network's normalised float input on ``device``."""
+    images = normalize_batch(images.to(device, non_blocking=True))
+    return images.contiguous(memory_format=torch.channels_last) if channels_last else images
+
+
 def _autocast(device: torch.device, amp: bool):
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp and device.type == "cuda")
 
@@ -271,9 +278,7 @@ def train_one_epoch(
 
         batches = tqdm(loader, desc=f"epoch {epoch + 1}", leave=False, dynamic_ncols=True)
     for step, (images, target) in enumerate(batches):
-        images = images.to(device, non_blocking=True)
-        if channels_last:
-            images = images.contiguous(memory_format=torch.channels_last)
+        images = _to_input(images, device, channels_last)
         target = _to_device(target, device)
         with _autocast(device, amp):
             out = model(images)
@@ -311,9 +316,7 @@ def predict(
     keep: dict[str, list] = {"logits": [], "category_logits": [], "embedding": [], "attrs": []}
     targets: dict[str, list] = {}
     for images, target in loader:
-        images = images.to(device, non_blocking=True)
-        if channels_last:
-            images = images.contiguous(memory_format=torch.channels_last)
+        images = _to_input(images, device, channels_last)
         with _autocast(device, amp):
             out = model(images)
         keep["logits"].append(out.logits.float().cpu())
@@ -584,7 +587,9 @@ def save_attention_examples(
     else:
         model.load_state_dict(load_checkpoint(run_dir / CHECKPOINT_NAME, cfg)["model"])
     dataset = build_split(cfg, EVAL_SPLITS[cfg.task][0])
-    images = torch.stack([dataset[i][0] for i in range(min(n_images, len(dataset)))])
+    images = normalize_batch(
+        torch.stack([dataset[i][0] for i in range(min(n_images, len(dataset)))])
+    )
     out = model(images)
     (h, w), (B, K) = out.feature_size, out.masks.shape[:2]
     masks = out.masks.view(B, K, h, w)

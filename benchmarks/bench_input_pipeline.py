@@ -34,17 +34,44 @@ from pathlib import Path
 import torch
 from bench_head_overhead import build, make_config, make_step
 from benchlib import machine_line, print_table, synchronize
+from torch.utils.data import Dataset
+from torchvision.transforms import v2
 
 from a3m.config import RunConfig
+from a3m.data._io import ImageDataset
 from a3m.data.synthetic import write_synthetic
+from a3m.data.transforms import build_transform
 from a3m.train import build_loader, build_split
 
 
-def time_loader(cfg: RunConfig, workers: int, batches: int) -> tuple[float, float]:
+class BeforeDataset(Dataset):
+    """The pipeline as it was before this change, for the comparison: PIL decodes, the
+    PIL image becomes a tensor, and the workers convert to float and normalise (4x the bytes
+    through the queues and pinned memory)."""
+
+    def __init__(self, base: ImageDataset, transform: v2.Compose):
+        self.base, self.transform = base, transform
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, dict]:
+        b = self.base
+        target = {"label": int(b.labels[i]), "attributes": torch.from_numpy(b.attributes[i])}
+        return self.transform(b.load_image(i)), target | {"index": i}
+
+
+def time_loader(
+    cfg: RunConfig, workers: int, batches: int, before: bool = False
+) -> tuple[float, float]:
     """(seconds to the first batch, seconds for the remaining ``batches - 1``) of a fresh
-    training loader with ``workers`` workers, as an epoch of ``a3m.train.fit`` starts it."""
+    training loader with ``workers`` workers, as an epoch of ``a3m.train.fit`` starts it
+    (``before``: the pipeline before uint8 loading, :class:`BeforeDataset`)."""
     cfg = cfg.replace(num_workers=workers)
     dataset = build_split(cfg, "train", train=True)
+    if before:
+        float_transform = build_transform(cfg.dataset, True, tuple(cfg.input_size))
+        dataset = BeforeDataset(dataset, float_transform)
     loader = build_loader(dataset, cfg, train=True, device=torch.device("cpu"))
     start = time.perf_counter()
     it = iter(loader)
@@ -77,14 +104,15 @@ def run(args: argparse.Namespace, root: Path) -> None:
         images = images.contiguous(memory_format=torch.channels_last)
     step = make_step(build(step_cfg, device, head_only=False), step_cfg, images, device)
     step()  # warm-up
-    first: dict[int, list[float]] = {w: [] for w in args.workers}
-    steady: dict[int, list[float]] = {w: [] for w in args.workers}
+    runs = [(w, False) for w in args.workers] + [(w, True) for w in args.before_workers]
+    first: dict[tuple[int, bool], list[float]] = {r: [] for r in runs}
+    steady: dict[tuple[int, bool], list[float]] = {r: [] for r in runs}
     steps: list[float] = []
     for _ in range(args.repeats):
-        for w in args.workers:
-            t_first, t_rest = time_loader(cfg, w, args.batches)
-            first[w].append(t_first)
-            steady[w].append((args.batches - 1) * args.batch_size / t_rest)
+        for w, before in runs:
+            t_first, t_rest = time_loader(cfg, w, args.batches, before)
+            first[w, before].append(t_first)
+            steady[w, before].append((args.batches - 1) * args.batch_size / t_rest)
         synchronize(device)
         start = time.perf_counter()
         for _ in range(args.steps):
@@ -97,21 +125,33 @@ def run(args: argparse.Namespace, root: Path) -> None:
         f"{device.type}): {step_rate:.3g} images/s (median of {args.repeats})"
     )
     rows = []
-    for w in args.workers:
-        rate = statistics.median(steady[w])
-        rows.append([w, rate, rate / max(w, 1), statistics.median(first[w]), rate / step_rate])
+    for w, before in runs:
+        rate = statistics.median(steady[w, before])
+        rows.append(
+            [
+                "before (PIL, float in workers)" if before else "now (uint8)",
+                w,
+                rate,
+                rate / max(w, 1),
+                statistics.median(first[w, before]),
+                rate / step_rate,
+                rate / args.target_rate,
+            ]
+        )
     print_table(
         [
+            "pipeline",
             "workers",
             "loader images/s (steady)",
             "images/s per worker",
             "first batch s",
             "loader / step",
+            f"loader / {args.target_rate:g}",
         ],
         rows,
     )
-    one = statistics.median(steady[min(args.workers, key=lambda w: abs(w - 1))])
-    per_worker = one / max(min(args.workers, key=lambda w: abs(w - 1)), 1)
+    near_one = min(args.workers, key=lambda w: abs(w - 1))
+    per_worker = statistics.median(steady[near_one, False]) / max(near_one, 1)
     need = math.ceil(1.2 * args.target_rate / per_worker)
     print(
         f"a GPU step at {args.target_rate:g} images/s needs the loader at "
@@ -129,10 +169,15 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--batches", type=int, default=8, help="batches per loader timing")
     p.add_argument("--workers", type=int, nargs="+", help="worker counts (default: see above)")
+    p.add_argument("--before-workers", type=int, nargs="*", default=None,
+                   help="worker counts for the pipeline before uint8 loading (default: 1 and "
+                   "the largest of --workers)")  # fmt: skip
     p.add_argument("--steps", type=int, default=1, help="training steps per timing")
     p.add_argument("--backbone", default="resnet50", help="of the training step")
     p.add_argument("--repeats", type=int, default=3, help="interleaved rounds")
-    p.add_argument("--target-rate", type=float, default=3000.0, help="GPU step images/s")
+    p.add_argument("--target-rate", type=float, default=3000.0,
+                   help="GPU step images/s at its efficient batch (bench_gpu_throughput.py's "
+                   "'a3m trainer' rate); the last column is the loader's rate over it")  # fmt: skip
     p.add_argument("--data-dir", help="reuse/keep the synthetic copy here (default: a temp dir)")
     p.add_argument("--smoke-test", action="store_true", help="tiny sizes, seconds")
     return p
@@ -142,12 +187,15 @@ def main(args: argparse.Namespace) -> None:
     if args.smoke_test:
         args.image_size, args.input_size, args.classes, args.per_class = 64, 32, 4, 8
         args.batch_size, args.batches, args.workers, args.repeats = 4, 2, [0, 1], 1
+        args.before_workers = [1]
         args.backbone = "tiny"
     if args.workers is None:
         cpus = os.cpu_count() or 1
         args.workers = sorted({0, 1, 2, *(2**k for k in range(2, 8) if 2**k <= cpus)})
     if torch.cuda.is_available() and not args.smoke_test:
         args.steps = max(args.steps, 10)  # a GPU step is short: time several
+    if args.before_workers is None:
+        args.before_workers = sorted({min(1, max(args.workers)), max(args.workers)})
     # Enough batches that every worker delivers a few, and enough images for them.
     args.batches = max(args.batches, 3 * max(args.workers))
     need = 2 * args.batches * args.batch_size  # about half the images are for training

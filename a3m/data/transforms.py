@@ -37,8 +37,9 @@ def build_transform(
     input_size: tuple[int, int] | None = None,
     *,
     scale: float = RESIZE_SCALE,
+    normalize: bool = True,
 ) -> v2.Compose:
-    """The train or evaluation transform of a dataset: PIL RGB image -> normalised float tensor.
+    """The train or evaluation transform of a dataset: RGB image -> normalised float tensor.
 
     Args:
         dataset: registry name (``cub``, ``cub_retrieval``, ``market1501``, ``compcars``,
@@ -46,9 +47,14 @@ def build_transform(
         train: random crop + horizontal flip if true, center crop otherwise.
         input_size: (height, width) of the output, overriding the dataset's default.
         scale: the image is first resized to ``round(scale * size)`` per side (>= 1).
+        normalize: end with the float conversion and ImageNet normalisation; without it the
+            output stays uint8 and :func:`normalize_batch` does that step on the batch, on the
+            device (what the trainer does: a quarter of the bytes through the DataLoader's
+            queues and pinned memory, and no float work in its workers).
 
     Returns:
-        a ``torchvision.transforms.v2.Compose`` giving a float32 tensor (3, height, width).
+        a ``torchvision.transforms.v2.Compose`` taking a PIL image or a uint8 tensor (3, H, W)
+        and giving a float32 tensor (3, height, width) (uint8 without ``normalize``).
     """
     if dataset not in INPUT_SIZES:
         raise ValueError(
@@ -64,12 +70,20 @@ def build_transform(
         geometry = [v2.RandomCrop((height, width)), v2.RandomHorizontalFlip()]
     else:
         geometry = [v2.CenterCrop((height, width))]
-    return v2.Compose(
-        [
-            v2.ToImage(),
-            v2.Resize(resize, antialias=True),
-            *geometry,
-            v2.ToDtype(torch.float32, scale=True),
-            v2.Normalize(IMAGENET_MEAN, IMAGENET_STD),
-        ]
-    )
+    steps = [v2.ToImage(), v2.Resize(resize, antialias=True), *geometry]
+    if normalize:
+        steps += [v2.ToDtype(torch.float32, scale=True), v2.Normalize(IMAGENET_MEAN, IMAGENET_STD)]
+    return v2.Compose(steps)
+
+
+def normalize_batch(images: torch.Tensor) -> torch.Tensor:
+    """uint8 images (B, 3, H, W), e.g. from ``build_transform(..., normalize=False)``, ->
+    float32 scaled to [0, 1] and normalised with the ImageNet mean and std, on their device.
+    Floating-point images are returned as they are (taken as normalised already)."""
+    if images.is_floating_point():
+        return images
+    if images.dtype != torch.uint8:
+        raise TypeError(f"normalize_batch expects uint8 or float images, got {images.dtype}")
+    mean = torch.tensor(IMAGENET_MEAN, device=images.device).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, device=images.device).view(1, 3, 1, 1)
+    return (images.float().div_(255.0) - mean).div_(std)

@@ -6,9 +6,12 @@ import shutil
 
 import pytest
 import torch
+from PIL import Image
 from torch.utils.data import DataLoader
+from torchvision.transforms.functional import pil_to_tensor
 
 from a3m.data import IGNORE_INDEX, DatasetFormatError, ImageReadError, build_dataset
+from a3m.data._io import read_image
 from a3m.data.cub import CUB, CUBRetrieval, group_attributes
 
 
@@ -197,3 +200,20 @@ def test_empty_split_is_an_error(make_cub):
 def test_unknown_split():
     with pytest.raises(ValueError, match="train, test"):
         CUB("/nowhere", "val")
+
+
+def test_tensor_read_path_gives_the_pil_pixels(make_cub, tmp_path):
+    """Items are decoded by torchvision into uint8 tensors (the fast path); the pixels and the
+    box crop are PIL's, and a format torchvision cannot decode still reads through PIL."""
+    ds = CUB(make_cub(), "test", bbox_crop=True, attributes=False)
+    image = read_image(ds.samples[0], ds.boxes[0])
+    assert image.dtype == torch.uint8 and image.shape == (3, 10, 20)
+    assert torch.equal(image, pil_to_tensor(ds.load_image(0)))
+    assert torch.equal(ds[0][0], image.float() / 255)
+    bmp = tmp_path / "x.bmp"
+    Image.new("RGB", (7, 5), (1, 2, 3)).save(bmp)
+    assert read_image(bmp, (1, 1, 4, 3)).flatten(1).T.tolist() == [[1, 2, 3]] * 6
+    truncated = tmp_path / "cut.jpg"
+    truncated.write_bytes(ds.samples[0].read_bytes()[:200])
+    with pytest.raises(ImageReadError, match="cut.jpg"):
+        read_image(truncated)

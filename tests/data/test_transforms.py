@@ -7,7 +7,7 @@ import torch
 from PIL import Image
 
 from a3m.data import build_dataset, build_transform
-from a3m.data.transforms import IMAGENET_MEAN, IMAGENET_STD, INPUT_SIZES
+from a3m.data.transforms import IMAGENET_MEAN, IMAGENET_STD, INPUT_SIZES, normalize_batch
 
 
 @pytest.mark.parametrize(
@@ -65,3 +65,26 @@ def test_bad_arguments():
         build_transform("cub", True, (0, 10))
     with pytest.raises(ValueError, match="scale"):
         build_transform("cub", True, scale=0.5)
+
+
+def test_uint8_transform_then_normalize_batch_equals_the_float_transform():
+    g = torch.Generator().manual_seed(0)
+    image = torch.randint(0, 256, (3, 61, 97), dtype=torch.uint8, generator=g)
+    raw = build_transform("cub", False, (32, 48), normalize=False)(image)
+    assert raw.dtype == torch.uint8 and raw.shape == (3, 32, 48)
+    expected = build_transform("cub", False, (32, 48))(image)
+    got = normalize_batch(raw[None])[0]
+    assert got.dtype == torch.float32
+    assert torch.allclose(got, expected, atol=1e-6), (got - expected).abs().max()
+    # a hand value: white, black and mid-grey channels
+    flat = torch.tensor([255, 0, 128], dtype=torch.uint8).view(1, 3, 1, 1).expand(2, 3, 2, 2)
+    channels = zip((1.0, 0.0, 128 / 255), IMAGENET_MEAN, IMAGENET_STD, strict=True)
+    expected = [(v - m) / s for v, m, s in channels]
+    assert torch.allclose(normalize_batch(flat)[1, :, 1, 1], torch.tensor(expected), atol=1e-6)
+
+
+def test_normalize_batch_passes_float_and_refuses_other_types():
+    x = torch.randn(2, 3, 4, 4)
+    assert normalize_batch(x) is x
+    with pytest.raises(TypeError, match="uint8 or float images, got torch.int32"):
+        normalize_batch(torch.zeros(2, 3, 4, 4, dtype=torch.int32))
