@@ -28,7 +28,7 @@ from collections.abc import Callable
 import torch
 import torchvision
 from bench_head_overhead import make_config, make_step
-from benchlib import interleaved, machine_line, print_table
+from benchlib import interleaved, machine_line, print_table, synchronize
 from torch import nn
 
 from a3m.models import build_loss, build_model
@@ -137,6 +137,30 @@ def run(args: argparse.Namespace, device: torch.device, modes: list[bool]) -> No
                 ]
             )
     print_table(["mode", "candidate", "images/s (median)", "throughput / plain"], rows)
+    if args.profile:
+        for name, step in steps.items():  # the last mode's
+            profile_step(name, step, device)
+
+
+def profile_step(name: str, step: Callable[[], None], device: torch.device, n: int = 3) -> None:
+    """torch.profiler over ``n`` steps: GPU time and kernel launches per step, then the
+    operators with the most GPU time (where A3M's extra time over ResNet-50 goes)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    activities = [ProfilerActivity.CPU]
+    if device.type == "cuda":
+        activities.append(ProfilerActivity.CUDA)
+    synchronize(device)
+    with profile(activities=activities) as prof:
+        for _ in range(n):
+            step()
+        synchronize(device)
+    kernels = [e for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA]
+    gpu_ms = sum(getattr(e, "device_time", 0.0) for e in kernels) / 1e3 / n
+    print(f"\n-- profile of {name}: {gpu_ms:.2f} ms of GPU time, {len(kernels) / n:.0f} kernels "
+          "per step")  # fmt: skip
+    sort = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
+    print(prof.key_averages().table(sort_by=sort, row_limit=25))
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -149,6 +173,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=20, help="training steps per timing")
     p.add_argument("--repeats", type=int, default=5, help="interleaved rounds")
     p.add_argument("--no-compile", action="store_true", help="eager only")
+    p.add_argument("--profile", action="store_true", help="torch.profiler of each model's step")
     p.add_argument("--smoke-test", action="store_true", help="CPU, tiny, eager: code check only")
     return p
 
