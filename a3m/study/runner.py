@@ -17,6 +17,7 @@ import os
 import re
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -296,15 +297,6 @@ def run_study(
     # so one study can rank trials of several datasets.
     metric, mode = "score", "max"
 
-    if not ray.is_initialized():
-        ray.init(address=args.address, include_dashboard=False, log_to_driver=True)
-    gpus = args.gpus_per_trial
-    if gpus is None:
-        gpus = 1.0 if ray.cluster_resources().get("GPU", 0) > 0 else 0.0
-    cpus = args.cpus_per_trial
-    if cpus is None:
-        cpus = float(max(1, math.floor(cpus_per_gpu() * gpus))) if gpus else 1.0
-
     storage = args.storage_path
     if "://" not in storage:
         storage = str(Path(storage).expanduser().resolve())
@@ -312,15 +304,28 @@ def run_study(
         tune_path = _latest_run(storage, experiment) if args.resume == "latest" else args.resume
     else:
         tune_path = f"{storage.rstrip('/')}/{experiment}_{time.strftime('%Y%m%d-%H%M%S')}"
-    client = MlflowClient(tracking_uri)
-    experiment_id = get_or_create_experiment(client, experiment)
-    parent_run_id = start_parent_run(
-        client,
-        experiment_id,
-        tune_path,
-        {"a3m.study": spec.name, "a3m.command": " ".join([sys.argv[0], *(argv or sys.argv[1:])])},
-        params=base,
-    )
+
+    def start_tracking() -> tuple[MlflowClient, str, str]:
+        client = MlflowClient(tracking_uri)
+        experiment_id = get_or_create_experiment(client, experiment)
+        command = " ".join([sys.argv[0], *(argv or sys.argv[1:])])
+        tags = {"a3m.study": spec.name, "a3m.command": command}
+        run_id = start_parent_run(client, experiment_id, tune_path, tags, base)
+        return client, experiment_id, run_id
+
+    # MLflow's store set-up (a new SQLite file runs its migrations, ~2 s) overlaps with
+    # ray.init, which mostly waits for Ray's processes to come up.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        tracking = pool.submit(start_tracking)
+        if not ray.is_initialized():
+            ray.init(address=args.address, include_dashboard=False, log_to_driver=True)
+        gpus = args.gpus_per_trial
+        if gpus is None:
+            gpus = 1.0 if ray.cluster_resources().get("GPU", 0) > 0 else 0.0
+        cpus = args.cpus_per_trial
+        if cpus is None:
+            cpus = float(max(1, math.floor(cpus_per_gpu() * gpus))) if gpus else 1.0
+        client, experiment_id, parent_run_id = tracking.result()
     context = StudyContext(
         tracking_uri=tracking_uri,
         experiment_id=experiment_id,
