@@ -243,17 +243,16 @@ class ImageDataset(Dataset):
 
     def load_image(self, index: int) -> Image.Image:
         """The item's image as RGB PIL (cropped when boxes are set), before the transform."""
-        box = None if self.boxes is None else self.boxes[index]
-        try:
-            return open_image(self.samples[index], box)
-        except ImageReadError as err:
-            raise ImageReadError(f"{self.info.name}/{self.split} item {index}: {err}") from err
+        return self._decode(index, open_image)
 
     def read_image(self, index: int) -> torch.Tensor:
         """The item's image as a uint8 tensor (3, H, W) (cropped when boxes are set)."""
+        return self._decode(index, read_image)
+
+    def _decode(self, index: int, decode: Callable[[Path, Any], Any]) -> Any:
         box = None if self.boxes is None else self.boxes[index]
         try:
-            return read_image(self.samples[index], box)
+            return decode(self.samples[index], box)
         except ImageReadError as err:
             raise ImageReadError(f"{self.info.name}/{self.split} item {index}: {err}") from err
 
