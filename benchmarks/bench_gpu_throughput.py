@@ -6,8 +6,9 @@ same SGD (``a3m.train.build_optimizer``: lr 1e-3, momentum 0.9, wd 5e-4, fused),
 
 - ``resnet50``: torchvision's ``resnet50`` (200 classes) + cross-entropy: the yardstick;
 - ``a3m``: ``build_model`` for CUB (ResNet-50, d = 512, K = 28) + loss (11);
-- ``a3m trainer``: ``a3m.train.train_one_epoch`` over a list of GPU-resident batches: the same
-  step plus the trainer's per-step bookkeeping (finite-loss check, loss sums, accuracy);
+- ``a3m trainer``: ``a3m.train.train_one_epoch`` over a list of GPU-resident uint8 batches: the
+  same step plus the trainer's normalisation and bookkeeping (finite-loss check, loss sums,
+  accuracy);
 
 each eager and under ``torch.compile`` (the model compiled, as ``RunConfig.compile`` does).
 Rounds are interleaved; printed: median images/s and the ratio to ``resnet50`` in the same
@@ -75,7 +76,8 @@ def a3m_step(
 def a3m_trainer(
     args: argparse.Namespace, images: torch.Tensor, device: torch.device, compiled: bool
 ) -> Callable[[], None]:
-    """``train_one_epoch`` over ``args.steps`` GPU-resident batches (one "epoch")."""
+    """``train_one_epoch`` over ``args.steps`` GPU-resident uint8 batches (one "epoch"), as the
+    loader delivers them: the trainer normalises them on the device."""
     cfg = make_config(args)
     torch.manual_seed(0)
     model = channels_last(build_model(cfg), device)
@@ -88,7 +90,8 @@ def a3m_trainer(
             [torch.randint(0, c, (n,), device=device) for c in cfg.attribute_classes], 1
         ),
     }
-    batches = [(images, target)] * args.steps
+    raw = torch.randint(0, 256, images.shape, dtype=torch.uint8, device=device)
+    batches = [(raw, target)] * args.steps
 
     def epoch() -> None:
         train_one_epoch(

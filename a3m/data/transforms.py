@@ -11,6 +11,8 @@ resizes the crop straight to the input size).
 
 from __future__ import annotations
 
+import functools
+
 import torch
 from torchvision.transforms import v2
 
@@ -84,6 +86,13 @@ def normalize_batch(images: torch.Tensor) -> torch.Tensor:
         return images
     if images.dtype != torch.uint8:
         raise TypeError(f"normalize_batch expects uint8 or float images, got {images.dtype}")
-    mean = torch.tensor(IMAGENET_MEAN, device=images.device).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD, device=images.device).view(1, 3, 1, 1)
+    mean, std = _imagenet_stats(images.device)
     return (images.float().div_(255.0) - mean).div_(std)
+
+
+@functools.lru_cache(maxsize=8)
+def _imagenet_stats(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """(mean, std) as (1, 3, 1, 1) tensors on ``device``, made once: building them per batch
+    is a blocking host-to-GPU copy, i.e. a synchronisation every step."""
+    mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1)
+    return mean, torch.tensor(IMAGENET_STD, device=device).view(1, 3, 1, 1)

@@ -88,3 +88,14 @@ def test_normalize_batch_passes_float_and_refuses_other_types():
     assert normalize_batch(x) is x
     with pytest.raises(TypeError, match="uint8 or float images, got torch.int32"):
         normalize_batch(torch.zeros(2, 3, 4, 4, dtype=torch.int32))
+
+
+def test_normalize_batch_builds_its_constants_once_per_device():
+    """A new mean/std tensor per batch would be a blocking copy to the GPU every step."""
+    from a3m.data.transforms import _imagenet_stats
+
+    batch = torch.zeros(1, 3, 2, 2, dtype=torch.uint8)
+    normalize_batch(batch)
+    first = _imagenet_stats(batch.device)
+    normalize_batch(batch)
+    assert _imagenet_stats(batch.device)[0] is first[0]
