@@ -22,7 +22,7 @@ import pandas as pd
 
 from a3m.config import RETRIEVAL_DATASETS
 from a3m.models import VARIANTS
-from a3m.study.leaderboard import runs_frame
+from a3m.study.leaderboard import NOT_A_SETTING, runs_frame
 from a3m.study.tracking import ERROR_TAG, resolve_tracking_uri
 
 VARIANT_LABELS: dict[str, str] = {
@@ -59,9 +59,6 @@ TASK_METRICS: dict[str, tuple[str, ...]] = {
     "retrieval": ("recall_at_1", "recall_at_2", "recall_at_4", "recall_at_8", "nmi"),
 }
 """The metrics of each task's protocol (REPRODUCTION.md Sec. 3), in the paper's column order."""
-
-NOT_A_SETTING = frozenset({"seed", "data_root", "num_workers", "device"})
-"""Params that never make two runs different configurations (the leaderboard's rule)."""
 
 ATTRIBUTE_PREFIX = "metrics.attr_acc/"
 ATTENTION_DIR = "attention"  # artifact folder of the trials' Fig. 6 overlays

@@ -31,8 +31,9 @@ LEADERBOARD_METRICS = (
     "train_loss",
     "epoch",
 )
-# Params that never distinguish configurations.
-_NOT_A_SETTING = {"seed", "data_root", "num_workers", "device"}
+NOT_A_SETTING = frozenset({"seed", "data_root", "num_workers", "device"})
+"""Params that never make two runs different configurations: the seed pairs runs, the others
+say where and how a run ran, not what it computed."""
 
 
 def runs_frame(experiment: str, tracking_uri: str) -> pd.DataFrame:
@@ -54,6 +55,18 @@ def runs_frame(experiment: str, tracking_uri: str) -> pd.DataFrame:
     )
 
 
+def configuration_key(runs: pd.DataFrame) -> list[str]:
+    """The ``params.*`` columns that vary across runs, :data:`NOT_A_SETTING` excluded: the
+    values that make a configuration."""
+    return [
+        c
+        for c in runs.columns
+        if c.startswith("params.")
+        and c.removeprefix("params.") not in NOT_A_SETTING
+        and runs[c].nunique(dropna=False) > 1
+    ]
+
+
 def ci95(values: pd.Series) -> float:
     """Half-width of the 95% confidence interval of the mean (Student t); NaN for n < 2."""
     v = values.dropna().to_numpy(dtype=float)
@@ -67,14 +80,8 @@ def leaderboard(runs: pd.DataFrame, sort_by: str | None = None) -> pd.DataFrame:
     each metric its mean and 95% CI over seeds, the number of runs, statuses and run ids."""
     if runs.empty:
         return pd.DataFrame()
-    params = [c for c in runs.columns if c.startswith("params.")]
-    varying = [
-        c
-        for c in params
-        if c.removeprefix("params.") not in _NOT_A_SETTING and runs[c].nunique(dropna=False) > 1
-    ]
     metric_cols = [f"metrics.{m}" for m in LEADERBOARD_METRICS if f"metrics.{m}" in runs]
-    key = varying or ["params.dataset" if "params.dataset" in runs else "run_id"]
+    key = configuration_key(runs) or ["params.dataset" if "params.dataset" in runs else "run_id"]
     rows = []
     for values, group in runs.groupby(key, dropna=False, sort=False):
         values = values if isinstance(values, tuple) else (values,)

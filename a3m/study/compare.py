@@ -1,0 +1,262 @@
+"""Paired verdicts from a study's MLflow runs: each configuration against the study's reference.
+
+A configuration is the values of the settings that vary across the study's runs (the seed and
+run-environment fields excluded, as in the leaderboard). Its *counterpart* is the same
+configuration with the reference's fields put in: in a backbone x variant grid with the
+reference ``variant=baseline1``, (resnet18, a3m) is compared with (resnet18, baseline1). Runs of
+a configuration and of its counterpart on the same seed form a pair (a seed fixes
+initialisation, data order and augmentation); :mod:`a3m.stats` turns the per-seed differences
+of the final-epoch metric into a mean, an interval, a sign-flip p-value and, after Holm's
+correction across the study's comparisons, a verdict.
+
+Only runs that FINISHED their whole budget count (a run stopped early by ASHA is not at its
+final epoch); a seed present on one side only, or whose run failed, is named in ``unpaired``,
+never silently dropped. When one configuration has several finished runs of one seed (a study
+run twice into one experiment), the latest is used and the others are named.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from a3m import stats
+from a3m.study.leaderboard import configuration_key
+
+STOPPED_EARLY_COLUMN = "tags.a3m.stopped_early"
+COMPARISON_COLUMNS = (
+    "reference",
+    "metric",
+    "n_pairs",
+    "seeds",
+    "differences",
+    "mean_diff",
+    "ci_low",
+    "ci_high",
+    "ci_method",
+    "p_value",
+    "p_holm",
+    "p_ahead",
+    "verdict",
+    "seeds_needed",
+    "unpaired",
+    "candidate_runs",
+    "reference_runs",
+)
+"""The columns :func:`compare` adds after the configuration's own values."""
+
+
+def canonical(value: Any) -> str:
+    """A param value as comparable text: ``0.5`` == ``"0.50"``, ``True`` == ``"true"``."""
+    text = str(value).strip()
+    if text.lower() in ("true", "false"):
+        return text.lower()
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    return repr(number) if math.isfinite(number) else text
+
+
+def parse_reference(items: Sequence[str]) -> dict[str, str]:
+    """``["variant=baseline1", "d=512"]`` -> ``{"variant": "baseline1", "d": "512"}``."""
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--reference expects FIELD=VALUE, got {item!r}")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def describe(values: Mapping[str, Any]) -> str:
+    """``{"alpha": 0.5, "beta": 0.5}`` -> ``"alpha=0.5 beta=0.5"``."""
+    return " ".join(f"{k}={v}" for k, v in values.items()) or "(all runs)"
+
+
+def comparable(runs: pd.DataFrame, metric: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Split runs into those a comparison may use (FINISHED, not stopped early, with the
+    metric) and the others."""
+    col = f"metrics.{metric}"
+    ok = runs["status"].eq("FINISHED") & (runs[col].notna() if col in runs else False)
+    if STOPPED_EARLY_COLUMN in runs:
+        ok &= ~runs[STOPPED_EARLY_COLUMN].astype(str).str.lower().eq("true")
+    return runs[ok], runs[~ok]
+
+
+def compare(
+    runs: pd.DataFrame,
+    reference: Mapping[str, Any],
+    *,
+    metric: str = "score",
+    alpha: float = stats.ALPHA,
+    effect: float | None = None,
+) -> pd.DataFrame:
+    """Every configuration of a study against its counterpart at the reference.
+
+    Args:
+        runs: the study's trial runs (:func:`a3m.study.leaderboard.runs_frame`).
+        reference: FIELD -> value of the reference configuration (the other varying fields
+            are the candidate's own).
+        metric: the final-epoch metric compared (all of ours are higher-is-better, except
+            losses).
+        alpha: family-wise error rate of the verdicts (Holm across the rows).
+        effect: the difference (in the metric's units) that ``seeds_needed`` is computed
+            for; default: the observed mean difference.
+
+    Returns:
+        One row per configuration that differs from its counterpart: its varying values, then
+        :data:`COMPARISON_COLUMNS`. The reference configurations themselves are not rows.
+
+    Raises:
+        ValueError: the reference names a field no run has, or a value no run has.
+    """
+    key = configuration_key(runs)
+    reference = {k: canonical(v) for k, v in reference.items()}
+    _check_reference(runs, reference)
+    usable, unusable = comparable(runs, metric)
+    groups = _seed_values(usable, key, metric)
+    rows = []
+    for config in _configurations(runs, key):
+        counterpart = {**config, **{k: v for k, v in reference.items() if k in config}}
+        if counterpart == config:
+            continue
+        cand = groups.get(_frozen(config), {})
+        ref = groups.get(_frozen(counterpart), {})
+        seeds = sorted(set(cand) & set(ref))
+        diffs = [cand[s][0] - ref[s][0] for s in seeds]
+        result = stats.paired_stats(diffs)
+        rows.append(
+            {
+                **config,
+                "reference": describe({k: counterpart[k] for k in reference if k in config}),
+                "metric": metric,
+                "n_pairs": result.n,
+                "seeds": ",".join(map(str, seeds)),
+                "differences": ";".join(f"{d:+.4f}" for d in diffs),
+                "mean_diff": result.mean,
+                "ci_low": result.ci_low,
+                "ci_high": result.ci_high,
+                "ci_method": result.ci_method,
+                "p_value": result.p_value,
+                "p_ahead": result.prob_better,
+                "sd_diff": result.sd,
+                "unpaired": _unpaired(config, counterpart, cand, ref, unusable, key),
+                "candidate_runs": ";".join(cand[s][1] for s in seeds),
+                "reference_runs": ";".join(ref[s][1] for s in seeds),
+            }
+        )
+    table = pd.DataFrame(rows)
+    if table.empty:
+        return table
+    table["p_holm"] = stats.holm(table["p_value"].to_numpy())
+    higher = not metric.endswith("loss")
+    table["verdict"] = [
+        stats.verdict(m, p, alpha=alpha, higher_is_better=higher)
+        for m, p in zip(table["mean_diff"], table["p_holm"], strict=True)
+    ]
+    family = int(table["p_value"].notna().sum())
+    table["seeds_needed"] = [
+        stats.seeds_needed(sd, effect if effect is not None else m, alpha=alpha,
+                           n_comparisons=family) if v == "no evidence" else np.nan
+        for sd, m, v in zip(table["sd_diff"], table["mean_diff"], table["verdict"], strict=True)
+    ]  # fmt: skip
+    columns = [c for c in table.columns if c not in COMPARISON_COLUMNS and c != "sd_diff"]
+    return table[columns + list(COMPARISON_COLUMNS)]
+
+
+def best_reference(runs: pd.DataFrame, metric: str = "score") -> dict[str, str]:
+    """The configuration with the highest mean ``metric``: the reference of an open search,
+    which declares none. Chosen after seeing the runs, so verdicts against it are optimistic
+    for the reference; say so where it is used."""
+    key = configuration_key(runs)
+    usable, _ = comparable(runs, metric)
+    if usable.empty:
+        raise ValueError(f"no finished run has the metric {metric!r}: no reference to pick")
+    means = usable.groupby(key, dropna=False)[f"metrics.{metric}"].mean()
+    best = means.idxmax()
+    best = best if isinstance(best, tuple) else (best,)
+    return {k.removeprefix("params."): canonical(v) for k, v in zip(key, best, strict=True)}
+
+
+def comparisons_json(table: pd.DataFrame) -> str:
+    """The table as JSON records (NaN -> null), for MLflow tables and reports."""
+    return json.dumps(json.loads(table.to_json(orient="records")), indent=1)
+
+
+# -- helpers ----------------------------------------------------------------------------------
+def _frozen(config: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted(config.items()))
+
+
+def _configurations(runs: pd.DataFrame, key: list[str]) -> list[dict[str, str]]:
+    """Every configuration that ran (in first-seen order), as field -> canonical value."""
+    seen: dict[tuple, dict[str, str]] = {}
+    for _, row in runs.iterrows():
+        config = {c.removeprefix("params."): canonical(row[c]) for c in key}
+        seen.setdefault(_frozen(config), config)
+    return list(seen.values())
+
+
+def _seed_values(
+    usable: pd.DataFrame, key: list[str], metric: str
+) -> dict[tuple, dict[int, tuple[float, str]]]:
+    """configuration -> seed -> (metric, run id) of its latest usable run."""
+    out: dict[tuple, dict[int, tuple[float, str]]] = {}
+    order = usable.sort_values("start_time") if "start_time" in usable else usable
+    for _, row in order.iterrows():
+        config = {c.removeprefix("params."): canonical(row[c]) for c in key}
+        seed = int(float(row.get("params.seed", 0)))
+        out.setdefault(_frozen(config), {})[seed] = (float(row[f"metrics.{metric}"]), row["run_id"])
+    return out
+
+
+def _unpaired(
+    config: dict[str, str],
+    counterpart: dict[str, str],
+    cand: dict[int, tuple[float, str]],
+    ref: dict[int, tuple[float, str]],
+    unusable: pd.DataFrame,
+    key: list[str],
+) -> str:
+    """Why seeds are missing from the pairs: one side has no usable run of that seed."""
+    notes = []
+    for side, mine, other in (("candidate", cand, ref), ("reference", ref, cand)):
+        for seed in sorted(set(mine) - set(other)):
+            notes.append(f"seed {seed}: {side} only")
+    for side, values in (("candidate", config), ("reference", counterpart)):
+        for _, row in _rows_of(unusable, key, values).iterrows():
+            status = row["status"]
+            if status == "FINISHED":
+                status = "stopped early" if str(row.get(STOPPED_EARLY_COLUMN)) == "true" else (
+                    "no metric")  # fmt: skip
+            notes.append(f"seed {row.get('params.seed', '?')}: {side} run {row['run_id'][:8]} "
+                         f"{status}")  # fmt: skip
+    return "; ".join(notes)
+
+
+def _rows_of(runs: pd.DataFrame, key: list[str], values: Mapping[str, str]) -> pd.DataFrame:
+    if runs.empty:
+        return runs
+    mask = pd.Series(True, index=runs.index)
+    for c in key:
+        mask &= runs[c].map(canonical).eq(values[c.removeprefix("params.")])
+    return runs[mask]
+
+
+def _check_reference(runs: pd.DataFrame, reference: Mapping[str, str]) -> None:
+    """A reference names params of these runs, at values some run has."""
+    for field, value in reference.items():
+        col = f"params.{field}"
+        if col not in runs:
+            raise ValueError(f"reference field {field!r} is not a param of these runs")
+        present = sorted({canonical(v) for v in runs[col].dropna()})
+        if value not in present:
+            raise ValueError(
+                f"reference {field}={value} matches no run; values here: {', '.join(present)}"
+            )
