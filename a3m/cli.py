@@ -10,6 +10,8 @@ Commands:
 - ``a3m train``: one run without Ray, every RunConfig field a flag; ``--tracking-uri`` logs it
   to MLflow.
 - ``a3m leaderboard --experiment NAME -o FILE.csv``: a study's runs as a leaderboard.
+- ``a3m compare --experiment NAME [--reference FIELD=VALUE]``: paired-seed verdicts of every
+  configuration against the study's reference.
 - ``a3m dashboard --experiment NAME``: its HTML report, figures and tables (``dashboards/``).
 - ``a3m data check --dataset NAME --root PATH``: load every split, compare with the public
   release's counts, open every image; exit 1 on problems.
@@ -214,7 +216,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     shown = [c for c in history.columns if not c.startswith("attr_acc/") or c == "attr_acc/mean"]
     with pd.option_context("display.width", 200, "display.float_format", "{:.4f}".format):
         print(history[shown].to_string(index=False))
-    print(f"\nbest {result.best_metric:.4f}; config, checkpoint and metrics in {out}")
+    print(f"\n{result.summary()}; config, checkpoint and metrics in {out}")
     return 0
 
 
@@ -272,7 +274,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     from a3m.study.tracking import resolve_tracking_uri
 
     try:
-        table = export_leaderboard(
+        table, _ = export_leaderboard(
             args.experiment, resolve_tracking_uri(args.tracking_uri), args.output, args.sort_by
         )
     except ValueError as err:
@@ -293,6 +295,64 @@ def register_leaderboard(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_leaderboard)
 
 
+# -- a3m compare ------------------------------------------------------------------------------
+def cmd_compare(args: argparse.Namespace) -> int:
+    """``a3m compare``: paired verdicts of every configuration against a reference."""
+    from a3m.study.compare import best_reference, compare, format_verdicts, parse_reference
+    from a3m.study.runs import runs_frame, study_reference
+    from a3m.study.tracking import resolve_tracking_uri
+
+    uri = resolve_tracking_uri(args.tracking_uri)
+    try:
+        runs = runs_frame(args.experiment, uri)
+        if runs.empty:
+            raise ValueError(f"experiment {args.experiment!r} has no trial runs yet")
+        reference = parse_reference(args.reference) if args.reference else None
+        source = "--reference"
+        if reference is None:
+            reference, source = study_reference(args.experiment, uri), "the study's reference"
+        if reference is None:
+            reference = best_reference(runs, args.metric)
+            source = "the best mean (chosen after seeing the runs: optimistic for it)"
+        table = compare(runs, reference, metric=args.metric, alpha=args.alpha)
+    except ValueError as err:
+        print(f"a3m compare: {err}", file=sys.stderr)
+        return 1
+    if table.empty:
+        print(f"a3m compare: no configuration differs from the reference {reference}")
+        return 1
+    print(f"reference: {source}")
+    print("\n".join(format_verdicts(table)))
+    if args.output:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        table.to_csv(args.output, index=False)
+        print(f"\nwrote {args.output}")
+    if (table["n_pairs"] < 2).all():
+        print("no configuration has 2 paired seeds: run the study with --seeds N", file=sys.stderr)
+    return 0
+
+
+def register_compare(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``a3m compare``."""
+    p = subparsers.add_parser(
+        "compare",
+        help="paired-seed verdicts of a study's configurations against its reference",
+        description="Pairs the runs of each configuration with those of its counterpart at "
+        "the reference (same seed = same init, data order and augmentation) and reports the "
+        "mean difference of the final-epoch metric, its 95%% interval, a sign-flip permutation "
+        "p-value, Holm-corrected across the study, and a verdict: better / worse / no evidence.",
+    )
+    p.add_argument("--experiment", required=True, help="MLflow experiment (the study name)")
+    p.add_argument("--reference", nargs="+", metavar="FIELD=VALUE",
+                   help="the reference configuration (default: the one the study declared; "
+                   "for an open search, the best mean)")  # fmt: skip
+    p.add_argument("--metric", default="score", help="final-epoch metric (default: score)")
+    p.add_argument("--alpha", type=float, default=0.05, help="family-wise error rate")
+    p.add_argument("--tracking-uri", help="default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db")
+    p.add_argument("-o", "--output", type=Path, help="also write the table as CSV")
+    p.set_defaults(func=cmd_compare)
+
+
 # -- a3m dashboard ----------------------------------------------------------------------------
 def register_dashboard(subparsers: argparse._SubParsersAction) -> None:
     """Add ``a3m dashboard``: ``python dashboards/build.py`` under the one command."""
@@ -310,6 +370,7 @@ SUBCOMMANDS: list[Register] = [
     register_data,
     register_train,
     register_leaderboard,
+    register_compare,
     register_dashboard,
 ]
 """One registering function per command group; append to add a group."""

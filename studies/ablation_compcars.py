@@ -11,6 +11,7 @@ SPEC = StudySpec(
     description=__doc__.splitlines()[0],
     base={"dataset": "compcars", "backbone": "resnet50", "pretrained": True},
     grid={"variant": ["baseline1", "baseline2", "a3m"]},
+    reference={"variant": "baseline1"},
 )
 
 if __name__ == "__main__":

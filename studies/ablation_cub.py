@@ -12,6 +12,7 @@ SPEC = StudySpec(
     description=__doc__.splitlines()[0],
     base={"dataset": "cub", "backbone": "resnet50", "pretrained": True},
     grid={"variant": list(VARIANTS)},
+    reference={"variant": "baseline1"},
 )
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ SPEC = StudySpec(
     base={"dataset": "cub", "variant": "a3m", "backbone": "resnet50", "pretrained": True},
     points=one_dimensional_sweeps(WEIGHTS),
     synthetic_points=one_dimensional_sweeps(SYNTHETIC_WEIGHTS),
+    reference={"alpha": 0.5, "beta": 0.5},  # the paper's choice
 )
 
 if __name__ == "__main__":

@@ -16,11 +16,15 @@ SPEC = StudySpec(
         "variant": ["baseline1", "a3m"],
     },
     synthetic_base={"epochs": 4},
+    # ResNet-50 is the paper's; what A3M adds to each backbone:
+    # a3m compare --experiment backbones --reference variant=baseline1
+    reference={"backbone": "resnet50"},
     synthetic_grid={
         "dataset": ["cub"],
         "backbone": ["tiny", "resnet18"],
         "variant": ["baseline1", "a3m"],
     },
+    synthetic_reference={"backbone": "tiny"},
 )
 
 if __name__ == "__main__":

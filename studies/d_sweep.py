@@ -14,6 +14,8 @@ SPEC = StudySpec(
     base={"variant": "a3m", "backbone": "resnet50", "pretrained": True},
     grid={"dataset": ["cub", "market1501", "compcars"], "d": [128, 256, 512, 1024]},
     synthetic_grid={"dataset": ["cub", "market1501"], "d": [16, 128]},
+    reference={"d": 512},  # the paper's d, within each dataset
+    synthetic_reference={"d": 128},
 )
 
 if __name__ == "__main__":

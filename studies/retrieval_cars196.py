@@ -11,6 +11,7 @@ SPEC = StudySpec(
     description=__doc__.splitlines()[0],
     base={"dataset": "cars196", "backbone": "googlenet", "pretrained": True, "d": 384},
     grid={"variant": ["baseline1", "a3m"]},
+    reference={"variant": "baseline1"},
 )
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ SPEC = StudySpec(
     description=__doc__.splitlines()[0],
     base={"dataset": "cub_retrieval", "backbone": "googlenet", "pretrained": True, "d": 384},
     grid={"variant": ["baseline1", "a3m"]},
+    reference={"variant": "baseline1"},
 )
 
 if __name__ == "__main__":

@@ -17,8 +17,6 @@ run twice into one experiment), the latest is used and the others are named.
 
 from __future__ import annotations
 
-import json
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -26,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from a3m import stats
-from a3m.study.leaderboard import configuration_key
+from a3m.study.runs import canonical, configuration_key
 
 STOPPED_EARLY_COLUMN = "tags.a3m.stopped_early"
 COMPARISON_COLUMNS = (
@@ -49,18 +47,6 @@ COMPARISON_COLUMNS = (
     "reference_runs",
 )
 """The columns :func:`compare` adds after the configuration's own values."""
-
-
-def canonical(value: Any) -> str:
-    """A param value as comparable text: ``0.5`` == ``"0.50"``, ``True`` == ``"true"``."""
-    text = str(value).strip()
-    if text.lower() in ("true", "false"):
-        return text.lower()
-    try:
-        number = float(text)
-    except ValueError:
-        return text
-    return repr(number) if math.isfinite(number) else text
 
 
 def parse_reference(items: Sequence[str]) -> dict[str, str]:
@@ -100,7 +86,7 @@ def compare(
     """Every configuration of a study against its counterpart at the reference.
 
     Args:
-        runs: the study's trial runs (:func:`a3m.study.leaderboard.runs_frame`).
+        runs: the study's trial runs (:func:`a3m.study.runs.runs_frame`).
         reference: FIELD -> value of the reference configuration (the other varying fields
             are the candidate's own).
         metric: the final-epoch metric compared (all of ours are higher-is-better, except
@@ -184,9 +170,28 @@ def best_reference(runs: pd.DataFrame, metric: str = "score") -> dict[str, str]:
     return {k.removeprefix("params."): canonical(v) for k, v in zip(key, best, strict=True)}
 
 
-def comparisons_json(table: pd.DataFrame) -> str:
-    """The table as JSON records (NaN -> null), for MLflow tables and reports."""
-    return json.dumps(json.loads(table.to_json(orient="records")), indent=1)
+def format_verdicts(comparisons: pd.DataFrame) -> list[str]:
+    """A heading and one line per comparison: the difference in points, its interval, the
+    Holm-adjusted p-value, how often the candidate was ahead, the verdict."""
+    first = comparisons.iloc[0]
+    lines = [
+        f"paired verdicts against the reference ({first['reference']}), {first['metric']} at "
+        "the final epoch, Holm-corrected across these comparisons:"
+    ]
+    key = [c for c in comparisons.columns if c not in COMPARISON_COLUMNS]
+    for _, row in comparisons.iterrows():
+        ci = f"[{100 * row['ci_low']:+.1f}, {100 * row['ci_high']:+.1f}]"
+        extra = ""
+        if row["verdict"] == "no evidence" and np.isfinite(row["seeds_needed"]):
+            extra = f", ~{row['seeds_needed']:.0f} seeds to decide"
+        if row["unpaired"]:
+            extra += f"; unpaired: {row['unpaired']}"
+        lines.append(
+            f"  {describe({k: row[k] for k in key})}: {100 * row['mean_diff']:+.2f} points, "
+            f"95% CI {ci} ({row['ci_method']}), p(Holm) {row['p_holm']:.3g}, ahead on "
+            f"{row['p_ahead']:.0%} of {row['n_pairs']} seeds -> {row['verdict'].upper()}{extra}"
+        )
+    return lines
 
 
 # -- helpers ----------------------------------------------------------------------------------
@@ -260,3 +265,43 @@ def _check_reference(runs: pd.DataFrame, reference: Mapping[str, str]) -> None:
             raise ValueError(
                 f"reference {field}={value} matches no run; values here: {', '.join(present)}"
             )
+
+
+VERDICT_COLUMNS = {
+    "reference": "reference",
+    "n_pairs": "n_pairs",
+    "mean_diff": "diff_mean",
+    "ci_low": "diff_ci_low",
+    "ci_high": "diff_ci_high",
+    "ci_method": "ci_method",
+    "p_value": "p_value",
+    "p_holm": "p_holm",
+    "p_ahead": "p_ahead",
+    "verdict": "verdict",
+    "seeds_needed": "seeds_needed",
+    "unpaired": "unpaired",
+}
+"""Comparison columns a leaderboard row gets, and their names there."""
+
+
+def attach_verdicts(
+    board: pd.DataFrame, comparisons: pd.DataFrame, reference: Mapping[str, Any]
+) -> pd.DataFrame:
+    """The leaderboard with each configuration's paired comparison against the reference
+    (:data:`VERDICT_COLUMNS`); the reference configurations say ``verdict = "reference"``."""
+    if comparisons.empty:
+        return board
+    key = [c for c in comparisons.columns if c not in COMPARISON_COLUMNS]
+    missing = [c for c in key if c not in board]
+    if missing:
+        raise ValueError(f"leaderboard lacks the comparison's columns {missing}")
+    right = comparisons[key + list(VERDICT_COLUMNS)].rename(columns=VERDICT_COLUMNS)
+    right = right.assign(**{f"_k_{c}": right[c].map(canonical) for c in key}).drop(columns=key)
+    left = board.assign(**{f"_k_{c}": board[c].map(canonical) for c in key})
+    merged = left.merge(right, on=[f"_k_{c}" for c in key], how="left")
+    at_reference = pd.Series(True, index=merged.index)
+    for field, value in reference.items():
+        if field in key:
+            at_reference &= merged[f"_k_{field}"].eq(canonical(value))
+    merged.loc[at_reference & merged["verdict"].isna(), "verdict"] = "reference"
+    return merged.drop(columns=[f"_k_{c}" for c in key])

@@ -3,14 +3,16 @@ seeds (Student t), with the run ids and their statuses."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
-from mlflow import MlflowClient
 from scipy import stats
 
-from a3m.study.tracking import PARENT_TAG, TRIAL_TAG
+from a3m.study.compare import attach_verdicts, compare
+from a3m.study.runs import configuration_key, runs_frame, study_reference
 
 # Metrics a leaderboard shows when a run has them (evaluation, then training).
 LEADERBOARD_METRICS = (
@@ -31,40 +33,6 @@ LEADERBOARD_METRICS = (
     "train_loss",
     "epoch",
 )
-NOT_A_SETTING = frozenset({"seed", "data_root", "num_workers", "device"})
-"""Params that never make two runs different configurations: the seed pairs runs, the others
-say where and how a run ran, not what it computed."""
-
-
-def runs_frame(experiment: str, tracking_uri: str) -> pd.DataFrame:
-    """The trial runs (child runs) of an MLflow experiment as a DataFrame (``mlflow.search_runs``
-    layout: ``params.*``, ``metrics.*`` with each metric's latest value, ``tags.*``)."""
-    client = MlflowClient(tracking_uri)
-    exp = client.get_experiment_by_name(experiment)
-    if exp is None:
-        names = sorted(e.name for e in client.search_experiments())
-        raise ValueError(f"no MLflow experiment {experiment!r} at {tracking_uri}; found: {names}")
-    import mlflow
-
-    mlflow.set_tracking_uri(tracking_uri)
-    df = mlflow.search_runs([exp.experiment_id], output_format="pandas")
-    if df.empty or f"tags.{TRIAL_TAG}" not in df:
-        return df.iloc[0:0]
-    return df[df[f"tags.{TRIAL_TAG}"].notna() & df[f"tags.{PARENT_TAG}"].notna()].reset_index(
-        drop=True
-    )
-
-
-def configuration_key(runs: pd.DataFrame) -> list[str]:
-    """The ``params.*`` columns that vary across runs, :data:`NOT_A_SETTING` excluded: the
-    values that make a configuration."""
-    return [
-        c
-        for c in runs.columns
-        if c.startswith("params.")
-        and c.removeprefix("params.") not in NOT_A_SETTING
-        and runs[c].nunique(dropna=False) > 1
-    ]
 
 
 def ci95(values: pd.Series) -> float:
@@ -104,13 +72,33 @@ def leaderboard(runs: pd.DataFrame, sort_by: str | None = None) -> pd.DataFrame:
 
 
 def export_leaderboard(
-    experiment: str, tracking_uri: str, out: str | Path, sort_by: str | None = None
-) -> pd.DataFrame:
-    """Write an experiment's leaderboard as CSV; returns the table."""
-    table = leaderboard(runs_frame(experiment, tracking_uri), sort_by=sort_by)
+    experiment: str,
+    tracking_uri: str,
+    out: str | Path,
+    sort_by: str | None = None,
+    reference: Mapping[str, Any] | None = None,
+    metric: str = "score",
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Write an experiment's leaderboard as CSV, each configuration with its paired verdict
+    against ``reference`` (default: the one the study declared) when two or more seeds ran,
+    and those comparisons as ``comparisons.csv`` beside it.
+
+    Returns:
+        The leaderboard and the comparisons (empty without a reference or pairs).
+    """
+    runs = runs_frame(experiment, tracking_uri)
+    table = leaderboard(runs, sort_by=sort_by)
     if table.empty:
         raise ValueError(f"experiment {experiment!r} has no trial runs yet: nothing to rank")
+    if reference is None:
+        reference = study_reference(experiment, tracking_uri)
+    comparisons = pd.DataFrame()
+    if reference and "params.seed" in runs and runs["params.seed"].nunique() > 1:
+        comparisons = compare(runs, reference, metric=metric)
+        table = attach_verdicts(table, comparisons, reference)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(out, index=False)
-    return table
+    if not comparisons.empty:
+        comparisons.to_csv(out.with_name("comparisons.csv"), index=False)
+    return table, comparisons

@@ -28,6 +28,8 @@ TRIAL_TAG = "a3m.trial_id"
 STUDY_PATH_TAG = "a3m.study_path"
 ERROR_TAG = "a3m.error"
 STOPPED_EARLY_TAG = "a3m.stopped_early"
+REFERENCE_TAG = "a3m.reference"  # on a parent run: JSON of the study's reference FIELD -> value
+STUDY_TAG = "a3m.study"  # on a parent run: the study script's name
 _BATCH = 1000  # MLflow's limit on metrics per log_batch call
 _PARAM_BATCH = 100  # ... and on params
 
