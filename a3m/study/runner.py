@@ -12,6 +12,7 @@ the leaderboard CSV.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import re
@@ -60,6 +61,9 @@ class StudySpec:
         optuna_space: axis -> ``ray.tune`` domain (``tune.uniform`` ...); makes the study an
             Optuna TPE search of ``--num-samples`` trials instead of a grid.
         num_samples: Optuna trials (or grid repeats) unless --num-samples says otherwise.
+        reference: the configuration every other one is compared with, seed by seed (FIELD ->
+            value, e.g. ``{"variant": "baseline1"}``); the other varying fields stay the
+            candidate's own. None: the best configuration so far (open searches).
         synthetic_*: replace the field of the same name with --synthetic (``None`` keeps the
             full one; ``synthetic_base`` is added to the synthetic budget), so the smallest
             budget stays small.
@@ -72,11 +76,13 @@ class StudySpec:
     points: list[dict[str, Any]] | None = None
     optuna_space: dict[str, Any] | None = None
     num_samples: int = 1
+    reference: dict[str, Any] | None = None
     synthetic_base: dict[str, Any] = field(default_factory=dict)
     synthetic_grid: dict[str, list[Any]] | None = None
     synthetic_points: list[dict[str, Any]] | None = None
     synthetic_optuna_space: dict[str, Any] | None = None
     synthetic_num_samples: int | None = None
+    synthetic_reference: dict[str, Any] | None = None
 
     def pick(self, attr: str, synthetic: bool) -> Any:
         """``attr``, or its ``synthetic_`` replacement with --synthetic when it has one."""
@@ -271,6 +277,7 @@ def run_study(
     from a3m.data.fingerprint import dataset_fingerprint
     from a3m.study import leaderboard as lb
     from a3m.study.tracking import (
+        REFERENCE_TAG,
         STOPPED_EARLY_TAG,
         TRIAL_TAG,
         default_optuna_storage,
@@ -284,6 +291,7 @@ def run_study(
 
     base = build_base(spec, args)
     cfg = RunConfig.from_flat_dict(base)
+    reference = study_reference_of(spec, args.synthetic)
     # Every dataset of the study, checked (and a synthetic copy generated) once, here, not in
     # every trial; its fingerprint tags the trials' runs.
     datasets = spec.pick("grid", args.synthetic).get("dataset", [cfg.dataset])
@@ -310,6 +318,8 @@ def run_study(
         experiment_id = get_or_create_experiment(client, experiment)
         command = " ".join([sys.argv[0], *(argv or sys.argv[1:])])
         tags = {"a3m.study": spec.name, "a3m.command": command}
+        if reference:
+            tags[REFERENCE_TAG] = json.dumps(reference, sort_keys=True)
         run_id = start_parent_run(client, experiment_id, tune_path, tags, base)
         return client, experiment_id, run_id
 
@@ -389,19 +399,60 @@ def run_study(
 
     out_dir = Path(args.out).expanduser().resolve() / experiment
     csv = out_dir / "leaderboard.csv"
+    comparisons = None
     try:
-        table = lb.export_leaderboard(experiment, tracking_uri, csv, sort_by="score_mean")
+        table, comparisons = lb.export_leaderboard(
+            experiment, tracking_uri, csv, sort_by="score_mean", reference=reference
+        )
         client.log_artifact(parent_run_id, str(csv))
+        if not comparisons.empty:
+            # MLflow's table view (the run's "Evaluation"/artifact tab) and the CSV beside it.
+            client.log_table(parent_run_id, data=comparisons, artifact_file="comparisons.json")
+            client.log_artifact(parent_run_id, str(csv.with_name("comparisons.csv")))
     except ValueError as e:
         print(f"no leaderboard: {e}")
         table, csv = None, None
     finish_run(client, parent_run_id, "FINISHED" if errors < len(results) else "FAILED")
 
     _print_summary(table, metric, csv, tracking_uri, len(results), errors, tune_path)
+    print_verdicts(comparisons, reference, args.seeds)
     return StudyResult(
         spec.name, experiment, tracking_uri, out_dir, csv, len(results), errors, tune_path,
         optuna_storage if spec.pick("optuna_space", args.synthetic) is not None else None,
     )  # fmt: skip
+
+
+def study_reference_of(spec: StudySpec, synthetic: bool) -> dict[str, Any] | None:
+    """The spec's reference configuration (its synthetic one with --synthetic), checked against
+    RunConfig's fields so that a typo fails before any trial runs."""
+    reference = spec.pick("reference", synthetic)
+    if not reference:
+        return None
+    fields = set(RunConfig().to_flat_dict())
+    unknown = sorted(set(reference) - fields)
+    if unknown:
+        raise SystemExit(f"study {spec.name!r}: reference names unknown config field(s) {unknown}")
+    return dict(reference)
+
+
+def print_verdicts(comparisons: Any, reference: dict[str, Any] | None, seeds: int) -> None:
+    """The paired verdicts, one line per configuration, or why there are none."""
+    from a3m.stats import min_pairs_to_decide
+    from a3m.study.compare import describe, format_verdicts
+
+    if not reference:
+        return
+    if comparisons is None or comparisons.empty:
+        why = "no pairs"
+        if seeds < 2:
+            why = (
+                "one seed per configuration; run with --seeds N "
+                f"(N >= {min_pairs_to_decide()} can reach p < 0.05)"
+            )
+        print(f"\nno paired verdicts against {describe(reference)}: {why}")
+        return
+    print()
+    print("\n".join(format_verdicts(comparisons)))
 
 
 def _trial_id_from_path(path: str | None) -> str:
