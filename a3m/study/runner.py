@@ -12,12 +12,16 @@ the leaderboard CSV.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
 import re
+import signal
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,6 +65,7 @@ class StudySpec:
         optuna_space: axis -> ``ray.tune`` domain (``tune.uniform`` ...); makes the study an
             Optuna TPE search of ``--num-samples`` trials instead of a grid.
         num_samples: Optuna trials (or grid repeats) unless --num-samples says otherwise.
+        seeds: seeds per configuration unless --seeds says otherwise.
         reference: the configuration every other one is compared with, seed by seed (FIELD ->
             value, e.g. ``{"variant": "baseline1"}``); the other varying fields stay the
             candidate's own. None: the best configuration so far (open searches).
@@ -76,6 +81,7 @@ class StudySpec:
     points: list[dict[str, Any]] | None = None
     optuna_space: dict[str, Any] | None = None
     num_samples: int = 1
+    seeds: int = 1
     reference: dict[str, Any] | None = None
     synthetic_base: dict[str, Any] = field(default_factory=dict)
     synthetic_grid: dict[str, list[Any]] | None = None
@@ -106,10 +112,12 @@ def study_parser(spec: StudySpec) -> argparse.ArgumentParser:
         "(tiny backbone, small images, few epochs): runs on a laptop CPU",
     )
     run = p.add_argument_group("budget")
-    run.add_argument("--epochs", type=int, help="epochs per trial (default: the study's)")
-    run.add_argument("--num-samples", type=int, help="Optuna trials / grid repeats "
+    run.add_argument("--epochs", type=_at_least(1), help="epochs per trial (default: the study's)")
+    run.add_argument("--num-samples", type=_at_least(1), help="Optuna trials / grid repeats "
                      f"(default: {spec.num_samples})")  # fmt: skip
-    run.add_argument("--seeds", type=int, default=1, help="seeds per configuration (grid axis)")
+    run.add_argument("--seeds", type=_at_least(1), default=spec.seeds,
+                     help="seeds per configuration (a grid axis; runs on the same seed are "
+                     "paired: same init, data order and augmentation)")  # fmt: skip
     run.add_argument(
         "--scheduler", choices=("fifo", "asha"), default="fifo", help="ASHA stops weak trials"
     )
@@ -118,10 +126,10 @@ def study_parser(spec: StudySpec) -> argparse.ArgumentParser:
     cluster = p.add_argument_group("cluster and tracking")
     cluster.add_argument("--address", help="Ray cluster address ('auto' inside a cluster); "
                          "default: a local Ray started for this run")  # fmt: skip
-    cluster.add_argument("--gpus-per-trial", type=float, default=None,
+    cluster.add_argument("--gpus-per-trial", type=_at_least(0.0), default=None,
                          help="GPUs per trial, may be fractional (default: 1 if the cluster "
                          "has GPUs, else 0)")  # fmt: skip
-    cluster.add_argument("--cpus-per-trial", type=float, default=None,
+    cluster.add_argument("--cpus-per-trial", type=_above(0.0), default=None,
                          help="CPUs per trial; its DataLoader gets all but one (default: 1 "
                          "without GPUs; with GPUs, a GPU node's CPUs per GPU x --gpus-per-trial, "
                          "so the input pipeline keeps up)")  # fmt: skip
@@ -136,12 +144,110 @@ def study_parser(spec: StudySpec) -> argparse.ArgumentParser:
     cluster.add_argument("--resume", nargs="?", const="latest", metavar="PATH",
                          help="restore an interrupted study: its Tune folder, or the latest one "
                          "of this study under --storage-path")  # fmt: skip
-    cluster.add_argument("--max-failures", type=int, default=2,
+    cluster.add_argument("--max-failures", type=_at_least(0), default=2,
                          help="retries of a crashed trial from its last checkpoint")  # fmt: skip
     cluster.add_argument("--out", default="results", help="folder for the leaderboard CSV")
     cluster.add_argument("--no-report", action="store_true",
                          help="skip the after-study hooks (HTML report)")  # fmt: skip
     return p
+
+
+def _at_least(low: float):
+    """An argparse type: a number (int when ``low`` is) >= ``low``."""
+    kind = type(low)
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {kind.__name__}, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be >= {low}, got {text}")
+        return value
+
+    return parse
+
+
+def _above(low: float):
+    """An argparse type: a float > ``low``."""
+
+    def parse(text: str) -> float:
+        value = _at_least(float(low))(text)
+        if value <= low:
+            raise argparse.ArgumentTypeError(f"must be > {low}, got {text}")
+        return value
+
+    return parse
+
+
+def launch_settings(args: argparse.Namespace, base: dict[str, Any]) -> dict[str, str]:
+    """What a study's trials were launched with: the shared settings and the search flags.
+    Kept on the parent run, so that ``--resume`` can refuse flags that would change them."""
+    flags = {"a3m.seeds": args.seeds, "a3m.scheduler": args.scheduler,
+             "a3m.num_samples": args.num_samples or ""}  # fmt: skip
+    return {**{k: str(v) for k, v in base.items()}, **{k: str(v) for k, v in flags.items()}}
+
+
+def check_same_launch(launched: dict[str, str], now: dict[str, str]) -> None:
+    """``--resume`` continues a study exactly as it was launched: repeat its command with
+    ``--resume``; a flag that would change its trials is refused, not silently ignored."""
+    from a3m.study.runs import canonical
+
+    differ = [
+        f"{k}: launched with {launched[k]!r}, now {now.get(k, '')!r}"
+        for k in sorted(launched)
+        if k in now
+        and canonical(launched[k]) != canonical(now[k])
+        and k != "data_root"  # the same data may be mounted elsewhere on resume
+    ]
+    if differ:
+        raise SystemExit(
+            "--resume continues the study as it was launched, but these differ: "
+            + "; ".join(differ)
+            + ". Resume with the original flags, or start a new study."
+        )
+
+
+EXIT_OK = 0  # every trial finished
+EXIT_SOME_FAILED = 1  # the study completed, some trials failed (their reasons are in MLflow)
+EXIT_USAGE = 2  # bad flags or settings: nothing was launched (argparse's own code)
+EXIT_ALL_FAILED = 3  # every trial failed
+EXIT_INTERRUPTED = 130  # Ctrl-C: unfinished trials KILLED, resumable with --resume
+
+
+@contextlib.contextmanager
+def graceful_interrupt() -> Iterator[dict[str, bool]]:
+    """Around ``Tuner.fit``: the first Ctrl-C asks Tune to stop the trials and save its state
+    (through SIGUSR1, which Tune always handles) and is remembered, so the study can end as
+    interrupted; a second Ctrl-C exits at once. Yields ``{"interrupted": bool}``."""
+    state = {"interrupted": False}
+    if threading.current_thread() is not threading.main_thread():
+        yield state  # signal handlers can only be set from the main thread
+        return
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        if state["interrupted"]:
+            print("\nsecond interrupt: exiting now", file=sys.stderr)
+            os._exit(EXIT_INTERRUPTED)
+        state["interrupted"] = True
+        print("\ninterrupted: stopping the trials and saving the study's state "
+              "(Ctrl-C again to exit at once)", file=sys.stderr)  # fmt: skip
+        if signal.getsignal(signal.SIGUSR1) in (signal.SIG_DFL, None):
+            raise KeyboardInterrupt  # Tune has not set up yet: nothing to stop gracefully
+        signal.raise_signal(signal.SIGUSR1)
+
+    previous = signal.getsignal(signal.SIGINT)
+    previous_env = os.environ.get("TUNE_DISABLE_SIGINT_HANDLER")
+    os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"  # ours instead of Tune's, which forgets
+    signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield state
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if previous_env is None:
+            os.environ.pop("TUNE_DISABLE_SIGINT_HANDLER", None)
+        else:
+            os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = previous_env
 
 
 @dataclass
@@ -156,7 +262,17 @@ class StudyResult:
     num_trials: int
     num_errors: int
     tune_path: str
+    interrupted: bool = False  # stopped by Ctrl-C (or SIGUSR1) before every trial ended
     optuna_storage: str | None = None  # the Optuna RDB URL an Optuna study used
+
+    @property
+    def exit_code(self) -> int:
+        """The study script's exit status (README "Exit codes")."""
+        if self.interrupted:
+            return EXIT_INTERRUPTED
+        if self.num_errors and self.num_errors >= self.num_trials:
+            return EXIT_ALL_FAILED
+        return EXIT_SOME_FAILED if self.num_errors else EXIT_OK
 
 
 def _parse_sets(items: list[str]) -> dict[str, str]:
@@ -189,7 +305,7 @@ def build_base(spec: StudySpec, args: argparse.Namespace) -> dict[str, Any]:
         if not root.exists():
             raise SystemExit(f"--data-root {root} does not exist; or use --synthetic")
         base["data_root"] = str(root)
-    if args.epochs:
+    if args.epochs is not None:
         # Keep the paper's shape of the schedule: the low lr for the last sixth (10 of 60).
         base["epochs"] = args.epochs
         base["lr_drop_epochs"] = min(base.get("lr_drop_epochs", 10), args.epochs // 6)
@@ -281,6 +397,7 @@ def run_study(
         STOPPED_EARLY_TAG,
         TRIAL_TAG,
         default_optuna_storage,
+        find_parent_run,
         finish_run,
         get_or_create_experiment,
         resolve_tracking_uri,
@@ -320,6 +437,11 @@ def run_study(
         tags = {"a3m.study": spec.name, "a3m.command": command}
         if reference:
             tags[REFERENCE_TAG] = json.dumps(reference, sort_keys=True)
+        settings = launch_settings(args, base)
+        launched = find_parent_run(client, experiment_id, tune_path) if args.resume else None
+        if launched is not None:
+            check_same_launch({**launched.data.params, **launched.data.tags}, settings)
+        tags |= {k: v for k, v in settings.items() if k.startswith("a3m.")}
         run_id = start_parent_run(client, experiment_id, tune_path, tags, base)
         return client, experiment_id, run_id
 
@@ -377,9 +499,14 @@ def run_study(
                 checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
             ),
         )
-    results = tuner.fit()
+    with graceful_interrupt() as interrupt:
+        results = tuner.fit()
+    interrupted = interrupt["interrupted"] or (
+        results.num_terminated + results.num_errors < len(results)
+    )
 
-    # Reconcile MLflow with what Tune saw: a trial killed from outside cannot end its own run.
+    # Reconcile MLflow with what Tune saw: a trial killed from outside cannot end its own run,
+    # and a trial stopped by an interrupt is KILLED (resumable), not finished.
     errors = 0
     for result in results:
         trial_id = (result.metrics or {}).get("trial_id") or _trial_id_from_path(result.path)
@@ -393,6 +520,12 @@ def run_study(
             errors += 1
             finish_run(client, run_id, "FAILED", error=f"{type(result.error).__name__}: "
                        f"{result.error}")  # fmt: skip
+        elif interrupted and (
+            runs[0].info.status == "RUNNING" or runs[0].data.tags.get(STOPPED_EARLY_TAG) == "true"
+        ):
+            if STOPPED_EARLY_TAG in runs[0].data.tags:
+                client.delete_tag(run_id, STOPPED_EARLY_TAG)
+            finish_run(client, run_id, "KILLED", force=True)
         elif runs[0].info.status == "RUNNING":
             client.set_tag(run_id, STOPPED_EARLY_TAG, "true")
             finish_run(client, run_id, "FINISHED")
@@ -412,13 +545,21 @@ def run_study(
     except ValueError as e:
         print(f"no leaderboard: {e}")
         table, csv = None, None
-    finish_run(client, parent_run_id, "FINISHED" if errors < len(results) else "FAILED")
+    status = "KILLED" if interrupted else "FINISHED" if errors < len(results) else "FAILED"
+    finish_run(client, parent_run_id, status)
 
     _print_summary(table, metric, csv, tracking_uri, len(results), errors, tune_path)
     print_verdicts(comparisons, reference, args.seeds)
+    if interrupted:
+        command = " ".join([sys.argv[0], *(argv if argv is not None else sys.argv[1:])])
+        if not args.resume:
+            command += f" --resume {tune_path}"
+        print(f"\ninterrupted: the unfinished trials are KILLED in MLflow. Continue with:\n"
+              f"  python {command}")  # fmt: skip
     return StudyResult(
         spec.name, experiment, tracking_uri, out_dir, csv, len(results), errors, tune_path,
-        optuna_storage if spec.pick("optuna_space", args.synthetic) is not None else None,
+        interrupted,
+        optuna_storage=optuna_storage if spec.pick("optuna_space", args.synthetic) else None,
     )  # fmt: skip
 
 
@@ -511,14 +652,17 @@ what comes after it."""
 
 def main(spec: StudySpec, argv: list[str] | None = None) -> StudyResult:
     """Entry point of every study script: run the study, then the after-study hooks (e.g. the
-    HTML report) unless ``--no-report``. A failing hook is reported, never fatal."""
+    HTML report) unless ``--no-report`` or interrupted. A failing hook is reported, never
+    fatal. Exits with :attr:`StudyResult.exit_code` when it is not 0."""
     from importlib.metadata import entry_points
 
     result = run_study(spec, argv)
-    if not study_parser(spec).parse_args(argv).no_report:
+    if not (study_parser(spec).parse_args(argv).no_report or result.interrupted):
         for hook in entry_points(group=AFTER_STUDY_GROUP):
             try:
                 hook.load()(result)
             except Exception as err:  # the study's results are already safe in MLflow
                 print(f"after-study hook {hook.name!r} failed: {type(err).__name__}: {err}")
+    if result.exit_code:
+        raise SystemExit(result.exit_code)
     return result

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from mlflow import MlflowClient
-from mlflow.entities import Metric, Param, RunStatus, RunTag
+from mlflow.entities import Metric, Param, Run, RunStatus, RunTag
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 PARENT_TAG = "mlflow.parentRunId"
@@ -101,6 +101,14 @@ def get_or_create_experiment(client: MlflowClient, name: str) -> str:
     return client.create_experiment(name)
 
 
+def find_parent_run(client: MlflowClient, experiment_id: str, study_path: str) -> Run | None:
+    """The parent run of the study invocation whose Tune folder is ``study_path``, if any."""
+    found = client.search_runs(
+        [experiment_id], filter_string=f"tags.`{STUDY_PATH_TAG}` = '{study_path}'", max_results=1
+    )
+    return found[0] if found else None
+
+
 def start_parent_run(
     client: MlflowClient,
     experiment_id: str,
@@ -111,13 +119,9 @@ def start_parent_run(
     """The study invocation's parent run: reused (set running again) when a run with the same
     Tune experiment path exists, i.e. when a study is resumed. ``params``: the settings every
     trial shares."""
-    existing = client.search_runs(
-        [experiment_id],
-        filter_string=f"tags.`{STUDY_PATH_TAG}` = '{study_path}'",
-        max_results=1,
-    )
-    if existing:
-        run_id = existing[0].info.run_id
+    existing = find_parent_run(client, experiment_id, study_path)
+    if existing is not None:
+        run_id = existing.info.run_id
         client.update_run(run_id, status="RUNNING")
         return run_id
     run = client.create_run(
@@ -191,10 +195,12 @@ class TrialTracker:
             self.run_id = found[0].info.run_id
             self.status = found[0].info.status
             self._error = found[0].data.tags.get(ERROR_TAG)
+            self._stopped_early = STOPPED_EARLY_TAG in found[0].data.tags
         else:
             tags = {**environment_tags(), PARENT_TAG: parent_run_id, TRIAL_TAG: trial_id}
             run = self.client.create_run(experiment_id, tags=tags, run_name=run_name)
             self.run_id, self.status, self._error = run.info.run_id, "RUNNING", None
+            self._stopped_early = False
         self._logged_epochs = self._epochs_in_store()
 
     def start(self) -> None:
@@ -202,6 +208,10 @@ class TrialTracker:
         if self.status != "RUNNING":
             self.client.update_run(self.run_id, status="RUNNING")
             self.status = "RUNNING"
+        if self._stopped_early:
+            # A resumed trial: the tag of an earlier stop (an interrupt) no longer holds.
+            self.client.delete_tag(self.run_id, STOPPED_EARLY_TAG)
+            self._stopped_early = False
         if self._error:
             # A retry after a crash: keep the crash's reason, but not as this attempt's error.
             self.client.set_tag(self.run_id, "a3m.retried_after", self._error)
@@ -249,10 +259,14 @@ class TrialTracker:
         self.status = status
 
 
-def finish_run(client: MlflowClient, run_id: str, status: str, error: str | None = None) -> None:
-    """Terminate a run from outside its trial (the driver reconciling after ``Tuner.fit``)."""
+def finish_run(
+    client: MlflowClient, run_id: str, status: str, error: str | None = None, force: bool = False
+) -> None:
+    """Terminate a run from outside its trial (the driver reconciling after ``Tuner.fit``);
+    a run that already ended keeps its status unless ``force``."""
     if error:
         client.set_tag(run_id, ERROR_TAG, error[:5000])
-    if RunStatus.is_terminated(RunStatus.from_string(client.get_run(run_id).info.status)):
+    ended = RunStatus.is_terminated(RunStatus.from_string(client.get_run(run_id).info.status))
+    if ended and not force:
         return
     client.set_terminated(run_id, status=status)

@@ -1,0 +1,111 @@
+"""Ctrl-C ends a study as interrupted, not as a success: exit 130, its unfinished trial runs and
+its parent KILLED (not FINISHED, no stale "stopped early"), the exact --resume command printed;
+that command then finishes the study. Bad flags are refused before anything is launched."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+
+from a3m.study import StudySpec
+from a3m.study.runner import EXIT_INTERRUPTED, StudyResult, check_same_launch, study_parser
+
+SCRIPT = Path(__file__).resolve().parents[2] / "studies" / "ablation_compcars.py"
+
+
+def runs_of(client: MlflowClient, experiment: str):
+    exp = client.get_experiment_by_name(experiment)
+    return client.search_runs([exp.experiment_id]) if exp else []
+
+
+@pytest.mark.slow
+def test_ctrl_c_kills_runs_and_prints_the_resume_command(study_args, tmp_path):
+    args = [sys.executable, str(SCRIPT), *study_args("--epochs", "6", "--no-report")]
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    experiment = "ablation_compcars-synthetic"
+    driver = subprocess.Popen(args, env=env, cwd=tmp_path, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
+    try:
+        deadline = time.time() + 300
+        while time.time() < deadline and driver.poll() is None:
+            time.sleep(1)
+            if not (tmp_path / "mlflow.db").exists():
+                continue
+            trials = [r for r in runs_of(client, experiment) if "a3m.trial_id" in r.data.tags]
+            if any(client.get_metric_history(r.info.run_id, "epoch") for r in trials):
+                break
+        assert driver.poll() is None, "the study ended before it could be interrupted"
+        driver.send_signal(signal.SIGINT)  # what Ctrl-C sends the driver
+        out, _ = driver.communicate(timeout=180)
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+    assert driver.returncode == EXIT_INTERRUPTED, out[-3000:]
+    assert "--resume" in out
+    resume_line = next(line for line in out.splitlines() if "--resume" in line)
+
+    runs = runs_of(client, experiment)
+    parent = next(r for r in runs if "mlflow.parentRunId" not in r.data.tags)
+    trials = [r for r in runs if "a3m.trial_id" in r.data.tags]
+    assert parent.info.status == "KILLED"
+    killed = [r for r in trials if r.info.status == "KILLED"]
+    assert killed, [r.info.status for r in trials]
+    assert all("a3m.stopped_early" not in r.data.tags for r in trials)
+    assert all(r.info.status in ("KILLED", "FINISHED") for r in trials)
+
+    # The printed command, run as printed, finishes the study in the same runs.
+    command = resume_line.strip().removeprefix("python ").split()
+    resumed = subprocess.run([sys.executable, *command], env=env, cwd=tmp_path,
+                             capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    trials = [r for r in runs_of(client, experiment) if "a3m.trial_id" in r.data.tags]
+    assert len(trials) == 3 and all(r.info.status == "FINISHED" for r in trials)
+    assert all("a3m.stopped_early" not in r.data.tags for r in trials)
+    for run in trials:
+        steps = sorted(m.step for m in client.get_metric_history(run.info.run_id, "epoch"))
+        assert steps == list(range(1, 7))
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--epochs", "0"], "--epochs: must be >= 1"),
+        (["--seeds", "0"], "--seeds: must be >= 1"),
+        (["--num-samples", "0"], "--num-samples: must be >= 1"),
+        (["--gpus-per-trial", "-1"], "--gpus-per-trial: must be >= 0.0"),
+        (["--cpus-per-trial", "0"], "--cpus-per-trial: must be > 0.0"),
+        (["--max-failures", "-1"], "--max-failures: must be >= 0"),
+    ],
+)
+def test_out_of_range_flags_are_usage_errors(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        study_parser(StudySpec("x", "d", base={})).parse_args(argv)
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_resume_refuses_flags_that_would_change_the_study():
+    launched = {"epochs": "4", "lr": "0.03", "a3m.seeds": "1", "data_root": "/a"}
+    check_same_launch(launched, {**launched, "data_root": "/b", "epochs": "4.0"})  # same study
+    with pytest.raises(SystemExit, match="epochs: launched with '4', now '8'"):
+        check_same_launch(launched, {**launched, "epochs": "8"})
+    with pytest.raises(SystemExit, match="a3m.seeds"):
+        check_same_launch(launched, {**launched, "a3m.seeds": "3"})
+
+
+def test_exit_codes():
+    def result(trials, errors, interrupted=False):
+        return StudyResult("s", "e", "u", Path("."), None, trials, errors, "p", interrupted)
+
+    assert result(3, 0).exit_code == 0
+    assert result(3, 1).exit_code == 1
+    assert result(3, 3).exit_code == 3
+    assert result(3, 0, interrupted=True).exit_code == 130
