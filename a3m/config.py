@@ -45,6 +45,13 @@ class RunConfig:
     synthetic: bool = False  # generate (or reuse) a synthetic copy in the public format
     bbox_crop: bool = True  # crop to the object box where the dataset has one (paper: CUB)
     input_size: tuple[int, ...] = ()  # (h, w); () = the dataset's default (Sec. 4.2)
+    # Share of the training split held out (seeded, stratified by class) to pick the best epoch
+    # and model_best.pt; 0 = no selection (the datasets have no validation split; the test
+    # split is reported, so it must not select). a3m.data.training.holdout_split
+    val_fraction: float = 0.0
+    # Positive control: share of training images whose attribute labels are those of another
+    # training image (seeded); evaluation keeps the true ones. a3m.data.training
+    attr_label_noise: float = 0.0
     # model
     variant: str = "a3m"
     backbone: str = "resnet50"
@@ -114,6 +121,10 @@ class RunConfig:
         for name in ("d", "epochs", "batch_size", "eval_every", "lr"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be > 0, got {getattr(self, name)}")
+        if not 0 <= self.val_fraction <= 0.5:
+            raise ConfigError(f"val_fraction must be in [0, 0.5], got {self.val_fraction}")
+        if not 0 <= self.attr_label_noise <= 1:
+            raise ConfigError(f"attr_label_noise must be in [0, 1], got {self.attr_label_noise}")
         if not 0 <= self.dropout < 1:
             raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
         if not 0 < self.lr_drop_factor <= 1:
@@ -139,6 +150,11 @@ class RunConfig:
             raise ConfigError(
                 f"dataset {self.dataset!r} is a retrieval task without attribute labels; "
                 "set num_attributes (K), not attribute_classes"
+            )
+        if self.task == "retrieval" and self.attr_label_noise:
+            raise ConfigError(
+                f"attr_label_noise={self.attr_label_noise} but dataset {self.dataset!r} is a "
+                "retrieval task without attribute labels to shuffle"
             )
         if self.num_attributes < 0:
             raise ConfigError(f"num_attributes must be >= 0, got {self.num_attributes}")

@@ -14,6 +14,7 @@ in the last bits between any two runs, interrupted or not).
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 import random
@@ -30,14 +31,23 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from a3m import metrics
-from a3m.config import RunConfig
-from a3m.data import build_dataset
+from a3m.config import ConfigError, RunConfig
+from a3m.data import ImageDataset, build_dataset
 from a3m.data.base import DatasetInfo
+from a3m.data.training import SplitPart, holdout_split, shuffle_attribute_labels
 from a3m.data.transforms import build_transform, normalize_batch
+from a3m.diagnostics import (
+    PREFIX,
+    attention_stats,
+    feature_norms,
+    grad_norms,
+    learned_attention,
+    param_groups,
+)
 from a3m.models import A3M, A3MLoss, build_loss, build_model
 
 CHECKPOINT_NAME = "checkpoint.pt"
-BEST_WEIGHTS_NAME = "model_best.pt"
+BEST_WEIGHTS_NAME = "model_best.pt"  # written only with a validation part (val_fraction > 0)
 
 # Fields that decide the model's parameters: a checkpoint made with other values is refused.
 MODEL_FIELDS = (
@@ -115,18 +125,81 @@ same k-means, so the curve differs from the final definition only by the best-of
 (NMI 0.9644 against 0.9674 on bench_reid_eval.py's retrieval data)."""
 
 
-def build_split(cfg: RunConfig, split: str, *, train: bool = False) -> Dataset:
-    """One split of the run's dataset with the run's transform."""
-    options = {"bbox_crop": cfg.bbox_crop} if cfg.dataset != "market1501" else {}
+VAL_SPLIT = "val"
+"""The held-out part of the training split (``RunConfig.val_fraction``), named as a split."""
+
+
+def _transform(cfg: RunConfig, train: bool) -> Callable[[Any], torch.Tensor]:
     # uint8 out of the workers; the trainer normalises on the device (normalize_batch)
-    transform = build_transform(cfg.dataset, train, tuple(cfg.input_size) or None, normalize=False)
-    return build_dataset(cfg.dataset, dataset_root(cfg), split, transform=transform, **options)
+    return build_transform(cfg.dataset, train, tuple(cfg.input_size) or None, normalize=False)
 
 
-def build_datasets(cfg: RunConfig) -> tuple[Dataset, dict[str, Dataset], DatasetInfo]:
-    """The training set, the evaluation split(s) of the task's protocol, and the dataset info."""
-    train = build_split(cfg, "train", train=True)
+def _load_split(cfg: RunConfig, split: str, train: bool) -> ImageDataset:
+    options = {"bbox_crop": cfg.bbox_crop} if cfg.dataset != "market1501" else {}
+    root = dataset_root(cfg)
+    return build_dataset(cfg.dataset, root, split, transform=_transform(cfg, train), **options)
+
+
+def _training_parts(
+    cfg: RunConfig, split: ImageDataset, *, train: bool
+) -> tuple[SplitPart, SplitPart | None]:
+    """The part of the training split the run trains on and the held-out part (None when
+    ``cfg.val_fraction`` is 0), both pure functions of ``cfg.seed``."""
+    kept, held = np.arange(len(split)), None
+    if cfg.val_fraction > 0:
+        # Retrieval and re-id evaluate a held-out image against the other held-out images of
+        # its class: a class holds out two or none.
+        pairs = 1 if cfg.task == "classification" else 2
+        kept, held = holdout_split(split.labels, cfg.val_fraction, cfg.seed, min_per_class=pairs)
+        if not len(held):
+            raise ConfigError(
+                f"val_fraction={cfg.val_fraction} holds out no image of the {len(split)} "
+                f"training images of {cfg.dataset!r} (classes too small); raise it"
+            )
+    attributes = None
+    if cfg.attr_label_noise > 0:  # a copy: the split's own labels stay true
+        attributes = shuffle_attribute_labels(
+            split.attributes[kept], cfg.attr_label_noise, cfg.seed
+        )
+    part = SplitPart(split, kept, attributes=attributes, seed=cfg.seed if train else None)
+    if held is None:
+        return part, None
+    # The held-out part is evaluated: the evaluation transform, the true labels.
+    evaluated = copy.copy(split)  # shares the (read-only) arrays
+    evaluated.transform = _transform(cfg, False)
+    return part, SplitPart(evaluated, held)
+
+
+def build_split(cfg: RunConfig, split: str, *, train: bool = False) -> Dataset:
+    """One split of the run's dataset with the run's transform (random with ``train``).
+
+    ``"train"`` is what the run trains on: the training split without its held-out part
+    (``cfg.val_fraction``), with the attribute labels of ``cfg.attr_label_noise``, and with
+    ``train`` each item's augmentation seeded by (seed, epoch, index) (a
+    :class:`~a3m.data.training.SplitPart`: call its ``set_epoch`` before each epoch).
+    :data:`VAL_SPLIT` is the held-out part, with its true labels. Other names are the dataset's
+    splits, as published.
+
+    Raises:
+        ConfigError: :data:`VAL_SPLIT` asked with ``cfg.val_fraction`` = 0, or a fraction that
+            holds out nothing.
+    """
+    if split == VAL_SPLIT and not cfg.val_fraction > 0:
+        raise ConfigError(f"split {VAL_SPLIT!r} needs val_fraction > 0, got {cfg.val_fraction}")
+    if split not in ("train", VAL_SPLIT):
+        return _load_split(cfg, split, train)
+    part, held = _training_parts(cfg, _load_split(cfg, "train", train), train=train)
+    return held if split == VAL_SPLIT else part
+
+
+def build_datasets(cfg: RunConfig) -> tuple[SplitPart, dict[str, Dataset], DatasetInfo]:
+    """The training part (as :func:`build_split` ``"train"``), the evaluation split(s) of the
+    task's protocol (:data:`EVAL_SPLITS`) plus, with ``cfg.val_fraction`` > 0, the held-out part
+    under :data:`VAL_SPLIT`, and the dataset info. The training split is read once."""
+    train, held = _training_parts(cfg, _load_split(cfg, "train", True), train=True)
     evals = {split: build_split(cfg, split) for split in EVAL_SPLITS[cfg.task]}
+    if held is not None:
+        evals[VAL_SPLIT] = held
     return train, evals, train.info
 
 
@@ -235,11 +308,18 @@ def train_one_epoch(
     channels_last: bool = False,
     progress: bool = False,
     sync_every: int | None = None,
+    diagnostics: bool = True,
 ) -> dict[str, float]:
     """One pass over the training set; returns the mean of each loss term and the accuracy.
 
     ``sync_every``: steps between reads of the losses back to the host (default: 1 on the CPU,
     where the read is free, :data:`CUDA_SYNC_EVERY` on CUDA).
+
+    ``diagnostics``: also return, as ``diag/<name>``, the mean over the epoch's steps of the
+    statistics of :mod:`a3m.diagnostics`: the learned attention weights' means and saturated
+    fractions (``diag/m_region_sat_high``; none for Baseline-1), the feature norms
+    (``diag/norm/f_region``) and the gradient norm per head (``diag/grad_norm/attribute``).
+    They are summed on the device and read back once, at the end of the epoch.
 
     Raises:
         NonFiniteLossError: the loss is NaN or infinite (names the epoch and the step).
@@ -250,6 +330,13 @@ def train_one_epoch(
     sums = torch.zeros(len(_LOGGED), dtype=torch.float64)
     correct = seen = 0
     pending: list[tuple[int, int, torch.Tensor, torch.Tensor]] = []  # step, n, losses, correct
+    # Diagnostics: once per epoch what does not change (the names' order is fixed by the
+    # first step), then a (n_diag,) sum on the device.
+    learned = learned_attention(model) if diagnostics else ()
+    groups = param_groups(model) if diagnostics else {}
+    diag_names: list[str] = []
+    diag_sum: torch.Tensor | None = None
+    diag_steps = 0
 
     def drain() -> None:
         """Read the pending steps back (one synchronisation), check them, add them up."""
@@ -289,6 +376,12 @@ def train_one_epoch(
             drain()
         optimizer.zero_grad(set_to_none=True)
         parts.total.backward()
+        if diagnostics:  # before the step, whose weight decay may change the gradients
+            stats = attention_stats(out, learned) | feature_norms(out) | grad_norms(model, groups)
+            diag_names = diag_names or list(stats)
+            values = torch.stack([stats[k] for k in diag_names])  # (n_diag,), no host read
+            diag_sum = values if diag_sum is None else diag_sum + values
+            diag_steps += 1
         optimizer.step()
         seen += len(images)
         if len(pending) >= sync_every:
@@ -298,6 +391,9 @@ def train_one_epoch(
     drain()
     result = {f"train_{k}": float(v) / max(seen, 1) for k, v in zip(_LOGGED, sums, strict=True)}
     result["train_accuracy"] = correct / max(seen, 1)
+    if diag_sum is not None:
+        means = (diag_sum.double() / diag_steps).tolist()  # the epoch's one read of them
+        result |= {PREFIX + k: v for k, v in zip(diag_names, means, strict=True)}
     return result
 
 
@@ -377,6 +473,37 @@ def evaluate(
     return result
 
 
+def evaluate_holdout(
+    model: nn.Module,
+    loader: DataLoader,
+    task: str,
+    info: DatasetInfo,
+    device: torch.device,
+    *,
+    distance: str = "euclidean",
+    amp: bool = True,
+    channels_last: bool = False,
+) -> dict[str, float]:
+    """The task's protocol on the held-out part of the training split (:data:`VAL_SPLIT`),
+    whose images share the training classes.
+
+    classification: as :func:`evaluate`; retrieval: ``recall_at_1/2/4/8`` among the held-out
+    images (no NMI: it never selects, and its k-means is the costly part); reid: ``rank1/5/10/20``
+    and ``mAP`` with the held-out images as both query and gallery (the protocol's removal of
+    same-person same-camera gallery items also removes the query itself).
+    """
+    kw = {"amp": amp, "channels_last": channels_last}
+    if task == "classification":
+        return evaluate(model, {"test": loader}, task, info, device, distance=distance, **kw)
+    p = predict(model, loader, device, **kw)
+    if task == "retrieval":
+        return metrics.recall_at_k(p["embedding"], p["label"], metric=distance)
+    return metrics.reid_evaluate(
+        p["embedding"], p["pid"], p["camid"], p["embedding"], p["pid"], p["camid"],
+        metric=distance,
+    )  # fmt: skip
+
+
 # -- checkpoints ------------------------------------------------------------------------------
 def _rng_state() -> dict[str, Any]:
     # The legacy global NumPy RNG is the one third-party transforms draw from: keep it too.
@@ -442,7 +569,12 @@ def load_checkpoint(path: str | Path, cfg: RunConfig | None = None) -> dict[str,
 # -- the run ----------------------------------------------------------------------------------
 @dataclass
 class EpochResult:
-    """What ``fit`` hands to its callback after every epoch."""
+    """What ``fit`` hands to its callback after every epoch.
+
+    ``is_best``: this epoch's ``val_score`` is the best so far and its weights were just saved as
+    ``model_best.pt``; always False without a validation part (``val_fraction`` = 0), where
+    nothing is selected.
+    """
 
     epoch: int  # 1-based, epochs completed
     metrics: dict[str, float]
@@ -452,16 +584,41 @@ class EpochResult:
 
 @dataclass
 class FitResult:
+    """What ``fit`` returns.
+
+    The test split only reports: ``final_score`` is its ``score`` at the last epoch. With a
+    validation part (``val_fraction`` > 0) the held-out training images select an epoch: its
+    ``val_score`` is ``best_metric``, its test score ``score_at_best`` and its weights
+    ``model_best.pt``; without one these are None and there is no ``model_best.pt``.
+    """
+
     config: RunConfig  # resolved against the dataset
     history: list[dict[str, float]] = field(default_factory=list)
-    best_metric: float = -math.inf
+    best_metric: float | None = None  # the best val_score; None without a validation part
     out_dir: Path = Path(".")
+    final_score: float = math.nan  # test ``score`` of the last evaluated epoch
+    best_epoch: int | None = None  # 1-based epoch of best_metric
+    score_at_best: float | None = None  # test ``score`` at best_epoch
+
+    def summary(self) -> str:
+        """One line: the final test score and, with a validation part, the epoch it picked."""
+        text = f"final score {self.final_score:.4f}"
+        if self.best_epoch is not None:
+            text += (
+                f"; validation picked epoch {self.best_epoch} (val_score {self.best_metric:.4f}, "
+                f"score {self.score_at_best:.4f}; weights in {BEST_WEIGHTS_NAME})"
+            )
+        return text
 
 
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)  # noqa: NPY002  (the global RNG libraries use)
     torch.manual_seed(seed)
+
+
+def _last_score(history: list[dict[str, float]]) -> float:
+    return next((row["score"] for row in reversed(history) if "score" in row), math.nan)
 
 
 def fit(
@@ -474,9 +631,14 @@ def fit(
 ) -> FitResult:
     """Train ``cfg.epochs`` epochs, evaluating every ``cfg.eval_every`` and at the end.
 
+    Every evaluation logs the test split's metrics (``score``: the task's
+    :func:`primary_metric`) and, with ``cfg.val_fraction`` > 0, the held-out part's
+    (:func:`evaluate_holdout`) as ``val_<metric>`` and ``val_score``, which alone picks the best
+    epoch: the test split never selects anything.
+
     Args:
-        out_dir: where ``config.json``, ``checkpoint.pt`` (after every epoch) and
-            ``model_best.pt`` go.
+        out_dir: where ``config.json``, ``checkpoint.pt`` (after every epoch) and, with a
+            validation part, ``model_best.pt`` (the best ``val_score``'s weights) go.
         resume: a checkpoint file (or a directory holding ``checkpoint.pt``) to continue from;
             it must have been written for the same model config.
         callback: called with an :class:`EpochResult` after every epoch (after its checkpoint
@@ -510,17 +672,27 @@ def fit(
         scheduler.load_state_dict(state["scheduler"])
         _set_rng_state(state["rng"])
         start_epoch = state["epoch"]
-        result.best_metric = state["best_metric"]
         result.history = list(state["history"])
+        result.final_score = _last_score(result.history)
+        # Checkpoints from before the validation part have no best_epoch: their best_metric
+        # was picked on the test split, and is dropped.
+        if state.get("best_epoch") is not None:
+            result.best_metric = state["best_metric"]
+            result.best_epoch = state["best_epoch"]
+            result.score_at_best = state["score_at_best"]
     step_model = torch.compile(model) if cfg.compile else model
 
     train_loader = build_loader(train_set, cfg, train=True, device=device)
     eval_loaders = {
         k: build_loader(v, cfg, train=False, device=device) for k, v in eval_sets.items()
     }
+    val_loader = eval_loaders.get(VAL_SPLIT)
     key = primary_metric(cfg.task)
     for epoch in range(start_epoch, cfg.epochs):
         t0 = time.perf_counter()
+        # The epoch's augmentation seeds, before the loader starts the epoch's workers (not
+        # persistent: each gets the training part as it is now).
+        train_set.set_epoch(epoch)
         train_loader.generator.manual_seed(cfg.seed * 100_003 + epoch)
         row = {"epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"]}
         row |= train_one_epoch(
@@ -538,10 +710,21 @@ def fit(
                 nmi_restarts=FINAL_NMI_RESTARTS if epoch + 1 == cfg.epochs else EPOCH_NMI_RESTARTS,
             )  # fmt: skip
             row["eval_time_s"] = time.perf_counter() - t1
-            value = row["score"] = row.get(key, math.nan)
-            if value > result.best_metric:
-                result.best_metric, is_best = value, True
-                atomic_save(model.state_dict(), out_dir / BEST_WEIGHTS_NAME)
+            result.final_score = row["score"] = row.get(key, math.nan)
+            if val_loader is not None:
+                t2 = time.perf_counter()
+                held = evaluate_holdout(
+                    model, val_loader, cfg.task, info, device,
+                    distance=cfg.distance, amp=cfg.amp, channels_last=channels_last,
+                )  # fmt: skip
+                row |= {f"val_{k}": v for k, v in held.items()}
+                value = row["val_score"] = held.get(key, math.nan)
+                row["val_time_s"] = time.perf_counter() - t2
+                best = -math.inf if result.best_metric is None else result.best_metric
+                if value > best:  # a NaN score is never the best
+                    result.best_metric, result.best_epoch, is_best = value, epoch + 1, True
+                    result.score_at_best = row["score"]
+                    atomic_save(model.state_dict(), out_dir / BEST_WEIGHTS_NAME)
         result.history.append(row)
         checkpoint = out_dir / CHECKPOINT_NAME
         atomic_save(
@@ -553,6 +736,8 @@ def fit(
                 "rng": _rng_state(),
                 "epoch": epoch + 1,
                 "best_metric": result.best_metric,
+                "best_epoch": result.best_epoch,
+                "score_at_best": result.score_at_best,
                 "history": result.history,
             },
             checkpoint,

@@ -71,7 +71,7 @@ def time_loader(
     dataset = build_split(cfg, "train", train=True)
     if before:
         float_transform = build_transform(cfg.dataset, True, tuple(cfg.input_size))
-        dataset = BeforeDataset(dataset, float_transform)
+        dataset = BeforeDataset(dataset.dataset, float_transform)  # the split under the part
     loader = build_loader(dataset, cfg, train=True, device=torch.device("cpu"))
     start = time.perf_counter()
     it = iter(loader)

@@ -30,8 +30,9 @@ def test_train_writes_results_and_logs_to_mlflow(cub_root, tmp_path, capsys):
     assert code == 0
     printed = capsys.readouterr().out
     assert "accuracy" in printed and "train_loss" in printed  # the table at the end
-    for name in ("config.json", "checkpoint.pt", "model_best.pt", "history.csv", "metrics.json"):
+    for name in ("config.json", "checkpoint.pt", "history.csv", "metrics.json"):
         assert (out / name).is_file(), name
+    assert "final score" in printed and not (out / "model_best.pt").exists()  # val_fraction=0
     assert len(pd.read_csv(out / "history.csv")) == 2
     assert json.loads((out / "metrics.json").read_text())["epoch"] == 2
     config = json.loads((out / "config.json").read_text())
