@@ -60,6 +60,13 @@ class A3MOutput:
     m_region: torch.Tensor | None = None  # (B, L) the region weights used in eq. (6)
     s_attr: torch.Tensor | None = None  # (B, K) the attribute weights used in eq. (8)
     feature_size: tuple[int, int] = (0, 0)  # (h, w) of the feature map, L = h*w
+    # The two summands of eq. (9), for diagnostics (a3m.diagnostics). f_region and f_attr are
+    # the paper's eqs. (6) and (8), before any BN; with ``fused_bn`` the classifier adds the
+    # normalised f_region_bn and f_attr_bn instead (None without the switch).
+    f_region: torch.Tensor | None = None  # (B, d) eq. (6): V^T m_region / L
+    f_attr: torch.Tensor | None = None  # (B, d) eq. (8): A^T s / K
+    f_region_bn: torch.Tensor | None = None  # (B, d) region_bn(f_region), fused_bn only
+    f_attr_bn: torch.Tensor | None = None  # (B, d) attr_bn(f_attr), fused_bn only
 
 
 class GroupedAttributeClassifier(nn.Module):
@@ -249,12 +256,13 @@ class A3M(nn.Module):
         f_attr = torch.einsum("bkd,bk->bd", A, s_attr) / K  # (B, d)
 
         # Final recognition, eq. (9).
+        region_in, attr_in = f_region, f_attr  # (B, d) each: the summands the classifier sees
         if self.fused_bn:
-            f_region, f_attr = self.region_bn(f_region), self.attr_bn(f_attr)
+            region_in, attr_in = self.region_bn(f_region), self.attr_bn(f_attr)
         if self.concat_final:
-            f_final = self.final_dropout(F.relu(torch.cat([f_region, f_attr], dim=1)))
+            f_final = self.final_dropout(F.relu(torch.cat([region_in, attr_in], dim=1)))
         else:
-            f_final = f_region + f_attr
+            f_final = region_in + attr_in
         logits = self.classifier(f_final)
         return A3MOutput(
             logits=logits,
@@ -268,6 +276,10 @@ class A3M(nn.Module):
             m_region=m_region,
             s_attr=s_attr,
             feature_size=(h, w),
+            f_region=f_region,
+            f_attr=f_attr,
+            f_region_bn=region_in if self.fused_bn else None,
+            f_attr_bn=attr_in if self.fused_bn else None,
         )
 
     def _attribute_embeddings(self, X: torch.Tensor) -> torch.Tensor:
