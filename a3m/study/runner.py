@@ -201,7 +201,7 @@ def check_same_launch(launched: dict[str, str], now: dict[str, str]) -> None:
         and k != "data_root"  # the same data may be mounted elsewhere on resume
     ]
     if differ:
-        raise SystemExit(
+        raise UsageError(
             "--resume continues the study as it was launched, but these differ: "
             + "; ".join(differ)
             + ". Resume with the original flags, or start a new study."
@@ -279,7 +279,7 @@ def _parse_sets(items: list[str]) -> dict[str, str]:
     out = {}
     for item in items:
         if "=" not in item:
-            raise SystemExit(f"--set expects FIELD=VALUE, got {item!r}")
+            raise UsageError(f"--set expects FIELD=VALUE, got {item!r}")
         k, v = item.split("=", 1)
         out[k.strip()] = v.strip()
     return out
@@ -296,14 +296,14 @@ def build_base(spec: StudySpec, args: argparse.Namespace) -> dict[str, Any]:
         base["data_root"] = str(_synthetic_cache(args.data_root))
     else:
         if not args.data_root:
-            raise SystemExit(
+            raise UsageError(
                 f"no dataset: pass --data-root with your copy of {dataset!r} (public layout, "
                 f"from {DATASET_HOME[dataset]}; check it with `a3m data check --dataset "
                 f"{dataset} --root PATH`), or run with --synthetic for a generated copy"
             )
         root = Path(args.data_root).expanduser().resolve()
         if not root.exists():
-            raise SystemExit(f"--data-root {root} does not exist; or use --synthetic")
+            raise UsageError(f"--data-root {root} does not exist; or use --synthetic")
         base["data_root"] = str(root)
     if args.epochs is not None:
         # Keep the paper's shape of the schedule: the low lr for the last sixth (10 of 60).
@@ -313,7 +313,7 @@ def build_base(spec: StudySpec, args: argparse.Namespace) -> dict[str, Any]:
     try:
         flat = RunConfig.from_flat_dict(base).to_flat_dict()
     except ConfigError as e:
-        raise SystemExit(f"bad study setting: {e}") from None
+        raise UsageError(f"bad study setting: {e}") from None
     return {k: v for k, v in flat.items() if k in base}
 
 
@@ -333,8 +333,6 @@ def build_param_space(
     space: dict[str, Any] = dict(base)
     optuna_space = spec.pick("optuna_space", args.synthetic)
     if optuna_space is not None:
-        if args.seeds > 1:
-            raise SystemExit("--seeds > 1 is for grid studies; Optuna samples one seed per trial")
         return space | optuna_space, True
     for axis, values in spec.pick("grid", args.synthetic).items():
         space[axis] = tune.grid_search(list(values))
@@ -360,7 +358,7 @@ def _latest_run(storage: str, name: str) -> str:
         if i.type == pyarrow.fs.FileType.Directory and i.base_name.startswith(f"{name}_")
     )
     if not names:
-        raise SystemExit(f"--resume: no earlier run of {name!r} under {storage}")
+        raise UsageError(f"--resume: no earlier run of {name!r} under {storage}")
     return f"{storage.rstrip('/')}/{names[-1]}"
 
 
@@ -377,76 +375,168 @@ def cpus_per_gpu() -> float:
     return max(1.0, min(ratios)) if ratios else 1.0
 
 
+class UsageError(SystemExit):
+    """A study that cannot run as asked (a flag, the data, the store): nothing was launched.
+    Exits with :data:`EXIT_USAGE`; ``str()`` is the one-line reason, which :func:`main` prints."""
+
+    def __init__(self, message: str):
+        super().__init__(EXIT_USAGE)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+@dataclass
+class StudyPlan:
+    """Everything decided before anything launches (flags parsed once, checks passed)."""
+
+    spec: StudySpec
+    args: argparse.Namespace
+    base: dict[str, Any]  # the RunConfig overrides every trial shares
+    reference: dict[str, Any] | None
+    fingerprints: dict[str, str]  # dataset -> fingerprint of the copy the trials read
+    experiment: str
+    tracking_uri: str
+    optuna_storage: str | None
+    storage: str  # Tune's storage path (absolute when local)
+    tune_path: str  # this study's folder under it
+    command: str  # the command line, credentials redacted
+
+    @property
+    def epochs(self) -> int:
+        return RunConfig.from_flat_dict(self.base).epochs
+
+
 def run_study(
     spec: StudySpec, argv: list[str] | None = None, *, fault: dict[str, Any] | None = None
 ) -> StudyResult:
-    """Parse the flags, run (or resume) the study, write its leaderboard.
+    """Parse the flags, run (or resume) the study, write its leaderboard and verdicts.
+
+    Steps: :func:`plan_study` (checks, nothing launched) -> :func:`connect` (Ray, the parent
+    MLflow run) -> :func:`build_tuner` -> ``fit`` -> :func:`reconcile` -> :func:`summarise`.
+    The parent run ends KILLED (Ctrl-C) or FAILED with the reason on every path that raises.
 
     Args:
         fault: test-only fault injection handed to every trial (see ``StudyContext``).
     """
-    args = study_parser(spec).parse_args(argv)
-    import ray
-    from mlflow import MlflowClient
-    from ray import tune
+    from a3m.study.preflight import redact
+    from a3m.study.tracking import finish_run
 
+    plan = plan_study(spec, study_parser(spec).parse_args(argv), argv)
+    client, experiment_id, parent_run_id, resources = connect(plan)
+    try:
+        tuner = build_tuner(plan, experiment_id, parent_run_id, resources, fault)
+        with graceful_interrupt() as interrupt:
+            results = tuner.fit()
+        interrupted = interrupt["interrupted"] or (
+            results.num_terminated + results.num_errors < len(results)
+        )
+        errors = reconcile(client, experiment_id, results, interrupted)
+    except BaseException as err:
+        status = "KILLED" if isinstance(err, KeyboardInterrupt) else "FAILED"
+        finish_run(client, parent_run_id, status, error=redact(f"{type(err).__name__}: {err}"))
+        raise
+    return summarise(plan, client, parent_run_id, len(results), errors, interrupted)
+
+
+def plan_study(
+    spec: StudySpec, args: argparse.Namespace, argv: list[str] | None = None
+) -> StudyPlan:
+    """Decide the study's settings and check, before launching anything, that it can run: the
+    data loads, the storage path is writable, the tracking store answers.
+
+    Raises:
+        UsageError: with one line naming the flag and what to do.
+    """
     from a3m.data.fingerprint import dataset_fingerprint
-    from a3m.study import leaderboard as lb
-    from a3m.study.tracking import (
-        REFERENCE_TAG,
-        STOPPED_EARLY_TAG,
-        TRIAL_TAG,
-        default_optuna_storage,
-        find_parent_run,
-        finish_run,
-        get_or_create_experiment,
-        resolve_tracking_uri,
-        start_parent_run,
+    from a3m.study.preflight import (
+        PreflightError,
+        check_data,
+        check_storage,
+        check_tracking,
+        redact,
     )
-    from a3m.study.trainable import StudyContext, train_trial
+    from a3m.study.tracking import default_optuna_storage, resolve_tracking_uri
     from a3m.train import dataset_root
 
     base = build_base(spec, args)
     cfg = RunConfig.from_flat_dict(base)
-    reference = study_reference_of(spec, args.synthetic)
-    # Every dataset of the study, checked (and a synthetic copy generated) once, here, not in
-    # every trial; its fingerprint tags the trials' runs.
-    datasets = spec.pick("grid", args.synthetic).get("dataset", [cfg.dataset])
-    fingerprints = {
-        name: dataset_fingerprint(dataset_root(cfg.replace(dataset=name))) for name in datasets
-    }
+    if spec.pick("optuna_space", args.synthetic) is not None and args.seeds > 1:
+        raise UsageError("--seeds > 1 is for grid studies; Optuna samples one seed per trial")
     experiment = args.experiment or spec.name + ("-synthetic" if args.synthetic else "")
     tracking_uri = resolve_tracking_uri(args.tracking_uri)
-    optuna_storage = args.optuna_storage or default_optuna_storage(tracking_uri)
-    # Each trial reports its task's protocol metric also as "score" (see a3m.train.fit),
-    # so one study can rank trials of several datasets.
-    metric, mode = "score", "max"
-
     storage = args.storage_path
     if "://" not in storage:
         storage = str(Path(storage).expanduser().resolve())
+    datasets = spec.pick("grid", args.synthetic).get("dataset", [cfg.dataset])
+    try:
+        check_storage(storage)
+        if args.synthetic:  # generated (or reused) once here, not in every trial
+            fingerprints = {
+                name: dataset_fingerprint(dataset_root(cfg.replace(dataset=name)))
+                for name in datasets
+            }
+        else:
+            fingerprints = check_data(Path(cfg.data_root), datasets)
+        check_tracking(tracking_uri)
+    except PreflightError as err:
+        raise UsageError(str(err)) from None
     if args.resume:
         tune_path = _latest_run(storage, experiment) if args.resume == "latest" else args.resume
+        if "://" not in tune_path and not (Path(tune_path) / "tuner.pkl").is_file():
+            raise UsageError(f"--resume {tune_path}: not a study folder (it has no tuner.pkl)")
     else:
         tune_path = f"{storage.rstrip('/')}/{experiment}_{time.strftime('%Y%m%d-%H%M%S')}"
+    return StudyPlan(
+        spec=spec,
+        args=args,
+        base=base,
+        reference=study_reference_of(spec, args.synthetic),
+        fingerprints=fingerprints,
+        experiment=experiment,
+        tracking_uri=tracking_uri,
+        optuna_storage=args.optuna_storage or default_optuna_storage(tracking_uri),
+        storage=storage,
+        tune_path=tune_path,
+        command=redact(" ".join([sys.argv[0], *(argv if argv is not None else sys.argv[1:])])),
+    )
+
+
+def connect(plan: StudyPlan) -> tuple[Any, str, str, dict[str, float]]:
+    """Start (or join) Ray and open the study's parent MLflow run, overlapped: MLflow's store
+    set-up (a new SQLite file runs its migrations, ~2 s) runs while ``ray.init`` waits for
+    Ray's processes. Returns (client, experiment id, parent run id, a trial's resources)."""
+    import ray
+    from mlflow import MlflowClient
+
+    from a3m.study.preflight import PreflightError, check_resources
+    from a3m.study.tracking import (
+        REFERENCE_TAG,
+        find_parent_run,
+        finish_run,
+        get_or_create_experiment,
+        open_store,
+        start_parent_run,
+    )
+
+    args = plan.args
 
     def start_tracking() -> tuple[MlflowClient, str, str]:
-        client = MlflowClient(tracking_uri)
-        experiment_id = get_or_create_experiment(client, experiment)
-        command = " ".join([sys.argv[0], *(argv or sys.argv[1:])])
-        tags = {"a3m.study": spec.name, "a3m.command": command}
-        if reference:
-            tags[REFERENCE_TAG] = json.dumps(reference, sort_keys=True)
-        settings = launch_settings(args, base)
-        launched = find_parent_run(client, experiment_id, tune_path) if args.resume else None
-        if launched is not None:
-            check_same_launch({**launched.data.params, **launched.data.tags}, settings)
+        client = open_store(plan.tracking_uri)
+        experiment_id = get_or_create_experiment(client, plan.experiment)
+        tags = {"a3m.study": plan.spec.name, "a3m.command": plan.command}
+        if plan.reference:
+            tags[REFERENCE_TAG] = json.dumps(plan.reference, sort_keys=True)
+        settings = launch_settings(args, plan.base)
+        if args.resume:
+            launched = find_parent_run(client, experiment_id, plan.tune_path)
+            if launched is not None:
+                check_same_launch({**launched.data.params, **launched.data.tags}, settings)
         tags |= {k: v for k, v in settings.items() if k.startswith("a3m.")}
-        run_id = start_parent_run(client, experiment_id, tune_path, tags, base)
+        run_id = start_parent_run(client, experiment_id, plan.tune_path, tags, plan.base)
         return client, experiment_id, run_id
 
-    # MLflow's store set-up (a new SQLite file runs its migrations, ~2 s) overlaps with
-    # ray.init, which mostly waits for Ray's processes to come up.
     with ThreadPoolExecutor(max_workers=1) as pool:
         tracking = pool.submit(start_tracking)
         if not ray.is_initialized():
@@ -458,55 +548,74 @@ def run_study(
         if cpus is None:
             cpus = float(max(1, math.floor(cpus_per_gpu() * gpus))) if gpus else 1.0
         client, experiment_id, parent_run_id = tracking.result()
+    try:
+        check_resources(gpus, cpus, ray.cluster_resources(), autoscaling=args.address is not None)
+    except PreflightError as err:
+        finish_run(client, parent_run_id, "FAILED", error=str(err))
+        raise UsageError(str(err)) from None
+    return client, experiment_id, parent_run_id, {"cpu": cpus, "gpu": gpus}
+
+
+def build_tuner(
+    plan: StudyPlan,
+    experiment_id: str,
+    parent_run_id: str,
+    resources: dict[str, float],
+    fault: dict[str, Any] | None = None,
+):
+    """A new Tuner over the study's search space, or the interrupted one restored."""
+    from ray import tune
+
+    from a3m.study.trainable import StudyContext, train_trial
+
+    args, spec = plan.args, plan.spec
     context = StudyContext(
-        tracking_uri=tracking_uri,
+        tracking_uri=plan.tracking_uri,
         experiment_id=experiment_id,
         parent_run_id=parent_run_id,
-        fingerprints=fingerprints,
-        threads=max(1, math.floor(cpus)),
+        fingerprints=plan.fingerprints,
+        threads=max(1, math.floor(resources["cpu"])),
         fault=dict(fault or {}),
     )
-    trainable = tune.with_resources(
-        tune.with_parameters(train_trial, study=context),
-        {"cpu": cpus, "gpu": gpus},
-    )
+    trainable = tune.with_resources(tune.with_parameters(train_trial, study=context), resources)
     if args.resume:
-        tuner = tune.Tuner.restore(tune_path, trainable, resume_unfinished=True)
-    else:
-        space, is_optuna = build_param_space(spec, args, base)
-        search_alg = None
-        if is_optuna:
-            search_alg = _optuna_search(optuna_storage, experiment, metric, mode)
-        tuner = tune.Tuner(
-            trainable,
-            param_space=space,
-            tune_config=tune.TuneConfig(
-                metric=metric,
-                mode=mode,
-                search_alg=search_alg,
-                scheduler=_scheduler(args.scheduler, cfg.epochs),
-                num_samples=args.num_samples or spec.pick("num_samples", args.synthetic),
-                # One worker process per concurrent slot, reused by the next trial: a fresh
-                # process per trial paid 3-15 s of imports (torch, torchvision, Ray, MLflow)
-                # and MLflow store set-up on a 2-core machine, more than a synthetic trial's
-                # training. Every trial still starts from its own seed and config.
-                reuse_actors=True,
-            ),
-            run_config=tune.RunConfig(
-                name=Path(tune_path).name,
-                storage_path=storage,
-                failure_config=tune.FailureConfig(max_failures=args.max_failures),
-                checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
-            ),
-        )
-    with graceful_interrupt() as interrupt:
-        results = tuner.fit()
-    interrupted = interrupt["interrupted"] or (
-        results.num_terminated + results.num_errors < len(results)
+        return tune.Tuner.restore(plan.tune_path, trainable, resume_unfinished=True)
+    # Each trial reports its task's protocol metric also as "score" (see a3m.train.fit),
+    # so one study can rank trials of several datasets.
+    metric, mode = "score", "max"
+    space, is_optuna = build_param_space(spec, args, plan.base)
+    search_alg = _optuna_search(plan.optuna_storage, plan.experiment, metric, mode) if (
+        is_optuna) else None  # fmt: skip
+    return tune.Tuner(
+        trainable,
+        param_space=space,
+        tune_config=tune.TuneConfig(
+            metric=metric,
+            mode=mode,
+            search_alg=search_alg,
+            scheduler=_scheduler(args.scheduler, plan.epochs),
+            num_samples=args.num_samples or spec.pick("num_samples", args.synthetic),
+            # One worker process per concurrent slot, reused by the next trial: a fresh
+            # process per trial paid 3-15 s of imports (torch, torchvision, Ray, MLflow)
+            # and MLflow store set-up on a 2-core machine, more than a synthetic trial's
+            # training. Every trial still starts from its own seed and config.
+            reuse_actors=True,
+        ),
+        run_config=tune.RunConfig(
+            name=Path(plan.tune_path).name,
+            storage_path=plan.storage,
+            failure_config=tune.FailureConfig(max_failures=args.max_failures),
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+        ),
     )
 
-    # Reconcile MLflow with what Tune saw: a trial killed from outside cannot end its own run,
-    # and a trial stopped by an interrupt is KILLED (resumable), not finished.
+
+def reconcile(client: Any, experiment_id: str, results: Any, interrupted: bool) -> int:
+    """Make MLflow agree with what Tune saw (a trial killed from outside cannot end its own
+    run; one stopped by an interrupt is KILLED, resumable, not finished). Returns the number
+    of failed trials: Tune's errors and the runs a trial itself ended FAILED."""
+    from a3m.study.tracking import STOPPED_EARLY_TAG, TRIAL_TAG, finish_run
+
     errors = 0
     for result in results:
         trial_id = (result.metrics or {}).get("trial_id") or _trial_id_from_path(result.path)
@@ -514,52 +623,69 @@ def run_study(
             [experiment_id], filter_string=f"tags.`{TRIAL_TAG}` = '{trial_id}'", max_results=1
         )
         if not runs:
+            errors += result.error is not None
             continue
-        run_id = runs[0].info.run_id
+        run, run_id = runs[0], runs[0].info.run_id
         if result.error is not None:
             errors += 1
             finish_run(client, run_id, "FAILED", error=f"{type(result.error).__name__}: "
                        f"{result.error}")  # fmt: skip
+        elif run.info.status == "FAILED":  # the trial's own verdict: not worth a retry
+            errors += 1
         elif interrupted and (
-            runs[0].info.status == "RUNNING" or runs[0].data.tags.get(STOPPED_EARLY_TAG) == "true"
+            run.info.status == "RUNNING" or run.data.tags.get(STOPPED_EARLY_TAG) == "true"
         ):
-            if STOPPED_EARLY_TAG in runs[0].data.tags:
+            if STOPPED_EARLY_TAG in run.data.tags:
                 client.delete_tag(run_id, STOPPED_EARLY_TAG)
             finish_run(client, run_id, "KILLED", force=True)
-        elif runs[0].info.status == "RUNNING":
+        elif run.info.status == "RUNNING":
             client.set_tag(run_id, STOPPED_EARLY_TAG, "true")
             finish_run(client, run_id, "FINISHED")
+    return errors
 
-    out_dir = Path(args.out).expanduser().resolve() / experiment
-    csv = out_dir / "leaderboard.csv"
-    comparisons = None
+
+def summarise(
+    plan: StudyPlan,
+    client: Any,
+    parent_run_id: str,
+    num_trials: int,
+    errors: int,
+    interrupted: bool,
+) -> StudyResult:
+    """Leaderboard and paired verdicts (CSV, MLflow table on the parent run, console), the
+    parent run's final status, and what to do next after an interrupt."""
+    from a3m.study import leaderboard as lb
+    from a3m.study.tracking import finish_run
+
+    args = plan.args
+    out_dir = Path(args.out).expanduser().resolve() / plan.experiment
+    csv: Path | None = out_dir / "leaderboard.csv"
+    table, comparisons = None, None
     try:
         table, comparisons = lb.export_leaderboard(
-            experiment, tracking_uri, csv, sort_by="score_mean", reference=reference
+            plan.experiment, plan.tracking_uri, csv, sort_by="score_mean", reference=plan.reference
         )
         client.log_artifact(parent_run_id, str(csv))
         if not comparisons.empty:
-            # MLflow's table view (the run's "Evaluation"/artifact tab) and the CSV beside it.
+            # MLflow's table view (the run's artifacts) and the CSV beside the leaderboard.
             client.log_table(parent_run_id, data=comparisons, artifact_file="comparisons.json")
             client.log_artifact(parent_run_id, str(csv.with_name("comparisons.csv")))
     except ValueError as e:
         print(f"no leaderboard: {e}")
-        table, csv = None, None
-    status = "KILLED" if interrupted else "FINISHED" if errors < len(results) else "FAILED"
+        csv = None
+    status = "KILLED" if interrupted else "FINISHED" if errors < num_trials else "FAILED"
     finish_run(client, parent_run_id, status)
 
-    _print_summary(table, metric, csv, tracking_uri, len(results), errors, tune_path)
-    print_verdicts(comparisons, reference, args.seeds)
+    _print_summary(table, csv, plan.tracking_uri, num_trials, errors, plan.tune_path)
+    print_verdicts(comparisons, plan.reference, args.seeds)
     if interrupted:
-        command = " ".join([sys.argv[0], *(argv if argv is not None else sys.argv[1:])])
-        if not args.resume:
-            command += f" --resume {tune_path}"
+        command = plan.command if args.resume else f"{plan.command} --resume {plan.tune_path}"
         print(f"\ninterrupted: the unfinished trials are KILLED in MLflow. Continue with:\n"
               f"  python {command}")  # fmt: skip
+    optuna = plan.optuna_storage if plan.spec.pick("optuna_space", args.synthetic) else None
     return StudyResult(
-        spec.name, experiment, tracking_uri, out_dir, csv, len(results), errors, tune_path,
-        interrupted,
-        optuna_storage=optuna_storage if spec.pick("optuna_space", args.synthetic) else None,
+        plan.spec.name, plan.experiment, plan.tracking_uri, out_dir, csv, num_trials, errors,
+        plan.tune_path, interrupted, optuna_storage=optuna,
     )  # fmt: skip
 
 
@@ -572,7 +698,7 @@ def study_reference_of(spec: StudySpec, synthetic: bool) -> dict[str, Any] | Non
     fields = set(RunConfig().to_flat_dict())
     unknown = sorted(set(reference) - fields)
     if unknown:
-        raise SystemExit(f"study {spec.name!r}: reference names unknown config field(s) {unknown}")
+        raise UsageError(f"study {spec.name!r}: reference names unknown config field(s) {unknown}")
     return dict(reference)
 
 
@@ -627,7 +753,7 @@ def _optuna_search(storage_url: str | None, experiment: str, metric: str, mode: 
     )  # fmt: skip
 
 
-def _print_summary(table, metric, csv, tracking_uri, n, errors, tune_path) -> None:
+def _print_summary(table, csv, tracking_uri, n, errors, tune_path) -> None:
     print()
     print(f"{n} trials, {errors} failed. Tune results: {tune_path}")
     if table is not None:
@@ -656,7 +782,11 @@ def main(spec: StudySpec, argv: list[str] | None = None) -> StudyResult:
     fatal. Exits with :attr:`StudyResult.exit_code` when it is not 0."""
     from importlib.metadata import entry_points
 
-    result = run_study(spec, argv)
+    try:
+        result = run_study(spec, argv)
+    except UsageError as err:
+        print(f"error: {err}", file=sys.stderr)
+        raise
     if not (study_parser(spec).parse_args(argv).no_report or result.interrupted):
         for hook in entry_points(group=AFTER_STUDY_GROUP):
             try:

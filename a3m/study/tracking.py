@@ -48,6 +48,27 @@ def resolve_tracking_uri(uri: str | None = None) -> str:
     return uri
 
 
+def open_store(tracking_uri: str) -> MlflowClient:
+    """A client whose store is set up, safely when several studies start on one new SQLite
+    file: MLflow creates or migrates the schema when it first opens a store, and two processes
+    doing that at once collide (``duplicate column name``). The first to take the file lock
+    beside the database sets the schema up; the others then find it done."""
+    if not tracking_uri.startswith("sqlite:///"):
+        return MlflowClient(tracking_uri)
+    import fcntl
+
+    database = Path(tracking_uri[len("sqlite:///") :])
+    database.parent.mkdir(parents=True, exist_ok=True)
+    with open(database.with_name(database.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            client = MlflowClient(tracking_uri)
+            client.search_experiments(max_results=1)  # opens the store: schema set-up
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    return client
+
+
 def default_optuna_storage(tracking_uri: str) -> str | None:
     """Where a study keeps its Optuna trials unless ``--optuna-storage`` says: ``optuna.db``
     beside a SQLite MLflow store (both use Alembic's version table, so they cannot share one

@@ -1,0 +1,110 @@
+"""A study checks what it needs before it launches anything, and says what is wrong in one
+line: the data, the tracking store, the storage path, the resources. Credentials never reach
+the store."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+
+from a3m.study.preflight import (
+    PreflightError,
+    check_data,
+    check_resources,
+    check_storage,
+    check_tracking,
+    redact,
+)
+from a3m.study.tracking import open_store
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_redact_hides_passwords_in_urls_anywhere():
+    text = "x --optuna-storage postgresql://user:s3cr3t@db:5432/optuna --tracking-uri " \
+           "https://me:pa:ss@mlflow.example.org/ end"  # fmt: skip
+    out = redact(text)
+    assert "s3cr3t" not in out and "pa:ss" not in out
+    assert "postgresql://user:***@db:5432/optuna" in out and "https://me:***@mlflow" in out
+    assert redact("sqlite:///tmp/mlflow.db") == "sqlite:///tmp/mlflow.db"
+
+
+def test_unreachable_tracking_server_fails_fast_in_one_line():
+    t0 = time.perf_counter()
+    with pytest.raises(PreflightError, match=r"--tracking-uri http://u:\*\*\*@127.0.0.1:9: no "):
+        check_tracking("http://u:pw@127.0.0.1:9", timeout=2)
+    assert time.perf_counter() - t0 < 5
+    check_tracking("sqlite:///x.db")  # local stores need no server
+
+
+def test_storage_path_under_a_file_is_refused(tmp_path):
+    (tmp_path / "file").write_text("")
+    with pytest.raises(PreflightError, match="--storage-path .*file/tune: not a writable folder"):
+        check_storage(str(tmp_path / "file" / "tune"))
+    check_storage(str(tmp_path / "ok"))
+    assert (tmp_path / "ok").is_dir()
+
+
+def test_resources_a_local_ray_cannot_give_are_refused():
+    with pytest.raises(PreflightError, match="--gpus-per-trial 1: this Ray has 0 GPUs"):
+        check_resources(1.0, 1.0, {"CPU": 2.0}, autoscaling=False)
+    with pytest.raises(PreflightError, match="--cpus-per-trial 4: this Ray has 2 CPUs"):
+        check_resources(0.0, 4.0, {"CPU": 2.0}, autoscaling=False)
+    check_resources(1.0, 4.0, {"CPU": 2.0}, autoscaling=True)  # a cluster may add nodes
+
+
+def test_a_folder_without_the_dataset_is_named_with_the_check_command(tmp_path):
+    with pytest.raises(PreflightError, match=r"the compcars copy does not load .*a3m data check"):
+        check_data(tmp_path, ["compcars"])
+
+
+def test_wrong_data_root_exits_2_in_seconds_without_traceback(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    t0 = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "studies" / "ablation_compcars.py"), "--data-root",
+         str(tmp_path), "--storage-path", str(tmp_path / "tune"),
+         "--tracking-uri", f"sqlite:///{tmp_path}/mlflow.db"],
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+    assert "the compcars copy does not load" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert time.perf_counter() - t0 < 60
+    assert not (tmp_path / "mlflow.db").exists()  # nothing was launched or logged
+
+
+_OPEN = """
+import sys
+from a3m.study.tracking import open_store, get_or_create_experiment
+client = open_store(sys.argv[1])
+get_or_create_experiment(client, sys.argv[2])
+"""
+
+
+def test_two_processes_set_up_a_new_sqlite_store_together(tmp_path):
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _OPEN, uri, f"study{i}"], stderr=subprocess.PIPE, text=True
+        )  # fmt: skip
+        for i in range(2)
+    ]
+    for proc in procs:
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err[-2000:]
+    names = {e.name for e in open_store(uri).search_experiments()}
+    assert {"study0", "study1"} <= names
+
+
+def test_open_store_returns_a_working_client(tmp_path):
+    client = open_store(f"sqlite:///{tmp_path}/sub/mlflow.db")
+    assert isinstance(client, MlflowClient)
+    assert (tmp_path / "sub" / "mlflow.db").exists()
