@@ -5,7 +5,10 @@ The layers point one way, like the rest of the project:
     data.py      MLflow experiment (any tracking URI) -> DataFrame; attention PNGs; Optuna study
     figures.py   one function per paper figure (Figs. 5-8) and per search plot, DataFrame -> Figure
     tables.py    the paper's Tables 1-5 (``paper_numbers.csv``) beside our runs
-    report.py    which figures apply; one self-contained HTML file and the CSVs beside it
+    claims.py    the paper's claims (``paper_claims.csv``): supported, contradicted or
+                 inconclusive on our runs, seed against seed
+    report.py    which sections apply (the claims and paired comparisons first); one
+                 self-contained HTML file and the CSVs beside it
     export.py    a PNG per figure (kaleido driving the system's headless Chromium)
     build.py     ``python dashboards/build.py --experiment NAME`` and the after-study hook
 

@@ -5,10 +5,14 @@ after-study hook every study calls when it ends (entry point ``a3m.after_study``
     python dashboards/build.py --experiment alpha_beta_cub --tracking-uri http://mlflow:5000 \\
         --out results/alpha_beta_cub --no-png
 
-It loads the experiment's trial runs from MLflow (any tracking URI), downloads the attention
-PNGs of the best attention run, looks for the Optuna study of an open search (``optuna.db``
-beside a SQLite store, or ``--optuna-storage``), and writes ``report.html``, a PNG per figure
-and the CSVs into ``--out`` (default ``results/<experiment>``, where the study's leaderboard is).
+It loads the experiment's trial runs from MLflow (any tracking URI) and the reference
+configuration the study declared (the ``a3m.reference`` tag of its parent run), downloads the
+attention PNGs of the best attention run, looks for the Optuna study of an open search
+(``optuna.db`` beside a SQLite store, or ``--optuna-storage``), and writes ``report.html``, a
+PNG per figure and the CSVs into ``--out`` (default ``results/<experiment>``, where the study's
+leaderboard is).
+Run ids link to the MLflow UI: ``--mlflow-ui URL``, default the tracking server when the
+tracking URI is http(s), else ``http://127.0.0.1:5000`` (``mlflow ui`` on a local store).
 Exit status: 0 with a report, 1 when the experiment has no finished run (the page says so),
 2 when the experiment does not exist.
 
@@ -36,6 +40,7 @@ def build(
     png: bool = True,
     optuna_storage: str | None = None,
     browser: str | None = None,
+    ui_url: str | None = None,
 ) -> Report:
     """Write the report of one MLflow experiment.
 
@@ -48,10 +53,13 @@ def build(
         optuna_storage: the Optuna RDB URL of an open search; default ``optuna.db`` beside a
             SQLite tracking store.
         browser: the browser for the PNGs; default found on the system.
+        ui_url: the MLflow UI the report's run links point to; default
+            :func:`dashboards.report.mlflow_ui_url` of the tracking URI.
 
     Raises:
         ValueError: when the experiment does not exist.
     """
+    from a3m.study.runs import study_reference
     from a3m.study.tracking import default_optuna_storage, resolve_tracking_uri
     from dashboards import data
     from dashboards.report import write_report
@@ -59,6 +67,7 @@ def build(
     uri = resolve_tracking_uri(tracking_uri)
     out_dir = Path(out) if out is not None else Path("results") / experiment
     runs = data.load_runs(experiment, uri)
+    reference = study_reference(experiment, uri)
     messages: list[str] = []
     attention = None
     if not data.finished(runs).empty:
@@ -79,6 +88,8 @@ def build(
         png=png,
         browser=browser,
         messages=messages,
+        reference=reference,
+        ui_url=ui_url,
     )
 
 
@@ -125,6 +136,12 @@ def parser() -> argparse.ArgumentParser:
         help="Chromium-based browser for the PNGs (default: "
         "$BROWSER_PATH, chromium or chrome on the PATH)",
     )
+    p.add_argument(
+        "--mlflow-ui",
+        metavar="URL",
+        help="MLflow UI the run ids link to (default: the tracking URI when it is http(s), "
+        "else http://127.0.0.1:5000, where `mlflow ui` serves a local store)",
+    )
     return p
 
 
@@ -143,6 +160,7 @@ def run(args: argparse.Namespace) -> int:
             png=not args.no_png,
             optuna_storage=args.optuna_storage,
             browser=args.browser,
+            ui_url=args.mlflow_ui,
         )
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)

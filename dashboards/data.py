@@ -1,9 +1,9 @@
 """From MLflow to pandas: a study's trial runs as one DataFrame, and the helpers every figure
-shares (numeric params, variant names, the best configuration per variant, notes on what is
+shares (numeric params, variant names, one configuration per variant, notes on what is
 missing), the attention-map PNGs the trials logged (Fig. 6), and the Optuna study of an open
 search.
 
-The runs frame is :func:`a3m.study.leaderboard.runs_frame`'s: one row per trial (child) run,
+The runs frame is :func:`a3m.study.runs.runs_frame`'s: one row per trial (child) run,
 ``params.*`` as strings (MLflow stores params as text), ``metrics.*`` with each metric's latest
 value (fractions in [0, 1]), ``tags.*``, ``status``, ``run_id``, ``start_time``.
 """
@@ -13,16 +13,16 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
 
 from a3m.config import RETRIEVAL_DATASETS
 from a3m.models import VARIANTS
-from a3m.study.leaderboard import NOT_A_SETTING, runs_frame
+from a3m.study.runs import NOT_A_SETTING, canonical, runs_frame
 from a3m.study.tracking import ERROR_TAG, resolve_tracking_uri
 
 VARIANT_LABELS: dict[str, str] = {
@@ -128,47 +128,130 @@ def variants_in(runs: pd.DataFrame) -> list[str]:
     return [v for v in VARIANTS if v in present] + sorted(present - set(VARIANTS))
 
 
-def best_config_runs(
-    runs: pd.DataFrame, by: str = "variant", metric: str = "score"
-) -> tuple[pd.DataFrame, dict[str, str]]:
-    """Per value of ``by`` (e.g. each variant), the runs of its best configuration.
+VALIDATION_METRIC = "val_score"
+"""The score on the held-out validation split, where a run logged one: the only score a
+configuration may be chosen by (the test split's is what the report shows)."""
+
+
+class VariantConfigs(NamedTuple):
+    """What :func:`config_runs_per_variant` chose.
+
+    Attributes:
+        runs: the runs of the chosen configurations (all their seeds).
+        chosen: per value of ``by``, the chosen configuration's settings that its runs vary
+            (``"alpha=0.5, d=64"``; empty when the value had one configuration).
+        rule: one sentence on how they were chosen, for a caption (empty when nothing varies
+            besides ``by``).
+    """
+
+    runs: pd.DataFrame
+    chosen: dict[str, str]
+    rule: str
+
+
+def study_base(runs: pd.DataFrame, settings: Iterable[str]) -> dict[str, str]:
+    """Per setting, the value most runs share (as :func:`a3m.study.runs.canonical` text; a tie
+    goes to the earliest run's value): the study's base, from which its sweeps depart."""
+    order = runs.sort_values("start_time", kind="stable") if "start_time" in runs else runs
+    base = {}
+    for setting in settings:
+        counts: dict[str, int] = {}
+        for value in order[f"params.{setting}"].map(canonical):
+            counts[value] = counts.get(value, 0) + 1
+        base[setting] = max(counts, key=counts.__getitem__)  # first of the most common
+    return base
+
+
+def config_runs_per_variant(
+    runs: pd.DataFrame, by: str = "variant", reference: Mapping[str, Any] | None = None
+) -> VariantConfigs:
+    """Per value of ``by`` (each variant), the runs of ONE configuration, chosen without
+    looking at the test split.
 
     A study may vary more than the variant (an alpha sweep of A3M, a backbone grid); a bar per
-    variant must then stand for one configuration, not a mix: the one with the highest mean
-    ``metric`` over its seeds.
+    variant must then stand for one configuration, not a mix. Picking the one with the best
+    test score and then reporting that score would be selection on the test split; instead the
+    other varying settings are put at the study's reference values (``reference``, the
+    ``a3m.reference`` the study declared) and, on the settings the reference does not fix, at
+    the best mean ``val_score`` (the held-out validation split) when the runs logged one, else
+    at the study's base (:func:`study_base`). Where a variant never ran that exact point, its
+    configuration closest to it is taken (most settings equal, then most runs, then first run).
 
     Returns:
-        The selected runs (all seeds of the chosen configurations), and per value of ``by``
-        a description of the chosen configuration (``"alpha=0.3, d=64"``; empty when the
-        value had only one configuration).
+        :class:`VariantConfigs`: the runs, the chosen configuration per value, the rule.
     """
     col = f"params.{by}"
     if runs.empty or col not in runs:
-        return runs, {}
-    others = [f"params.{s}" for s in varying_settings(runs, exclude=[by])]
-    score = runs.get(f"metrics.{metric}", pd.Series(np.nan, index=runs.index))
+        return VariantConfigs(runs, {}, "")
+    others = varying_settings(runs, exclude=[by])
+    if not others:
+        chosen = {str(v): "" for v in runs[col].unique()}
+        return VariantConfigs(runs, chosen, "")
+    fixed = {k: canonical(v) for k, v in (reference or {}).items() if k in others}
+    free = [s for s in others if s not in fixed]
+    by_val = bool(free) and has_metric(runs, VALIDATION_METRIC)
+    base = study_base(runs, free)
+    keys = pd.DataFrame({s: runs[f"params.{s}"].map(canonical) for s in others}, index=runs.index)
+    val = runs.get(f"metrics.{VALIDATION_METRIC}", pd.Series(np.nan, index=runs.index))
     keep, chosen = [], {}
     for value, group in runs.groupby(col, sort=False, dropna=False):
-        if not others:
-            keep.append(group)
-            chosen[str(value)] = ""
-            continue
-        keys = [group[c] for c in others]
-        means = score.loc[group.index].groupby(keys, sort=False, dropna=False).mean()
-        best = means.idxmax() if means.notna().any() else means.index[0]
-        best = best if isinstance(best, tuple) else (best,)
-        mask = np.ones(len(group), dtype=bool)
-        for c, v in zip(others, best, strict=True):
-            mask &= (group[c] == v).to_numpy() | (group[c].isna() & pd.isna(v)).to_numpy()
-        keep.append(group[mask])
-        # name only the settings this value's runs differ in
-        named = [
-            f"{c.removeprefix('params.')}={v}"
-            for c, v in zip(others, best, strict=True)
-            if group[c].nunique(dropna=False) > 1
-        ]
-        chosen[str(value)] = ", ".join(named)
-    return pd.concat(keep), chosen
+        ranks = []
+        configs = keys.loc[group.index].groupby(others, sort=False, dropna=False)
+        for order, (values, members) in enumerate(configs):
+            values = values if isinstance(values, tuple) else (values,)
+            config = dict(zip(others, values, strict=True))
+            mean = val.loc[members.index].mean() if by_val else np.nan
+            # reference settings met, validation score, base settings met, runs, first seen
+            rank = (
+                sum(config[k] == v for k, v in fixed.items()),
+                float(mean) if np.isfinite(mean) else -np.inf,
+                sum(config[k] == base[k] for k in free),
+                len(members),
+                -order,
+            )
+            ranks.append((rank, members.index))
+        _, index = max(ranks, key=lambda r: r[0])
+        keep.append(group.loc[index])
+        first = group.loc[index[0]]
+        chosen[str(value)] = ", ".join(
+            f"{s}={first[f'params.{s}']}"
+            for s in others
+            if group[f"params.{s}"].nunique(dropna=False) > 1
+        )
+    shown = as_logged(runs, fixed | base)
+    return VariantConfigs(pd.concat(keep), chosen, _selection_rule(fixed, free, by_val, shown))
+
+
+def as_logged(runs: pd.DataFrame, values: Mapping[str, Any]) -> dict[str, str]:
+    """Settings (e.g. canonical text, ``d="16.0"``) with each value as the runs logged it
+    (``d="16"``); a value no run logged stays as it is."""
+    out = {}
+    for setting, value in values.items():
+        logged = runs.get(f"params.{setting}", pd.Series(dtype=object)).dropna()
+        hit = logged[logged.map(canonical) == canonical(value)]
+        out[setting] = str(hit.iloc[0]) if len(hit) else str(value)
+    return out
+
+
+def _selection_rule(
+    fixed: Mapping[str, str], free: Sequence[str], by_val: bool, shown: Mapping[str, str]
+) -> str:
+    """The sentence a caption gives on how each variant's configuration was chosen."""
+    parts = []
+    if fixed:
+        parts.append(f"at the study's reference ({', '.join(f'{k}={shown[k]}' for k in fixed)})")
+    if free and by_val:
+        parts.append(
+            f"with the best mean {VALIDATION_METRIC} (validation split) over {', '.join(free)}"
+        )
+    elif free:
+        at = ", ".join(f"{k}={shown[k]}" for k in free)
+        parts.append(f"at the study's base, the value most runs share ({at})")
+    return (
+        "Each variant is shown at one configuration: "
+        + " and ".join(parts)
+        + "; never the one best on the test split, whose score is what is reported."
+    )
 
 
 def run_label(row: pd.Series) -> str:
@@ -439,3 +522,64 @@ def _study_from_runs(runs: pd.DataFrame, params: Sequence[str] | None, metric: s
             )
         )
     return study
+
+
+# -- per-epoch training diagnostics (a3m.diagnostics) -------------------------------------------
+DIAGNOSTICS_COLUMNS = ("run_id", "metric", "epoch", "value")
+"""The columns of :func:`diagnostics_history`'s frame."""
+
+
+def diagnostics_history(
+    experiment: str | None,
+    tracking_uri: str | None = None,
+    run_ids: Sequence[str] | None = None,
+    *,
+    metrics: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """The per-epoch history of the trials' training diagnostics (the ``diag/`` metrics of
+    :mod:`a3m.diagnostics`), read with ``MlflowClient.get_metric_history``.
+
+    The runs frame keeps only each metric's last value; how the attention saturates or the
+    gradients shrink over training needs every epoch.
+
+    Args:
+        experiment: the MLflow experiment, whose trial runs are read when ``run_ids`` is None.
+        tracking_uri: as :func:`load_runs`.
+        run_ids: the runs to read, e.g. the ``run_id`` column of a runs frame already loaded.
+        metrics: full metric names (``diag/m_region_sat_high``); default every ``diag/``
+            metric each run logged.
+
+    Returns:
+        Long format, one row per run, metric and epoch (:data:`DIAGNOSTICS_COLUMNS`): the
+        ``epoch`` is the step the trainer logged it at. Empty, with these columns, when no run
+        logged any.
+    """
+    from mlflow import MlflowClient
+
+    from a3m.diagnostics import PREFIX
+
+    uri = resolve_tracking_uri(tracking_uri)
+    if run_ids is None:
+        if experiment is None:
+            raise ValueError("give the experiment or the run ids to read")
+        runs = load_runs(experiment, uri)
+        run_ids = runs["run_id"].tolist() if "run_id" in runs else []
+    client = MlflowClient(uri)
+    rows = []
+    for run_id in run_ids:
+        names = metrics
+        if names is None:
+            logged = client.get_run(run_id).data.metrics
+            names = sorted(k for k in logged if k.startswith(PREFIX))
+        for name in names:
+            rows += [
+                (run_id, name, int(m.step), float(m.value), m.timestamp)
+                for m in client.get_metric_history(run_id, name)
+            ]
+    frame = pd.DataFrame(rows, columns=[*DIAGNOSTICS_COLUMNS, "timestamp"])
+    # one value per epoch: a value logged twice at a step (never by the trainable) keeps the last
+    frame = frame.sort_values("timestamp", kind="stable")
+    frame = frame.drop_duplicates(["run_id", "metric", "epoch"], keep="last")
+    return frame.sort_values(["run_id", "metric", "epoch"]).reset_index(drop=True)[
+        list(DIAGNOSTICS_COLUMNS)
+    ]

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import math
+import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -30,7 +31,7 @@ from a3m.study.leaderboard import ci95
 from dashboards.data import (
     ATTRIBUTE_PREFIX,
     TASK_METRICS,
-    best_config_runs,
+    config_runs_per_variant,
     has_metric,
     label,
     metric_label,
@@ -84,6 +85,11 @@ def _note(fig: go.Figure, *lines: str | None, below: int = 60) -> go.Figure:
     return fig
 
 
+def _wrap(text: str, width: int = 130) -> str:
+    """A long note as lines of at most ``width`` characters (Plotly does not wrap text)."""
+    return "<br>".join(textwrap.wrap(text, width))
+
+
 def _empty(title: str, message: str) -> go.Figure:
     """A figure that says why it has nothing to draw (never a blank plot)."""
     fig = go.Figure(layout={"title": {"text": title}, "height": 260})
@@ -104,7 +110,11 @@ def task_metrics(runs: pd.DataFrame) -> list[str]:
     return out or ["score"]
 
 
-def ablation_bars(runs: pd.DataFrame, metrics: Sequence[str] | None = None) -> go.Figure:
+def ablation_bars(
+    runs: pd.DataFrame,
+    metrics: Sequence[str] | None = None,
+    reference: Mapping[str, str] | None = None,
+) -> go.Figure:
     """Fig. 5: one group of bars per metric, one bar per variant (Baseline-2, Att-1, Att-2, A3M
     and the others that ran), mean over seeds with 95% CIs.
 
@@ -113,13 +123,16 @@ def ablation_bars(runs: pd.DataFrame, metrics: Sequence[str] | None = None) -> g
         metrics: metric names; default the task's protocol (rank-1/5/10/20 and mAP for
             Market-1501, accuracy and attribute accuracy for CUB/CompCars, Recall@K and NMI
             for retrieval). Metrics no run has are left out and named in the note.
+        reference: the study's reference configuration; when the study varies more than the
+            variant, each bar is one configuration
+            (:func:`dashboards.data.config_runs_per_variant`) and the note says which rule.
     """
     title = "Fig. 5: attention modules, mean over seeds (95% CI)"
     wanted = list(metrics) if metrics is not None else task_metrics(runs)
     shown = [m for m in wanted if has_metric(runs, m)]
     if not shown or "params.variant" not in runs:
         return _empty(title, f"no run has {', '.join(metric_label(m) for m in wanted)}")
-    chosen, configs = best_config_runs(runs, "variant")
+    chosen, configs, rule = config_runs_per_variant(runs, "variant", reference)
     fig = go.Figure()
     for variant in variants_in(chosen):
         group = chosen[chosen["params.variant"] == variant]
@@ -150,6 +163,7 @@ def ablation_bars(runs: pd.DataFrame, metrics: Sequence[str] | None = None) -> g
     absent = [m for m in wanted if m not in shown]
     return _note(
         fig,
+        _wrap(rule),
         f"no run has {', '.join(metric_label(m) for m in absent)}" if absent else None,
         missing_note(runs, shown),
     )
@@ -244,7 +258,9 @@ def attribute_names(runs: pd.DataFrame) -> list[str]:
 
 
 def attribute_accuracy_bars(
-    runs: pd.DataFrame, variants: Sequence[str] = ("baseline2", "a3m")
+    runs: pd.DataFrame,
+    variants: Sequence[str] = ("baseline2", "a3m"),
+    reference: Mapping[str, str] | None = None,
 ) -> go.Figure:
     """Fig. 8: per-attribute accuracy, one bar per variant for every attribute (names on the
     x axis), mean over seeds with 95% CIs; the legend gives each variant's mean over attributes.
@@ -253,6 +269,7 @@ def attribute_accuracy_bars(
         runs: runs frame with ``metrics.attr_acc/<name>`` columns.
         variants: the variants to compare (the paper: Baseline-2 and A3M); when none of them
             ran, every variant that has attribute accuracies is drawn.
+        reference: the study's reference configuration, as for :func:`ablation_bars`.
     """
     title = "Fig. 8: attribute classification accuracy"
     names = attribute_names(runs)
@@ -262,7 +279,9 @@ def attribute_accuracy_bars(
     with_attrs = runs[runs[cols].notna().any(axis=1)]
     present = variants_in(with_attrs)
     drawn = [v for v in variants if v in present] or present
-    chosen, configs = best_config_runs(runs[runs["params.variant"].isin(drawn)], "variant")
+    chosen, configs, rule = config_runs_per_variant(
+        runs[runs["params.variant"].isin(drawn)], "variant", reference
+    )
     fig = go.Figure()
     for variant in drawn:
         group = chosen[chosen["params.variant"] == variant]
@@ -294,6 +313,7 @@ def attribute_accuracy_bars(
     lacking = [label(v) for v in variants if v not in present]
     return _note(
         fig,
+        _wrap(rule),
         f"no {', '.join(lacking)} runs with attribute accuracies" if lacking else None,
         # a run counts as missing when it has no attribute accuracy at all
         missing_note(
@@ -463,3 +483,128 @@ def best_value_history(runs: pd.DataFrame, metric: str = "score") -> go.Figure:
         yaxis_title=f"{metric_label(metric)} (%)",
     )
     return _note(fig, missing_note(runs, [metric]))
+
+
+def attention_diagnostics(runs: pd.DataFrame, history: pd.DataFrame, columns: int = 3) -> go.Figure:
+    """Why a variant trails or leads: the training diagnostics of :mod:`a3m.diagnostics` per
+    epoch, one small panel per statistic and one line per configuration (mean over seeds).
+
+    Three blocks of panels, each starting a row: the attention weights m^(k), m_region and s
+    (mean, and the percent saturated near 0 and near 1: a saturated sigmoid has stopped
+    learning); the feature norms (f_region and f_attr of eqs. (6) and (8) before any BN, after
+    ``fused_bn``'s BN, and f_final); the gradient norm of each part of the model (log scale).
+    A configuration is a variant and the settings its runs differ in (``A3M (fused_bn=True)``).
+
+    Args:
+        runs: runs frame (``run_id``, ``params.*``), e.g. :func:`dashboards.data.load_runs`.
+        history: :func:`dashboards.data.diagnostics_history`'s long frame (``run_id``,
+            ``metric``, ``epoch``, ``value``) of some of these runs.
+        columns: panels per row.
+    """
+    from plotly.colors import qualitative
+
+    from a3m.diagnostics import ATTENTION_WEIGHTS, FEATURES, GRAD_GROUPS, PREFIX, SATURATION_EPS
+
+    title = "Training diagnostics per epoch: attention, feature norms, gradient norms"
+    needed = {"run_id", "metric", "epoch", "value"}
+    if runs.empty or "run_id" not in runs or history.empty or not needed <= set(history):
+        return _empty(title, "no run logged diagnostics (diag/ metrics)")
+
+    # One series per configuration: the variant, plus the settings its own runs differ in.
+    variant = runs.get("params.variant", pd.Series("?", index=runs.index)).fillna("?")
+    settings = varying_settings(runs, exclude=["variant"])
+    series_of: dict[str, str] = {}
+    order: list[str] = []
+    for name in [*variants_in(runs), *sorted(set(variant) - set(variants_in(runs)))]:
+        group = runs[variant == name]
+        own = [s for s in settings if group[f"params.{s}"].nunique(dropna=False) > 1]
+        for _, row in group.iterrows():
+            bits = ", ".join(f"{s}={row[f'params.{s}']}" for s in own)
+            series_of[str(row["run_id"])] = label(name) + (f" ({bits})" if bits else "")
+        order += sorted({series_of[str(r)] for r in group["run_id"]} - set(order))
+    data = history[history["metric"].astype(str).str.startswith(PREFIX)]
+    data = data.assign(
+        series=data["run_id"].astype(str).map(series_of),
+        stat=data["metric"].str.removeprefix(PREFIX),
+    ).dropna(subset=["series", "value"])
+    if data.empty:
+        return _empty(title, "none of these runs logged diagnostics (diag/ metrics)")
+    curves = data.groupby(["stat", "series", "epoch"])["value"].agg(["mean", "count"])
+
+    # The panels, block by block: (statistic, subplot title, in percent).
+    symbol = {"m_k": "m^(k)", "m_region": "m_region", "s": "s"}
+    low, high = f"{SATURATION_EPS * PERCENT:g}%", f"{(1 - SATURATION_EPS) * PERCENT:g}%"
+    blocks = [
+        [
+            panel
+            for w in ATTENTION_WEIGHTS
+            for panel in (
+                (f"{w}_mean", f"{symbol[w]}: mean", False),
+                (f"{w}_sat_low", f"{symbol[w]}: % saturated < {low}", True),
+                (f"{w}_sat_high", f"{symbol[w]}: % saturated > {high}", True),
+            )
+        ],
+        [(f"norm/{f}", f"mean |{f}|" + (" (pre-BN)" * (f in ("f_region", "f_attr"))), False)
+         for f in FEATURES],
+        [(f"grad_norm/{g}", f"grad norm: {g}", False) for g in (*GRAD_GROUPS, "other", "total")],
+    ]  # fmt: skip
+    known = {p[0] for block in blocks for p in block}
+    blocks.append([(s, s, False) for s in sorted(set(data["stat"]) - known)])  # newer statistics
+    present = set(curves.index.get_level_values("stat"))
+    blocks = [[p for p in block if p[0] in present] for block in blocks]
+    cells: list[tuple[str, str, bool] | None] = []
+    for block in blocks:
+        if block:
+            cells += block + [None] * (-len(block) % columns)  # the next block starts a row
+    rows = len(cells) // columns
+    fig = make_subplots(
+        rows=rows,
+        cols=columns,
+        subplot_titles=[c[1] if c else "" for c in cells],
+        vertical_spacing=min(0.08, 0.6 / rows),
+        horizontal_spacing=0.07,
+    )
+    colors = {s: qualitative.Plotly[i % len(qualitative.Plotly)] for i, s in enumerate(order)}
+    pairs = set(curves.index.droplevel("epoch"))  # (stat, series) with a curve
+    shown: set[str] = set()
+    for i, cell in enumerate(cells):
+        if cell is None:
+            continue
+        stat, _, percent = cell
+        row, col = i // columns + 1, i % columns + 1
+        for series in order:
+            if (stat, series) not in pairs:
+                continue
+            curve = curves.loc[(stat, series)]
+            fig.add_trace(
+                go.Scatter(
+                    name=series,
+                    legendgroup=series,
+                    showlegend=series not in shown,
+                    x=curve.index.tolist(),
+                    y=(curve["mean"] * (PERCENT if percent else 1.0)).tolist(),
+                    customdata=curve["count"].tolist(),
+                    mode="lines+markers",
+                    marker={"size": 4},
+                    line={"color": colors[series]},
+                    hovertemplate=f"{stat}, epoch %{{x}}: %{{y:.4g}} (n=%{{customdata}})"
+                    f"<extra>{series}</extra>",
+                ),
+                row=row,
+                col=col,
+            )
+            shown.add(series)
+        if stat.startswith("grad_norm/"):
+            fig.update_yaxes(type="log", row=row, col=col)
+    fig.update_xaxes(title_text="epoch", row=rows)
+    fig.update_layout(
+        title={"text": title},
+        legend_title_text="configuration (mean over seeds)",
+        height=140 + 230 * rows,
+    )
+    return _note(
+        fig,
+        "not logged: attention for Baseline-1 (none), weights a variant fixes to 1 "
+        "(Baseline-2: m_region and s, Att-1: s, Att-2: m_region), and m^(k) where m_region "
+        "is not their maximum (Baseline-2, Att-2, merge_mean_bn): they feed nothing",
+    )

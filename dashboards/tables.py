@@ -4,13 +4,15 @@ The paper's numbers are data, not prose: ``paper_numbers.csv`` beside this modul
 value per row (table, dataset, method, our variant for the paper's own models, metric, value in
 percent as printed), transcribed from the paper's tables (REPRODUCTION.md Sec. 4 quotes the
 headline rows). :func:`comparison_table` puts our mean over seeds (fractions -> percent) next
-to each of the paper's rows, with the difference in percentage points in its own column, and
-marks the best value of each column; :func:`comparison_figure` draws it as a Plotly table.
+to each of the paper's rows, with the difference in percentage points in its own column (not
+on synthetic data: that difference would compare different data), and marks the best value of
+each column; :func:`comparison_figure` draws it as a Plotly table.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +22,7 @@ import plotly.graph_objects as go
 from a3m.study.leaderboard import ci95
 from dashboards.data import (
     TASK_METRICS,
-    best_config_runs,
+    config_runs_per_variant,
     is_synthetic,
     label,
     metric_label,
@@ -60,7 +62,8 @@ COLUMNS = [
     "best_paper",
     "best_ours",
 ]
-"""Columns of :func:`comparison_table`: values in percent, ``diff`` = ours - paper (points)."""
+"""Columns of :func:`comparison_table`: values in percent, ``diff`` = ours - paper (points;
+absent on synthetic data)."""
 
 
 def load_paper_numbers(path: str | Path | None = None) -> pd.DataFrame:
@@ -80,23 +83,33 @@ def tables_for(runs: pd.DataFrame) -> list[int]:
 
 
 def comparison_table(
-    runs: pd.DataFrame, table: int, paper: pd.DataFrame | None = None
+    runs: pd.DataFrame,
+    table: int,
+    paper: pd.DataFrame | None = None,
+    *,
+    reference: Mapping[str, str] | None = None,
+    with_diff: bool | None = None,
 ) -> pd.DataFrame:
     """One of the paper's tables with our runs beside it, one row per (method, metric).
 
     Our value of a paper row is the mean over seeds of the runs of its variant on the table's
-    dataset (of the variant's best configuration when the study varied more); our variants the
-    table lacks (Att-1, Att-2, ...) are appended as rows without a paper value.
+    dataset (of one configuration per variant when the study varied more, chosen by
+    :func:`dashboards.data.config_runs_per_variant`, never by the test score shown here); our
+    variants the table lacks (Att-1, Att-2, ...) are appended as rows without a paper value.
 
     Args:
         runs: runs frame (fractions in [0, 1]).
         table: 1-5.
         paper: the paper's numbers (default :func:`load_paper_numbers`).
+        reference: the study's reference configuration (which configuration per variant).
+        with_diff: keep the ``diff`` column; default: unless the runs are synthetic, where
+            ours - paper would compare different data.
 
     Returns:
-        Columns :data:`COLUMNS`; ``paper``, ``ours``, ``ours_ci95`` and ``diff`` in percent
-        (points), NaN where there is no value; ``best_paper`` / ``best_ours`` mark the highest
-        value of each metric among the paper's rows / among ours.
+        Columns :data:`COLUMNS` (without ``diff`` when ``with_diff`` is false); ``paper``,
+        ``ours``, ``ours_ci95`` and ``diff`` in percent (points), NaN where there is no value;
+        ``best_paper`` / ``best_ours`` mark the highest value of each metric among the paper's
+        rows / among ours.
     """
     paper = load_paper_numbers() if paper is None else paper
     rows_of_table = paper[paper["table"] == table]
@@ -112,7 +125,7 @@ def comparison_table(
         key=lambda m: canonical.index(m) if m in canonical else len(canonical),
     )
     ours = runs[runs["params.dataset"] == dataset] if "params.dataset" in runs else runs.iloc[0:0]
-    chosen, _ = best_config_runs(ours, "variant")
+    chosen = config_runs_per_variant(ours, "variant", reference).runs
 
     methods = list(
         dict.fromkeys(zip(rows_of_table["method"], rows_of_table["variant"], strict=True))
@@ -147,7 +160,9 @@ def comparison_table(
     for src, flag in (("paper", "best_paper"), ("ours", "best_ours")):
         best = frame.groupby("metric")[src].transform("max")
         frame[flag] = np.isclose(frame[src], best) & frame[src].notna()
-    return frame
+    if with_diff is None:
+        with_diff = not is_synthetic(runs)
+    return frame if with_diff else frame.drop(columns="diff")
 
 
 def _fmt(value: float, bold: bool = False, signed: bool = False, ci: float = math.nan) -> str:
@@ -161,7 +176,8 @@ def _fmt(value: float, bold: bool = False, signed: bool = False, ci: float = mat
 
 def comparison_figure(comparison: pd.DataFrame, title: str | None = None) -> go.Figure:
     """A :func:`comparison_table` as a Plotly table: per metric the paper's value, ours
-    (mean ± 95% CI over seeds) and the difference; the best of each column in bold on green.
+    (mean ± 95% CI over seeds) and the difference (when the table has one: not on synthetic
+    data); the best of each column in bold on green.
 
     Args:
         comparison: the long table of :func:`comparison_table`.
@@ -174,16 +190,19 @@ def comparison_figure(comparison: pd.DataFrame, title: str | None = None) -> go.
     columns: list[list[str]] = [methods]
     fills: list[list[str]] = [["white"] * len(methods)]
     green, plain = "#d9f2d9", "white"
+    with_diff = "diff" in comparison
     for metric in metrics:
         part = comparison[comparison["metric"] == metric].set_index("method").loc[methods]
         name = metric_label(metric)
-        header += [f"{name}<br>paper (%)", f"{name}<br>ours (%)", f"{name}<br>Δ (points)"]
+        header += [f"{name}<br>paper (%)", f"{name}<br>ours (%)"]
         columns.append([_fmt(r.paper, r.best_paper) for r in part.itertuples()])
         columns.append([_fmt(r.ours, r.best_ours, ci=r.ours_ci95) for r in part.itertuples()])
-        columns.append([_fmt(r.diff, signed=True) for r in part.itertuples()])
         fills.append([green if b else plain for b in part["best_paper"]])
         fills.append([green if b else plain for b in part["best_ours"]])
-        fills.append([plain] * len(methods))
+        if with_diff:
+            header.append(f"{name}<br>Δ (points)")
+            columns.append([_fmt(r.diff, signed=True) for r in part.itertuples()])
+            fills.append([plain] * len(methods))
     fig = go.Figure(
         go.Table(
             header={
@@ -207,16 +226,28 @@ def comparison_figure(comparison: pd.DataFrame, title: str | None = None) -> go.
     return fig
 
 
-def table_caption(runs: pd.DataFrame, table: int) -> str:
-    """One sentence under a table: whose numbers, which units, and a warning on synthetic data."""
+def table_caption(
+    runs: pd.DataFrame, table: int, reference: Mapping[str, str] | None = None
+) -> str:
+    """The sentences under a table: whose numbers, which units, which configuration of each
+    variant (when the study varied more), and on synthetic data why there is no Δ column."""
     text = (
         f"The paper's rows of Table {table} (percent, as printed) beside our runs (mean over "
-        "seeds ± 95% CI, our fractions in percent); Δ = ours - paper in percentage points; "
-        "the best of each column in bold."
+        "seeds ± 95% CI, our fractions in percent)"
     )
-    if is_synthetic(runs):
+    synthetic = is_synthetic(runs)
+    text += "; " if synthetic else "; Δ = ours - paper in percentage points; "
+    text += "the best of each column in bold."
+    dataset = {v: k for k, v in TABLE_OF_DATASET.items()}.get(table)
+    if "params.dataset" in runs and dataset is not None:
+        runs = runs[runs["params.dataset"] == dataset]
+    rule = config_runs_per_variant(runs, "variant", reference).rule
+    if rule:
+        text += " " + rule
+    if synthetic:
         text += (
             " Our runs used a synthetic dataset and a small budget: the comparison checks the "
-            "pipeline, it is not a reproduction of the paper's numbers."
+            "pipeline, it is not a reproduction of the paper's numbers, so there is no "
+            "ours - paper column (it would compare different data)."
         )
     return text

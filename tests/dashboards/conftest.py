@@ -1,10 +1,11 @@
 """Hand-made runs for the dashboards: DataFrames in ``mlflow.search_runs`` layout, and a tiny
 MLflow store (SQLite in a temporary folder) written with the MlflowClient the way the study
-layer writes it: a parent run, child trial runs with params, per-epoch metrics, tags, attention
-PNGs, a FAILED trial, and an Optuna study beside it."""
+layer writes it: a parent run (tagged with the study's reference), child trial runs with params,
+per-epoch metrics, tags, attention PNGs, a FAILED trial, and an Optuna study beside it."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,7 @@ def make_run(
     """One row of a runs frame (params as text, as MLflow returns them)."""
     row: dict[str, Any] = {
         "run_id": run_id,
+        "experiment_id": "1",
         "status": status,
         "start_time": pd.Timestamp("2025-01-01", tz="UTC") + pd.Timedelta(seconds=start),
         "params.variant": variant,
@@ -140,7 +142,9 @@ def tiny_store(tmp_path_factory) -> TinyStore:
     pngs = _attention_pngs(root / "pngs", 0)
 
     mixed = client.create_experiment("mixed-synthetic", artifact_location=str(root / "art1"))
-    parent = client.create_run(mixed, tags={"a3m.study": "mixed"}).info.run_id
+    # the reference the runner tags a study's parent run with (StudySpec.reference)
+    tags = {"a3m.study": "mixed", "a3m.reference": json.dumps({"variant": "baseline2"})}
+    parent = client.create_run(mixed, tags=tags).info.run_id
     n = 0
     for variant, base in (("baseline2", 0.60), ("att1", 0.64), ("att2", 0.66), ("a3m", 0.70)):
         for seed in (0, 1):

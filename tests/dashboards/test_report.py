@@ -1,5 +1,6 @@
-"""Which sections a report gets, the files it writes (HTML with Plotly inline, CSVs, PNGs), the
-command line and the after-study hook."""
+"""Which sections a report gets (the paper's claims and the paired comparisons first), the files
+it writes (HTML with Plotly inline, CSVs, PNGs), the links to the MLflow UI, the command line
+and the after-study hook."""
 
 from __future__ import annotations
 
@@ -13,11 +14,16 @@ import pytest
 from a3m.study.leaderboard import leaderboard
 from a3m.study.runner import AFTER_STUDY_GROUP, StudyResult
 from dashboards import build, export, report
+from dashboards import claims as paper_claims
 from dashboards.data import load_runs
+
+FIRST = ["claims", "paired_comparisons"]  # the conclusions, before every number
 
 
 def _keys(runs, **kw) -> list[str]:
-    return [s.key for s in report.plan_sections(runs, experiment="x", **kw)]
+    keys = [s.key for s in report.plan_sections(runs, experiment="x", **kw)]
+    assert keys[:2] == FIRST
+    return keys[2:]
 
 
 def test_sections_follow_the_data(frames, tmp_path):
@@ -91,10 +97,11 @@ def test_report_files_of_the_tiny_study(tiny_store, tmp_path):
     runs = load_runs(tiny_store.mixed, tiny_store.tracking_uri)
     written = report.write_report(runs, tmp_path, experiment=tiny_store.mixed, png=False)
     assert written.sections == [
-        "leaderboard", "table2", "fig5_ablation", "fig7_alpha_beta", "fig8_attributes",
+        *FIRST, "leaderboard", "table2", "fig5_ablation", "fig7_alpha_beta", "fig8_attributes",
         "problems",
     ]  # fmt: skip
-    assert sorted(p.name for p in written.csvs) == ["leaderboard.csv", "table2.csv"]
+    assert sorted(p.name for p in written.csvs) == [
+        "claims.csv", "leaderboard.csv", "paired_comparisons.csv", "table2.csv"]  # fmt: skip
     board = pd.read_csv(tmp_path / "leaderboard.csv")
     expected = leaderboard(runs, sort_by="score_mean")
     assert board["run_ids"].tolist() == expected["run_ids"].tolist()
@@ -106,6 +113,11 @@ def test_report_files_of_the_tiny_study(tiny_store, tmp_path):
     for key in ("table2", "fig5_ablation", "fig7_alpha_beta", "fig8_attributes"):
         assert f'id="fig-{key}"' in page and f'href="#{key}"' in page
     assert "synthetic dataset" in page and "PNG export not requested." in page
+    # no reference given here: the best configuration, and the caveat that it flatters it
+    assert "This study declared no reference" in page and "optimistic for it" in page
+    claims = pd.read_csv(tmp_path / "claims.csv")
+    assert len(claims) == len(paper_claims.load_claims())
+    assert page.index('<section id="claims">') < page.index('<section id="leaderboard">')
 
 
 def test_pngs_need_a_browser_and_say_so(tmp_path, monkeypatch):
@@ -159,3 +171,84 @@ def test_after_study_hook_writes_beside_the_leaderboard(tiny_store, tmp_path, mo
     assert len(list((out / "attention").rglob("*.png"))) == 4  # Fig. 6's sources, kept
     assert "Fig. 6: attention maps" in (out / "report.html").read_text()
     assert not Path("results").joinpath(tiny_store.mixed).exists()
+
+
+def _seeded(frames, n_seeds=8):
+    """A3M ahead of Baseline-1 by 4-6 points on every seed (CUB, real data)."""
+    rows = []
+    for seed in range(n_seeds):
+        level = 0.70 + 0.01 * (seed % 3)
+        gain = 0.04 + 0.01 * (seed % 3)
+        for rid, variant, acc in (("r", "baseline1", level), ("c", "a3m", level + gain)):
+            metrics = {"accuracy": acc, "score": acc}
+            rows.append(frames.run(f"{rid}{seed}", variant, seed, params={"synthetic": False},
+                                   metrics=metrics))  # fmt: skip
+    return frames.frame(*rows)
+
+
+def test_the_claims_come_first_and_link_to_their_runs(frames):
+    runs = _seeded(frames)
+    sections = report.plan_sections(
+        runs, experiment="x", reference={"variant": "baseline1"}, ui_url="http://mlflow:5000/"
+    )
+    claims = sections[0]
+    assert claims.title == "What the paper claims, what these runs say"
+    tested = claims.data[claims.data["verdict"] != "not run here"]
+    assert tested["claim"].tolist() == ["a3m_beats_baseline1"]
+    assert tested["verdict"].tolist() == ["supported"]
+    assert '<tr class="supported">' in claims.html and "<b>supported</b>" in claims.html
+    assert "A3M beats Baseline-1 in accuracy on CUB-200-2011 (86.2 vs 82.3)" in claims.html
+    assert 'href="http://mlflow:5000/#/experiments/1/runs/c0"' in claims.html
+    assert 'href="http://mlflow:5000/#/experiments/1/runs/r7"' in claims.html
+    assert "+3.90" in claims.html  # the paper's effect beside ours
+    assert "Not run here:" in claims.html and "no cub run with variant=baseline2" in claims.html
+    assert "more claims are about other datasets" in claims.html
+    assert "synthetic" not in claims.caption
+
+    paired = sections[1]
+    assert paired.title == "Paired comparisons against the reference"
+    assert paired.caption == "Reference: variant=baseline1 (declared by the study)."
+    assert "Holm-adjusted" in paired.html and "2/2<sup>n</sup>" in paired.html
+    assert paired.data["verdict"].tolist() == ["better"]
+    assert 'href="http://mlflow:5000/#/experiments/1/runs/c3"' in paired.html
+    assert "declared no reference" not in paired.html
+
+
+def test_paired_comparisons_need_two_seeds(frames):
+    one = _seeded(frames, n_seeds=1)
+    section = report.paired_section(one, {"variant": "baseline1"})
+    assert section.data is None
+    assert "paired verdicts need at least 2 seeds" in section.html
+    assert "needs at least 6 to ever reach p &lt; 0.05" in section.html
+    # an open search declares no reference: the best one, with the caveat
+    section = report.paired_section(_seeded(frames, 3), None, open_search=True)
+    assert "This open search declared no reference" in section.html
+    assert "variant=a3m" in section.html and "optimistic for it" in section.html
+    assert section.data["verdict"].tolist() == ["no evidence"]  # 3 seeds: p >= 0.25
+
+
+def test_mlflow_ui_url_and_run_links(frames):
+    assert report.mlflow_ui_url("http://mlflow:5000/") == "http://mlflow:5000"
+    assert report.mlflow_ui_url("https://x.org/mlflow") == "https://x.org/mlflow"
+    for local in ("sqlite:///mlflow.db", "file:///tmp/mlruns", "", None):
+        assert report.mlflow_ui_url(local) == "http://127.0.0.1:5000"
+    assert report.run_url("http://u", "3", "abc") == "http://u/#/experiments/3/runs/abc"
+    runs = frames.frame(frames.run("abcdefghij"))
+    assert report.run_links("abcdefghij", runs, "http://u") == (
+        '<a href="http://u/#/experiments/1/runs/abcdefghij" title="abcdefghij">abcdefg</a>'
+    )
+    # without an experiment id (a hand-made frame) the ids stay, unlinked
+    assert "<a " not in report.run_links("abcdefghij", runs.drop(columns="experiment_id"), "u")
+
+
+def test_build_reads_the_declared_reference_and_links_the_ui(tiny_store, tmp_path, capsys):
+    args = ["--experiment", tiny_store.mixed, "--tracking-uri", tiny_store.tracking_uri,
+            "--no-png", "--out", str(tmp_path), "--mlflow-ui", "http://ui:5000"]  # fmt: skip
+    assert build.main(args) == 0
+    page = (tmp_path / "report.html").read_text()
+    assert "Reference: variant=baseline2 (declared by the study)." in page
+    assert 'href="http://ui:5000/#/experiments/' in page
+    paired = pd.read_csv(tmp_path / "paired_comparisons.csv")
+    assert set(paired["reference"]) == {"variant=baseline2"}
+    a3m = paired[(paired["variant"] == "a3m") & (paired["alpha"] == 0.5) & (paired["beta"] == 0.5)]
+    assert a3m["n_pairs"].tolist() == [2] and a3m["mean_diff"].iloc[0] == pytest.approx(0.10)

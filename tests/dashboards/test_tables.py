@@ -1,5 +1,6 @@
 """The paper's numbers as data, and our runs beside them: the paper's value, ours, the
-difference, the best marked, in the Plotly table."""
+difference (real data only), the best marked, in the Plotly table; one configuration per
+variant, never chosen by its test score."""
 
 from __future__ import annotations
 
@@ -52,13 +53,15 @@ def test_paper_numbers_hold_the_headline_rows_of_reproduction_md():
 
 @pytest.fixture
 def cub(frames):
+    """Runs on the real CUB (not synthetic): the tables compare them with the paper."""
     run = frames.run
+    real = {"synthetic": False}
     return frames.frame(
-        run("a0", "a3m", 0, metrics={"accuracy": 0.80}),
-        run("a1", "a3m", 1, metrics={"accuracy": 0.84}),
-        run("b0", "baseline2", 0, metrics={"accuracy": 0.85}),
-        run("t0", "att1", 0, metrics={"accuracy": 0.70}),
-        run("m0", "a3m", 0, dataset="market1501", metrics={"rank1": 0.9}),  # another table's
+        run("a0", "a3m", 0, params=real, metrics={"accuracy": 0.80}),
+        run("a1", "a3m", 1, params=real, metrics={"accuracy": 0.84}),
+        run("b0", "baseline2", 0, params=real, metrics={"accuracy": 0.85}),
+        run("t0", "att1", 0, params=real, metrics={"accuracy": 0.70}),
+        run("m0", "a3m", 0, dataset="market1501", params=real, metrics={"rank1": 0.9}),
     )
 
 
@@ -109,7 +112,7 @@ def test_comparison_figure_shows_paper_ours_and_difference(cub):
 def test_market_table_has_every_protocol_column(frames):
     metrics = {"rank1": 0.8, "rank5": 0.9, "rank10": 0.95, "rank20": 0.97, "mAP": 0.6}
     runs = frames.frame(frames.run("m", "a3m", dataset="market1501", metrics=metrics))
-    table = tables.comparison_table(runs, 1)
+    table = tables.comparison_table(runs, 1, with_diff=True)
     a3m = table[table["method"] == "A3M"].set_index("metric")
     assert list(a3m.index) == ["rank1", "rank5", "rank10", "rank20", "mAP"]
     np.testing.assert_allclose(
@@ -123,3 +126,44 @@ def test_table_lookups():
         "market1501": 1, "cub": 2, "compcars": 3, "cub_retrieval": 4, "cars196": 5}  # fmt: skip
     with pytest.raises(ValueError, match="no table 9"):
         tables.comparison_table(tables.load_paper_numbers().iloc[0:0], 9)
+
+
+def test_synthetic_runs_get_no_difference_from_the_paper(cub):
+    synthetic = cub.assign(**{"params.synthetic": "True"})
+    table = tables.comparison_table(synthetic, 2)
+    assert "diff" not in table and list(table.columns) == [c for c in tables.COLUMNS if c != "diff"]
+    header = [h for h in tables.comparison_figure(table).data[0].header.values]
+    assert not any("Δ" in h for h in header) and len(header) == 3
+    caption = tables.table_caption(synthetic, 2)
+    assert "no ours - paper column (it would compare different data)" in caption
+    assert "Δ" not in caption
+    real = tables.table_caption(cub, 2)
+    assert "Δ = ours - paper in percentage points" in real and "synthetic" not in real
+
+
+def test_table_never_picks_a_configuration_by_its_test_score(frames):
+    """A3M at d=64 (3 runs: the study's base) and at d=128 (one run, better on the test
+    split): the table reports d=64, or the reference's d, or the best validation score's."""
+    run = frames.run
+    runs = frames.frame(
+        *[run(f"a{s}", "a3m", s, params={"d": 64}, metrics={"accuracy": 0.6, "val_score": 0.5})
+          for s in range(3)],
+        run("b", "a3m", 0, params={"d": 128}, metrics={"accuracy": 0.9, "val_score": 0.4}),
+        run("c", "baseline2", 0, params={"d": 128}, metrics={"accuracy": 0.5}),
+    )  # fmt: skip
+    no_val = runs.drop(columns="metrics.val_score")
+
+    def ours(frame, **kw):
+        table = tables.comparison_table(frame, 2, **kw)
+        return table.set_index("method").loc["A3M", "ours"]
+
+    assert ours(no_val) == pytest.approx(60.0)  # the base: the d most runs share
+    caption = tables.table_caption(no_val, 2)
+    assert "at the study's base, the value most runs share (d=64)" in caption
+    assert "never the one best on the test split" in caption
+    assert ours(no_val, reference={"d": "128"}) == pytest.approx(90.0)
+    assert "at the study's reference (d=128)" in tables.table_caption(no_val, 2, {"d": 128})
+    assert ours(runs) == pytest.approx(60.0)  # validation prefers d=64 (0.5 > 0.4)
+    flipped = runs.assign(**{"metrics.val_score": [0.1, 0.1, 0.1, 0.9, float("nan")]})
+    assert ours(flipped) == pytest.approx(90.0)
+    assert "best mean val_score (validation split) over d" in tables.table_caption(flipped, 2)
