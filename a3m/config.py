@@ -52,6 +52,9 @@ class RunConfig:
     # Positive control: share of training images whose attribute labels are those of another
     # training image (seeded); evaluation keeps the true ones. a3m.data.training
     attr_label_noise: float = 0.0
+    # Positive control: share of training images whose category label is another training
+    # image's (seeded): a model broken on purpose, which a comparison must find worse.
+    label_noise: float = 0.0
     # model
     variant: str = "a3m"
     backbone: str = "resnet50"
@@ -92,6 +95,9 @@ class RunConfig:
     amp: bool = True  # bf16 autocast on CUDA
     channels_last: bool = True  # on CUDA
     compile: bool = False
+    # A name for the run that changes nothing it computes: two labels of one configuration are
+    # an A/A control (studies/controls.py), or a repeat kept apart from the first.
+    label: str = ""
 
     def __post_init__(self) -> None:
         self.validate()
@@ -123,6 +129,8 @@ class RunConfig:
                 raise ConfigError(f"{name} must be > 0, got {getattr(self, name)}")
         if not 0 <= self.val_fraction <= 0.5:
             raise ConfigError(f"val_fraction must be in [0, 0.5], got {self.val_fraction}")
+        if not 0 <= self.label_noise <= 1:
+            raise ConfigError(f"label_noise must be in [0, 1], got {self.label_noise}")
         if not 0 <= self.attr_label_noise <= 1:
             raise ConfigError(f"attr_label_noise must be in [0, 1], got {self.attr_label_noise}")
         if not 0 <= self.dropout < 1:

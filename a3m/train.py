@@ -34,7 +34,12 @@ from a3m import metrics
 from a3m.config import ConfigError, RunConfig
 from a3m.data import ImageDataset, build_dataset
 from a3m.data.base import DatasetInfo
-from a3m.data.training import SplitPart, holdout_split, shuffle_attribute_labels
+from a3m.data.training import (
+    SplitPart,
+    holdout_split,
+    shuffle_attribute_labels,
+    shuffle_labels,
+)
 from a3m.data.transforms import build_transform, normalize_batch
 from a3m.diagnostics import (
     PREFIX,
@@ -161,7 +166,12 @@ def _training_parts(
         attributes = shuffle_attribute_labels(
             split.attributes[kept], cfg.attr_label_noise, cfg.seed
         )
-    part = SplitPart(split, kept, attributes=attributes, seed=cfg.seed if train else None)
+    labels = None
+    if cfg.label_noise > 0:
+        labels = shuffle_labels(split.labels[kept], cfg.label_noise, cfg.seed)
+    part = SplitPart(
+        split, kept, attributes=attributes, labels=labels, seed=cfg.seed if train else None
+    )
     if held is None:
         return part, None
     # The held-out part is evaluated: the evaluation transform, the true labels.

@@ -9,7 +9,13 @@ import torch
 
 from a3m.config import ConfigError, RunConfig
 from a3m.data.synthetic import write_synthetic
-from a3m.data.training import SplitPart, holdout_split, mix_seed, shuffle_attribute_labels
+from a3m.data.training import (
+    SplitPart,
+    holdout_split,
+    mix_seed,
+    shuffle_attribute_labels,
+    shuffle_labels,
+)
 from a3m.train import (
     BEST_WEIGHTS_NAME,
     CHECKPOINT_NAME,
@@ -114,6 +120,31 @@ def test_attribute_noise_moves_that_share_of_rows(fraction, moved):
     assert np.array_equal(noisy, shuffle_attribute_labels(rows, fraction, seed=0))
     if moved:
         assert not np.array_equal(noisy, shuffle_attribute_labels(rows, fraction, seed=1))
+
+
+def test_label_noise_moves_that_share_of_labels_in_its_own_stream():
+    labels = np.arange(100, dtype=np.int64)
+    noisy = shuffle_labels(labels, 0.5, seed=0)
+    assert (noisy != labels).sum() == 50 and sorted(noisy) == sorted(labels)
+    assert np.array_equal(noisy, shuffle_labels(labels, 0.5, seed=0))
+    # not the attribute control's draw on the same seed
+    rows = shuffle_attribute_labels(labels[:, None], 0.5, seed=0)[:, 0]
+    assert not np.array_equal(noisy, rows)
+    assert np.array_equal(shuffle_labels(labels, 0.0, seed=0), labels)
+
+
+def test_label_noise_only_on_the_training_part(cub_root):
+    truth = _true_train(cub_root).dataset.labels
+    cfg = small(cub_root, label_noise=0.5)
+    train, evals, _ = build_datasets(cfg)
+    moved = train.labels != truth[train.indices]
+    assert 0.35 <= moved.mean() <= 0.5  # (a label may move onto an image of its own class)
+    i = int(np.flatnonzero(moved)[0])
+    assert train[i][1]["label"] == train.labels[i] != truth[train.indices[i]]
+    assert np.array_equal(evals["test"].labels, build_split(small(cub_root), "test").labels)
+    assert np.array_equal(train.dataset.labels, truth)
+    with pytest.raises(ConfigError, match="label_noise must be in"):
+        cfg.replace(label_noise=2.0)
 
 
 # -- the run's datasets ------------------------------------------------------------------------

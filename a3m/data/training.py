@@ -7,8 +7,9 @@ from its own seeded stream, never from the global RNG that model initialisation 
 
 - :func:`holdout_split`: the held-out (validation) part of the training split that picks the
   best epoch (``RunConfig.val_fraction``), stratified by class;
-- :func:`shuffle_attribute_labels`: the positive control of ``RunConfig.attr_label_noise``,
-  attribute labels moved between training images;
+- :func:`shuffle_attribute_labels` and :func:`shuffle_labels`: controls that break the data on
+  purpose (``RunConfig.attr_label_noise``, ``RunConfig.label_noise``), labels moved between
+  training images;
 - :class:`SplitPart`: the items of one part of a split, whose random augmentation is a function
   of ``(seed, epoch, index)`` only (the order of the items is the DataLoader generator's).
 """
@@ -30,6 +31,7 @@ _GOLDEN64 = 0x9E3779B97F4A7C15
 # Stream tags: the hold-out and the label noise of one seed must not be the same draw.
 _HOLDOUT_STREAM = 1
 _ATTR_NOISE_STREAM = 2
+_LABEL_NOISE_STREAM = 3
 
 
 def mix_seed(*values: int) -> int:
@@ -96,15 +98,26 @@ def shuffle_attribute_labels(attributes: np.ndarray, fraction: float, seed: int)
     1.0 every image has the attributes of another image. Seeded by ``seed`` alone; ``attributes``
     itself is never modified.
     """
+    return _cycle_rows(attributes, fraction, mix_seed(seed, _ATTR_NOISE_STREAM))
+
+
+def shuffle_labels(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """A copy of the category ``labels`` (N,) with ``round(fraction * N)`` of them moved between
+    images as :func:`shuffle_attribute_labels` moves attribute rows (a positive control: the
+    class counts stay, their link to the image is broken). Its own stream of ``seed``."""
+    return _cycle_rows(labels, fraction, mix_seed(seed, _LABEL_NOISE_STREAM))
+
+
+def _cycle_rows(values: np.ndarray, fraction: float, stream_seed: int) -> np.ndarray:
     if not 0 <= fraction <= 1:
         raise ValueError(f"fraction must be in [0, 1], got {fraction}")
-    out = np.array(attributes, copy=True)
+    out = np.array(values, copy=True)
     m = _round_half_up(fraction * len(out))
     if m < 2:  # one chosen image has no other to take from
         return out
-    rng = np.random.default_rng(mix_seed(seed, _ATTR_NOISE_STREAM))
+    rng = np.random.default_rng(stream_seed)
     chosen = rng.choice(len(out), size=m, replace=False)  # in random order: the cycle
-    out[chosen] = attributes[np.roll(chosen, -1)]
+    out[chosen] = values[np.roll(chosen, -1)]
     return out
 
 
@@ -117,8 +130,9 @@ class SplitPart(Dataset):
     Args:
         dataset: the whole split.
         indices: positions in ``dataset`` of this part's items (default: all, in order).
-        attributes: (len(indices), K) attribute labels replacing the split's (the positive
-            control); default: the split's own.
+        attributes: (len(indices), K) attribute labels replacing the split's (a control);
+            default: the split's own.
+        labels: (len(indices),) category labels replacing the split's (a control).
         seed: when set, each item's random draws (the training transform's crop and flip) come
             from torch's CPU generator seeded with ``mix_seed(seed, epoch, index)`` and the
             generator's state is restored afterwards: an item's augmentation is a pure function of
@@ -138,6 +152,7 @@ class SplitPart(Dataset):
         indices: np.ndarray | None = None,
         *,
         attributes: np.ndarray | None = None,
+        labels: np.ndarray | None = None,
         seed: int | None = None,
     ) -> None:
         self.dataset = dataset
@@ -155,7 +170,10 @@ class SplitPart(Dataset):
                 f"attributes must be ({len(self.indices)}, {dataset.info.num_attributes}) "
                 f"(items, K), got {attributes.shape}"
             )
+        if labels is not None and labels.shape != (len(self.indices),):
+            raise ValueError(f"labels must be ({len(self.indices)},), got {labels.shape}")
         self._attributes = attributes
+        self._labels = labels
         self.seed = seed
         self.epoch = 0
 
@@ -165,7 +183,9 @@ class SplitPart(Dataset):
 
     @property
     def labels(self) -> np.ndarray:
-        """(N,) labels of this part's items."""
+        """(N,) labels of this part's items, as it trains on them."""
+        if self._labels is not None:
+            return self._labels
         return self.dataset.labels[self.indices]
 
     @property
@@ -196,9 +216,12 @@ class SplitPart(Dataset):
                 generator.set_state(state)
         if self._attributes is not None:
             target["attributes"] = torch.from_numpy(self._attributes[index].copy())
+        if self._labels is not None:
+            target["label"] = int(self._labels[index])
         return image, target
 
     def __repr__(self) -> str:
         seeded = "" if self.seed is None else f", seed={self.seed}, epoch={self.epoch}"
         noisy = "" if self._attributes is None else ", attributes replaced"
+        noisy += "" if self._labels is None else ", labels replaced"
         return f"SplitPart({self.dataset!r}, items={len(self)}{seeded}{noisy})"
