@@ -28,6 +28,8 @@ TRIAL_TAG = "a3m.trial_id"
 STUDY_PATH_TAG = "a3m.study_path"
 ERROR_TAG = "a3m.error"
 STOPPED_EARLY_TAG = "a3m.stopped_early"
+RETRIES_TAG = "a3m.retries"  # on a trial run: how many times it was started again after a crash
+RETRIED_AFTER_TAG = "a3m.retried_after"  # ... and the reason of the last crash
 REFERENCE_TAG = "a3m.reference"  # on a parent run: JSON of the study's reference FIELD -> value
 STUDY_TAG = "a3m.study"  # on a parent run: the study script's name
 _BATCH = 1000  # MLflow's limit on metrics per log_batch call
@@ -217,15 +219,28 @@ class TrialTracker:
             self.status = found[0].info.status
             self._error = found[0].data.tags.get(ERROR_TAG)
             self._stopped_early = STOPPED_EARLY_TAG in found[0].data.tags
+            self._retries = int(found[0].data.tags.get(RETRIES_TAG, 0))
+            self._existing = True
         else:
             tags = {**environment_tags(), PARENT_TAG: parent_run_id, TRIAL_TAG: trial_id}
             run = self.client.create_run(experiment_id, tags=tags, run_name=run_name)
             self.run_id, self.status, self._error = run.info.run_id, "RUNNING", None
             self._stopped_early = False
+            self._retries, self._existing = 0, False
         self._logged_epochs = self._epochs_in_store()
 
     def start(self) -> None:
-        """Mark the run RUNNING (again, for a retried or restored trial)."""
+        """Mark the run RUNNING (again, for a retried or restored trial). A run found RUNNING
+        or FAILED did not end cleanly: this start is a retry, counted (``a3m.retries``) with
+        the reason of the attempt before (``a3m.retried_after``)."""
+        if self._existing and self.status in ("RUNNING", "FAILED"):
+            self._retries += 1
+            reason = self._error or (
+                "the attempt ended without a word: its process was killed (out of memory, "
+                "SIGKILL) or its node or driver was lost"
+            )
+            self.client.set_tag(self.run_id, RETRIES_TAG, str(self._retries))
+            self.client.set_tag(self.run_id, RETRIED_AFTER_TAG, reason[:5000])
         if self.status != "RUNNING":
             self.client.update_run(self.run_id, status="RUNNING")
             self.status = "RUNNING"
@@ -233,9 +248,7 @@ class TrialTracker:
             # A resumed trial: the tag of an earlier stop (an interrupt) no longer holds.
             self.client.delete_tag(self.run_id, STOPPED_EARLY_TAG)
             self._stopped_early = False
-        if self._error:
-            # A retry after a crash: keep the crash's reason, but not as this attempt's error.
-            self.client.set_tag(self.run_id, "a3m.retried_after", self._error)
+        if self._error:  # the crash's reason is kept above, not as this attempt's error
             self.client.delete_tag(self.run_id, ERROR_TAG)
             self._error = None
 

@@ -21,17 +21,30 @@ import ray
 import torch
 from ray import tune
 
-from a3m.config import RunConfig
+from a3m.config import ConfigError, RunConfig
+from a3m.data._io import ImageReadError
+from a3m.data.base import DatasetFormatError
 from a3m.study.tracking import STOPPED_EARLY_TAG, TrialTracker
 from a3m.train import (
     CHECKPOINT_NAME,
+    CheckpointMismatchError,
     EpochResult,
+    NonFiniteLossError,
     fit,
     load_checkpoint,
     resolve_device,
     resolve_num_workers,
     save_attention_examples,
 )
+
+DETERMINISTIC_ERRORS: tuple[type[BaseException], ...] = (
+    ConfigError,  # a setting out of range
+    DatasetFormatError,  # the copy does not match its public format
+    ImageReadError,  # a missing or corrupt image
+    CheckpointMismatchError,  # a checkpoint of another model
+    NonFiniteLossError,  # diverges again from the same checkpoint and seed
+)
+"""Errors a retry from the last checkpoint would meet again: the trial ends FAILED at once."""
 
 POINT_KEY = "point"
 """A param-space key whose value (a dict) is merged into the run config: lets a grid list
@@ -128,6 +141,11 @@ def train_trial(config: dict[str, Any], study: StudyContext) -> None:
             tracker.client.set_tag(tracker.run_id, STOPPED_EARLY_TAG, "true")
         tracker.finish("FINISHED")
         raise
+    except DETERMINISTIC_ERRORS as exc:
+        # It would fail the same way from the same checkpoint: FAILED with its reason, and
+        # no exception, so Tune does not retry it (the driver counts it from MLflow).
+        tracker.finish("FAILED", error=f"{type(exc).__name__}: {exc}")
+        return
     except BaseException as exc:
         tracker.finish("FAILED", error=f"{type(exc).__name__}: {exc}")
         raise

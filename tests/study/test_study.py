@@ -68,7 +68,8 @@ def test_seeds_are_aggregated_with_confidence_intervals(ray_local, study_args):
 
 def test_raising_trial_is_failed_with_reason_and_study_completes(ray_local, study_args):
     spec = StudySpec("nan", "one diverges", base=TINY, points=[{"lr": 0.03}, {"lr": 1e12}])
-    args = study_args("--epochs", "2", "--max-failures", "0")
+    # retries allowed, yet a divergence would recur from the same checkpoint: none is made
+    args = study_args("--epochs", "2", "--max-failures", "2")
     result = run_study(spec, args)
     assert (result.num_trials, result.num_errors) == (2, 1)
     _, children = child_runs(MlflowClient(result.tracking_uri), "nan-synthetic")
@@ -77,6 +78,8 @@ def test_raising_trial_is_failed_with_reason_and_study_completes(ray_local, stud
     failed = status["1000000000000.0"]
     assert failed.info.status == "FAILED"
     assert "NonFiniteLossError: loss is" in failed.data.tags["a3m.error"]
+    assert "a3m.retries" not in failed.data.tags
+    assert result.exit_code == 1  # some trials failed
     assert "FAILED:1" in pd.read_csv(result.leaderboard_csv)["status"].str.cat()
 
 
@@ -90,6 +93,9 @@ def test_dead_worker_is_retried_from_its_checkpoint(ray_local, study_args, tmp_p
     client = MlflowClient(result.tracking_uri)
     _, (run,) = child_runs(client, "crash-synthetic")
     assert run.info.status == "FINISHED"
+    assert run.data.tags["a3m.retries"] == "1"  # the retry and its reason are on the run
+    assert "process was killed" in run.data.tags["a3m.retried_after"]
+    assert "a3m.error" not in run.data.tags
     assert epochs_logged(client, run.info.run_id) == [1, 2, 3]  # each epoch once
     assert len(client.get_metric_history(run.info.run_id, "train_loss")) == 3
 
