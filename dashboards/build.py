@@ -75,6 +75,12 @@ def build(
             attention = data.download_attention_images(runs, uri, out_dir / "attention")
         except Exception as err:  # an unreachable artifact store costs Fig. 6, not the report
             messages.append(f"attention maps not downloaded: {type(err).__name__}: {err}")
+    diagnostics = None
+    if any(c.startswith("metrics.diag/") for c in runs.columns):
+        try:
+            diagnostics = data.diagnostics_history(None, uri, diagnosed_runs(runs))
+        except Exception as err:  # a store that cannot serve histories costs one figure
+            messages.append(f"diagnostics not read: {type(err).__name__}: {err}")
     storage = optuna_storage or default_optuna_storage(uri)
     study, note = data.load_optuna_study(experiment, storage)
     return write_report(
@@ -90,7 +96,26 @@ def build(
         messages=messages,
         reference=reference,
         ui_url=ui_url,
+        diagnostics=diagnostics,
     )
+
+
+DIAGNOSED_SEEDS = 3
+"""Runs per configuration whose per-epoch diagnostics the report reads: one metric history is
+one request, about 30 per run, so a large study reads a sample, not everything."""
+
+
+def diagnosed_runs(runs) -> list[str]:
+    """The finished runs of the first :data:`DIAGNOSED_SEEDS` seeds of each configuration."""
+    from a3m.study.runs import configuration_key
+    from dashboards import data
+
+    done = data.finished(runs)
+    if done.empty:
+        return []
+    key = configuration_key(runs) or ["params.dataset"]
+    ordered = done.sort_values("params.seed") if "params.seed" in done else done
+    return ordered.groupby(key, dropna=False).head(DIAGNOSED_SEEDS)["run_id"].tolist()
 
 
 def _print(report: Report) -> None:

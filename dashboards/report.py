@@ -130,6 +130,7 @@ def plan_sections(
     reference: Mapping[str, str] | None = None,
     claims: pd.DataFrame | None = None,
     ui_url: str = LOCAL_MLFLOW_UI,
+    diagnostics: pd.DataFrame | None = None,
 ) -> list[Section]:
     """The report's sections for these runs, in reading order (see the module docstring).
 
@@ -145,6 +146,8 @@ def plan_sections(
             (:func:`a3m.study.runs.study_reference`); None: the best one, with a caveat.
         claims: the paper's claims (default ``paper_claims.csv``).
         ui_url: the MLflow UI the runs link to (:func:`mlflow_ui_url`).
+        diagnostics: the trials' per-epoch ``diag/`` metrics
+            (:func:`dashboards.data.diagnostics_history`); a section when not empty.
     """
     done = finished(runs)
     empty = no_runs_message(runs, experiment)
@@ -216,6 +219,17 @@ def plan_sections(
                 "Query images of the test split with the attribute-guided masks m^(k) of the most "
                 "selective attributes and m_region, as the best attention run logged them.",
                 figure=figures.attention_maps(attention),
+            )
+        )
+    if diagnostics is not None and not diagnostics.empty:
+        sections.append(
+            Section(
+                "diagnostics",
+                "Training diagnostics: why a variant trails or leads",
+                "Per epoch, mean over seeds: the learned attention weights (mean, and the share "
+                "saturated within 0.01 of 0 or 1, where a sigmoid has stopped learning), the "
+                "norms of f_region, f_attr and f_final, and each part's gradient norm.",
+                figure=figures.attention_diagnostics(runs, diagnostics),
             )
         )
     if open_search:
@@ -683,6 +697,7 @@ def write_report(
     reference: Mapping[str, str] | None = None,
     claims: pd.DataFrame | None = None,
     ui_url: str | None = None,
+    diagnostics: pd.DataFrame | None = None,
 ) -> Report:
     """Plan the sections, write the CSVs and PNGs, then ``report.html`` (which links them).
 
@@ -691,7 +706,8 @@ def write_report(
         out_dir: the report's folder (created), e.g. beside the study's leaderboard.
         experiment: the MLflow experiment's name.
         tracking_uri: shown in the header.
-        attention, optuna_study, optuna_note, reference, claims: see :func:`plan_sections`.
+        attention, optuna_study, optuna_note, reference, claims, diagnostics: see
+            :func:`plan_sections`.
         ui_url: the MLflow UI the runs link to; default :func:`mlflow_ui_url` of
             ``tracking_uri``.
         png: export a PNG per figure.
@@ -710,6 +726,7 @@ def write_report(
         reference=reference,
         claims=claims,
         ui_url=ui_url or mlflow_ui_url(tracking_uri),
+        diagnostics=diagnostics,
     )
     report = Report(
         html=out / REPORT_NAME, sections=[s.key for s in sections], messages=list(messages)

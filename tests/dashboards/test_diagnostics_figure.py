@@ -103,3 +103,23 @@ def test_diagnostics_history_reads_every_epoch(tmp_path):
     pd.testing.assert_frame_equal(by_experiment, m_k.reset_index(drop=True))
     with pytest.raises(ValueError, match="experiment or the run ids"):
         diagnostics_history(None, uri)
+
+
+def test_the_report_has_a_diagnostics_section_when_runs_logged_them(runs):
+    from dashboards import report
+    from dashboards.build import DIAGNOSED_SEEDS, diagnosed_runs
+
+    keys = [s.key for s in report.plan_sections(runs, experiment="x")]
+    assert "diagnostics" not in keys
+    sections = report.plan_sections(runs, experiment="x", diagnostics=history_frame())
+    (section,) = [s for s in sections if s.key == "diagnostics"]
+    assert section.figure is not None and section.figure.data
+    # the report reads the histories of a sample of seeds per configuration, never all
+    many = pd.concat([runs] * 3, ignore_index=True)
+    many["params.seed"] = [str(i) for i in range(len(many))]
+    many["run_id"] = [f"r{i}" for i in range(len(many))]
+    chosen = diagnosed_runs(many)
+    per_config = (
+        many[many["run_id"].isin(chosen)].groupby(["params.variant", "params.fused_bn"]).size()
+    )
+    assert per_config.max() <= DIAGNOSED_SEEDS and len(per_config) == 3
