@@ -22,6 +22,7 @@ Commands:
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -205,8 +206,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         result = fit(cfg, out, resume=args.resume, callback=callback, progress=not args.quiet)
     except BaseException as err:
         if finish:
-            finish("FAILED", f"{type(err).__name__}: {err}")
-        raise
+            finish("KILLED" if isinstance(err, KeyboardInterrupt) else "FAILED",
+                   f"{type(err).__name__}: {err}")  # fmt: skip
+        code = _user_error_code(err)
+        if code is None or os.environ.get("A3M_DEBUG"):
+            raise
+        print(f"a3m train: {err}", file=sys.stderr)
+        return code
     history = pd.DataFrame(result.history)
     history.to_csv(out / "history.csv", index=False)
     final = result.history[-1] if result.history else {}
@@ -218,6 +224,22 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(history[shown].to_string(index=False))
     print(f"\n{result.summary()}; config, checkpoint and metrics in {out}")
     return 0
+
+
+def _user_error_code(err: BaseException) -> int | None:
+    """The exit status of an error that is the user's input, told in one line (2: a flag or a
+    file given on the command line; 1: the data or the run itself); None for a bug, whose
+    traceback is shown."""
+    from a3m.config import ConfigError
+    from a3m.data._io import ImageReadError
+    from a3m.data.base import DatasetFormatError
+    from a3m.train import CheckpointMismatchError, NonFiniteLossError
+
+    if isinstance(err, (ConfigError, CheckpointMismatchError, FileNotFoundError)):
+        return 2
+    if isinstance(err, (DatasetFormatError, ImageReadError, NonFiniteLossError)):
+        return 1
+    return None
 
 
 def _mlflow_logger(tracking_uri: str, experiment: str, cfg):

@@ -34,7 +34,7 @@ import plotly.io as pio
 from a3m import stats
 from a3m.study.compare import COMPARISON_COLUMNS, best_reference, compare, describe
 from a3m.study.leaderboard import leaderboard
-from a3m.study.tracking import ERROR_TAG
+from a3m.study.tracking import ERROR_TAG, redact
 from dashboards import claims as paper_claims
 from dashboards import figures, tables
 from dashboards.data import (
@@ -630,7 +630,7 @@ def render_html(
     settings = ", ".join(f"{k}={v}" for k, v in shared_settings(runs).items())
     head = [
         f"<h1>A3M study report: {html.escape(experiment)}</h1>",
-        f'<p class="meta">MLflow tracking URI: <code>{html.escape(tracking_uri)}</code>; '
+        f'<p class="meta">MLflow tracking URI: <code>{html.escape(redact(tracking_uri))}</code>; '
         f"trial runs: {html.escape(counts)}; written {time.strftime('%Y-%m-%d %H:%M:%S')}."
         + (f"<br>Shared settings: {html.escape(settings)}." if settings else "")
         + "</p>",

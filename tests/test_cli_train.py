@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pandas as pd
 import pytest
@@ -47,6 +48,38 @@ def test_train_writes_results_and_logs_to_mlflow(cub_root, tmp_path, capsys):
 def test_train_bad_flag_names_the_field(capsys):
     assert main(["train", "--dataset", "cub", "--synthetic", "--alpha", "-1"]) == 2
     assert "alpha must be >= 0" in capsys.readouterr().err
+
+
+def _train(cub_root, out, *extra):
+    return main([
+        "train", "--dataset", "cub", "--data-root", str(cub_root), "--backbone", "tiny",
+        "--d", "16", "--input-size", "64x64", "--epochs", "1", "--lr-drop-epochs", "0",
+        "--num-workers", "0", "--quiet", "--out", str(out), *extra,
+    ])  # fmt: skip
+
+
+def test_train_user_errors_are_one_line(cub_root, tmp_path, capsys):
+    assert _train(cub_root, tmp_path / "a") == 0
+    capsys.readouterr()
+    # a checkpoint of another model: the fields that differ, no traceback
+    assert _train(cub_root, tmp_path / "b", "--d", "8", "--resume", str(tmp_path / "a")) == 2
+    err = capsys.readouterr().err
+    assert "was written for another model: d: checkpoint 16 vs config 8" in err
+    assert len(err.strip().splitlines()) == 1
+    assert _train(cub_root, tmp_path / "c", "--resume", str(tmp_path / "nope")) == 2
+    assert "does not exist" in capsys.readouterr().err
+    # a corrupt image met during training names the file
+    image = sorted((cub_root / "CUB_200_2011" / "images").rglob("*.jpg"))[0]
+    broken = tmp_path / "cub"
+    shutil.copytree(cub_root, broken)
+    (broken / image.relative_to(cub_root)).write_bytes(b"not a jpeg")
+    code = main([
+        "train", "--dataset", "cub", "--data-root", str(broken), "--backbone", "tiny",
+        "--d", "16", "--input-size", "64x64", "--epochs", "1", "--lr-drop-epochs", "0",
+        "--num-workers", "0", "--quiet", "--out", str(tmp_path / "d"),
+    ])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 1 and image.name in err and len(err.strip().splitlines()) == 1
 
 
 def test_leaderboard_from_mlflow(tmp_path, capsys):

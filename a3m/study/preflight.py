@@ -1,12 +1,10 @@
 """Fail fast, before a study launches anything: the data loads, the tracking store answers, the
 storage path is writable, the cluster has the resources a trial asks for. Each check raises
-:class:`PreflightError` with one line that names the flag and what to do; and :func:`redact`
-keeps credentials in URLs out of every tag, log line and report.
+:class:`PreflightError` with one line that names the flag and what to do.
 """
 
 from __future__ import annotations
 
-import re
 import tempfile
 import urllib.error
 import urllib.request
@@ -16,19 +14,13 @@ from pathlib import Path
 from a3m.data import build_dataset
 from a3m.data.fingerprint import dataset_fingerprint
 from a3m.data.registry import dataset_splits
+from a3m.study.tracking import USERINFO, redact
 
 TRACKING_TIMEOUT_S = 5.0
-_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^/@:\s]*):[^@/\s]*@")
 
 
 class PreflightError(RuntimeError):
     """A study that cannot run as asked; the message is one line for the user."""
-
-
-def redact(text: str) -> str:
-    """``postgresql://user:secret@host/db`` -> ``postgresql://user:***@host/db``, anywhere in
-    ``text``."""
-    return _USERINFO.sub(r"\g<scheme>\g<user>:***@", text)
 
 
 def check_data(root: Path, datasets: Iterable[str]) -> dict[str, str]:
@@ -56,7 +48,7 @@ def check_tracking(uri: str, timeout: float = TRACKING_TIMEOUT_S) -> None:
     client retries for minutes before it gives up); local stores need no check."""
     if not uri.startswith(("http://", "https://")):
         return
-    url = _USERINFO.sub(r"\g<scheme>", uri).rstrip("/") + "/health"
+    url = USERINFO.sub(r"\g<scheme>", uri).rstrip("/") + "/health"
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (http only)
             response.read()

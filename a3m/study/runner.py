@@ -362,6 +362,25 @@ def _latest_run(storage: str, name: str) -> str:
     return f"{storage.rstrip('/')}/{names[-1]}"
 
 
+def ray_address(flag: str | None) -> str:
+    """What ``ray.init`` connects to: ``--address``; else ``$RAY_ADDRESS`` (set inside a
+    ``ray job submit`` job); else a new local Ray for this study ("local"), never a cluster that
+    ``ray start`` left running on this machine."""
+    return flag or os.environ.get("RAY_ADDRESS") or "local"
+
+
+def describe_ray(flag: str | None) -> str:
+    """One line: which Ray the study runs on, and what it has."""
+    import ray
+
+    have = ray.cluster_resources()
+    size = f"{have.get('CPU', 0):g} CPUs, {have.get('GPU', 0):g} GPUs"
+    if ray_address(flag) == "local":
+        return f"Ray: a local instance for this study ({size})"
+    source = "--address" if flag else "$RAY_ADDRESS"
+    return f"Ray: joined the cluster at {ray_address(flag)} ({source}; {size})"
+
+
 def cpus_per_gpu() -> float:
     """CPUs per GPU on the GPU nodes of the connected Ray cluster (the fewest over its
     nodes, so a trial of one GPU fits on any of them); 1 without GPU nodes."""
@@ -420,8 +439,7 @@ def run_study(
     Args:
         fault: test-only fault injection handed to every trial (see ``StudyContext``).
     """
-    from a3m.study.preflight import redact
-    from a3m.study.tracking import finish_run
+    from a3m.study.tracking import finish_run, redact
 
     plan = plan_study(spec, study_parser(spec).parse_args(argv), argv)
     client, experiment_id, parent_run_id, resources = connect(plan)
@@ -455,9 +473,8 @@ def plan_study(
         check_data,
         check_storage,
         check_tracking,
-        redact,
     )
-    from a3m.study.tracking import default_optuna_storage, resolve_tracking_uri
+    from a3m.study.tracking import default_optuna_storage, redact, resolve_tracking_uri
     from a3m.train import dataset_root
 
     base = build_base(spec, args)
@@ -540,7 +557,9 @@ def connect(plan: StudyPlan) -> tuple[Any, str, str, dict[str, float]]:
     with ThreadPoolExecutor(max_workers=1) as pool:
         tracking = pool.submit(start_tracking)
         if not ray.is_initialized():
-            ray.init(address=args.address, include_dashboard=False, log_to_driver=True)
+            ray.init(address=ray_address(args.address), include_dashboard=False,
+                     log_to_driver=True)  # fmt: skip
+            print(describe_ray(args.address), flush=True)
         gpus = args.gpus_per_trial
         if gpus is None:
             gpus = 1.0 if ray.cluster_resources().get("GPU", 0) > 0 else 0.0
@@ -754,6 +773,8 @@ def _optuna_search(storage_url: str | None, experiment: str, metric: str, mode: 
 
 
 def _print_summary(table, csv, tracking_uri, n, errors, tune_path) -> None:
+    from a3m.study.tracking import redact
+
     print()
     print(f"{n} trials, {errors} failed. Tune results: {tune_path}")
     if table is not None:
@@ -761,7 +782,7 @@ def _print_summary(table, csv, tracking_uri, n, errors, tune_path) -> None:
         with _pd_options():
             print(shown.iloc[:, :12].head(20).to_string(index=False))
         print(f"\nleaderboard: {csv}")
-    print(f"browse: mlflow ui --backend-store-uri {tracking_uri}")
+    print(f"browse: mlflow ui --backend-store-uri {redact(tracking_uri)}")
 
 
 def _pd_options():

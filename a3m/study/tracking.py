@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import subprocess
 import time
 from collections.abc import Iterable, Mapping
@@ -34,6 +35,16 @@ REFERENCE_TAG = "a3m.reference"  # on a parent run: JSON of the study's referenc
 STUDY_TAG = "a3m.study"  # on a parent run: the study script's name
 _BATCH = 1000  # MLflow's limit on metrics per log_batch call
 _PARAM_BATCH = 100  # ... and on params
+
+
+USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^/@:\s]*):[^@/\s]*@")
+"""The ``user:password@`` of a URL."""
+
+
+def redact(text: str) -> str:
+    """``postgresql://user:secret@host/db`` -> ``postgresql://user:***@host/db``, anywhere in
+    ``text``."""
+    return USERINFO.sub(r"\g<scheme>\g<user>:***@", text)
 
 
 def resolve_tracking_uri(uri: str | None = None) -> str:

@@ -19,9 +19,8 @@ from a3m.study.preflight import (
     check_resources,
     check_storage,
     check_tracking,
-    redact,
 )
-from a3m.study.tracking import open_store
+from a3m.study.tracking import open_store, redact
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -108,3 +107,52 @@ def test_open_store_returns_a_working_client(tmp_path):
     client = open_store(f"sqlite:///{tmp_path}/sub/mlflow.db")
     assert isinstance(client, MlflowClient)
     assert (tmp_path / "sub" / "mlflow.db").exists()
+
+
+def _study(tmp_path, synthetic_cache, *extra):
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    return subprocess.run(
+        [sys.executable, str(ROOT / "studies" / "ablation_compcars.py"), "--synthetic",
+         "--data-root", str(synthetic_cache), "--storage-path", str(tmp_path / "tune"),
+         "--epochs", "1", "--no-report", *extra],
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+
+
+@pytest.mark.slow
+def test_unreachable_server_and_missing_gpus_are_one_line_usage_errors(tmp_path, synthetic_cache):
+    proc = _study(tmp_path, synthetic_cache, "--tracking-uri", "http://u:PASSWORD@127.0.0.1:9")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "no MLflow server answered" in proc.stderr and "PASSWORD" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+    proc = _study(tmp_path, synthetic_cache, "--tracking-uri", f"sqlite:///{tmp_path}/m.db",
+                  "--gpus-per-trial", "1")  # fmt: skip
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "--gpus-per-trial 1: this Ray has 0 GPUs" in proc.stderr
+    # the parent run that was opened says why it ended
+    client = MlflowClient(f"sqlite:///{tmp_path}/m.db")
+    experiment = client.get_experiment_by_name("ablation_compcars-synthetic")
+    (parent,) = client.search_runs([experiment.experiment_id])
+    assert parent.info.status == "FAILED" and "GPUs" in parent.data.tags["a3m.error"]
+
+
+@pytest.mark.slow
+def test_credentials_never_reach_the_store(ray_local, study_args, tmp_path, capsys):
+    from a3m.study import StudySpec, run_study
+
+    secret = "PASSWORD-1234"
+    spec = StudySpec("secrets", "one trial", base={"dataset": "cub", "d": 16})
+    storage = f"postgresql://user:{secret}@127.0.0.1:1/optuna"  # unused by a grid study
+    args = study_args("--epochs", "1", "--no-report", "--optuna-storage", storage)
+    result = run_study(spec, args)
+    assert result.num_errors == 0
+    out = capsys.readouterr()
+    assert secret not in out.out + out.err
+    client = MlflowClient(result.tracking_uri)
+    exp = client.get_experiment_by_name("secrets-synthetic")
+    (parent,) = client.search_runs([exp.experiment_id], "tags.`a3m.study` = 'secrets'")
+    assert "postgresql://user:***@127.0.0.1:1/optuna" in parent.data.tags["a3m.command"]
+    for path in tmp_path.rglob("*"):  # the store, its artifacts, Tune's files
+        if path.is_file() and path.stat().st_size < 50_000_000:
+            assert secret.encode() not in path.read_bytes(), path
