@@ -199,15 +199,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     out = Path(
         args.out or f"runs/train/{cfg.dataset}-{cfg.variant}-{time.strftime('%Y%m%d-%H%M%S')}"
     )
-    callback, finish = None, None
+    tracker = None
     if args.tracking_uri:
-        callback, finish = _mlflow_logger(args.tracking_uri, args.experiment or cfg.dataset, cfg)
+        tracker = _start_tracking(args.tracking_uri, args.experiment or cfg.dataset, cfg, out)
     try:
+        callback = (lambda r: tracker.log_epoch(r.epoch, r.metrics)) if tracker else None
         result = fit(cfg, out, resume=args.resume, callback=callback, progress=not args.quiet)
     except BaseException as err:
-        if finish:
-            finish("KILLED" if isinstance(err, KeyboardInterrupt) else "FAILED",
-                   f"{type(err).__name__}: {err}")  # fmt: skip
+        if tracker:
+            tracker.finish("KILLED" if isinstance(err, KeyboardInterrupt) else "FAILED",
+                           f"{type(err).__name__}: {err}")  # fmt: skip
         code = _user_error_code(err)
         if code is None or os.environ.get("A3M_DEBUG"):
             raise
@@ -217,8 +218,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     history.to_csv(out / "history.csv", index=False)
     final = result.history[-1] if result.history else {}
     (out / "metrics.json").write_text(json.dumps(final, indent=2, sort_keys=True) + "\n")
-    if finish:
-        finish("FINISHED", None)
+    if tracker:
+        tracker.finish("FINISHED")
     shown = [c for c in history.columns if not c.startswith("attr_acc/") or c == "attr_acc/mean"]
     with pd.option_context("display.width", 200, "display.float_format", "{:.4f}".format):
         print(history[shown].to_string(index=False))
@@ -242,34 +243,20 @@ def _user_error_code(err: BaseException) -> int | None:
     return None
 
 
-def _mlflow_logger(tracking_uri: str, experiment: str, cfg):
-    """Per-epoch MLflow logging for a single run: (callback, finish(status, error))."""
-    from mlflow import MlflowClient
+def _start_tracking(tracking_uri: str, experiment: str, cfg, out: Path):
+    """The run's MLflow run (:meth:`RunTracker.for_single_run`: ``--resume`` into the same
+    folder continues it), with the params and tags a study's trials carry, so that
+    ``a3m leaderboard`` and ``a3m compare`` rank it with them."""
+    from a3m.data.fingerprint import dataset_fingerprint
+    from a3m.study.tracking import RunTracker, config_tags, redact
+    from a3m.train import dataset_root
 
-    from a3m.study.tracking import (
-        ERROR_TAG,
-        environment_tags,
-        get_or_create_experiment,
-        log_batched,
-        metrics_at,
-        resolve_tracking_uri,
-    )
-
-    client = MlflowClient(resolve_tracking_uri(tracking_uri))
-    run = client.create_run(get_or_create_experiment(client, experiment), tags=environment_tags())
-    run_id = run.info.run_id
-    log_batched(client, run_id, params=cfg.to_flat_dict())
-
-    def callback(result) -> None:
-        log_batched(client, run_id, metrics=metrics_at(result.metrics, result.epoch))
-
-    def finish(status: str, error: str | None) -> None:
-        if error:
-            client.set_tag(run_id, ERROR_TAG, error[:5000])
-        client.set_terminated(run_id, status=status)
-
-    print(f"MLflow run {run_id} at {tracking_uri}")
-    return callback, finish
+    tracker = RunTracker.for_single_run(tracking_uri, experiment, out, run_name=out.name)
+    tracker.start()
+    fingerprint = dataset_fingerprint(dataset_root(cfg))
+    tracker.log_params(cfg.to_flat_dict(), config_tags(cfg, fingerprint))
+    print(f"MLflow run {tracker.run_id} at {redact(tracking_uri)}")
+    return tracker
 
 
 def register_train(subparsers: argparse._SubParsersAction) -> None:

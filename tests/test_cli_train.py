@@ -43,6 +43,13 @@ def test_train_writes_results_and_logs_to_mlflow(cub_root, tmp_path, capsys):
     (run,) = client.search_runs([client.get_experiment_by_name("cli").experiment_id])
     assert run.info.status == "FINISHED" and run.data.params["alpha"] == "0.3"
     assert [m.step for m in client.get_metric_history(run.info.run_id, "accuracy")] == [1, 2]
+    assert run.data.tags["a3m.variant"] == "a3m" and len(run.data.tags["a3m.dataset_fingerprint"])
+    # the same tracker as a study's trials: the leaderboard ranks a3m train's runs too
+    board = tmp_path / "lb.csv"
+    assert (
+        main(["leaderboard", "--experiment", "cli", "-o", str(board), "--tracking-uri", uri]) == 0
+    )
+    assert pd.read_csv(board).loc[0, "n_runs"] == 1
 
 
 def test_train_bad_flag_names_the_field(capsys):

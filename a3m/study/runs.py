@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 from mlflow import MlflowClient
 
-from a3m.study.tracking import PARENT_TAG, REFERENCE_TAG, TRIAL_TAG
+from a3m.study.tracking import PARENT_TAG, REFERENCE_TAG, RUN_KIND_TAG, TRIAL_TAG
 
 NOT_A_SETTING = frozenset({"seed", "data_root", "num_workers", "device"})
 """Params that never make two runs different configurations: the seed pairs runs, the others
@@ -23,8 +23,9 @@ say where and how a run ran, not what it computed."""
 
 
 def runs_frame(experiment: str, tracking_uri: str) -> pd.DataFrame:
-    """The trial runs (child runs) of an MLflow experiment as a DataFrame (``mlflow.search_runs``
-    layout: ``params.*``, ``metrics.*`` with each metric's latest value, ``tags.*``)."""
+    """The training runs of an MLflow experiment (a study's trials and ``a3m train``'s runs, not
+    the studies' parent runs) as a DataFrame (``mlflow.search_runs`` layout: ``params.*``,
+    ``metrics.*`` with each metric's latest value, ``tags.*``)."""
     client = MlflowClient(tracking_uri)
     exp = client.get_experiment_by_name(experiment)
     if exp is None:
@@ -34,11 +35,12 @@ def runs_frame(experiment: str, tracking_uri: str) -> pd.DataFrame:
 
     mlflow.set_tracking_uri(tracking_uri)
     df = mlflow.search_runs([exp.experiment_id], output_format="pandas")
-    if df.empty or f"tags.{TRIAL_TAG}" not in df:
-        return df.iloc[0:0]
-    return df[df[f"tags.{TRIAL_TAG}"].notna() & df[f"tags.{PARENT_TAG}"].notna()].reset_index(
-        drop=True
-    )
+    kind = df.get(f"tags.{RUN_KIND_TAG}", pd.Series(None, index=df.index, dtype=object))
+    trial = df.get(f"tags.{TRIAL_TAG}", pd.Series(None, index=df.index, dtype=object))
+    parent = df.get(f"tags.{PARENT_TAG}", pd.Series(None, index=df.index, dtype=object))
+    # a3m train's runs and the trials; runs of before a3m.run_kind: a trial id and a parent
+    training = kind.isin(["trial", "single"]) | (trial.notna() & parent.notna())
+    return df[training].reset_index(drop=True)
 
 
 def study_reference(experiment: str, tracking_uri: str) -> dict[str, str] | None:

@@ -1,11 +1,12 @@
-"""MLflow tracking for studies: one experiment per study, a parent run per invocation, a child
-run per trial.
+"""MLflow tracking: one experiment per study, a parent run per invocation, a child run per
+trial; and ``a3m train``'s runs, logged the same way so that leaderboards rank them too.
 
 Everything goes through :class:`mlflow.MlflowClient` with explicit run ids (no global "active
 run"), so trials in Ray workers, retried trials and resumed studies all find their own runs:
-a child run is looked up by its trial id (tag ``a3m.trial_id``) before one is created, which is
-what keeps a retried or restored trial from making a duplicate run. Metrics, params and tags go
-in batches (``log_batch``), never one request per value.
+:class:`RunTracker` looks a run up by its key tags (a trial's id under its parent, a single
+run's folder) before it creates one, which is what keeps a retried or restored trial from
+making a duplicate run. Metrics, params and tags go in batches (``log_batch``, which splits
+them into requests MLflow accepts), never one request per value.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from typing import Any
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, Run, RunStatus, RunTag
 
+from a3m.config import RunConfig
+
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 PARENT_TAG = "mlflow.parentRunId"
 TRIAL_TAG = "a3m.trial_id"
@@ -33,8 +36,9 @@ RETRIES_TAG = "a3m.retries"  # on a trial run: how many times it was started aga
 RETRIED_AFTER_TAG = "a3m.retried_after"  # ... and the reason of the last crash
 REFERENCE_TAG = "a3m.reference"  # on a parent run: JSON of the study's reference FIELD -> value
 STUDY_TAG = "a3m.study"  # on a parent run: the study script's name
-_BATCH = 1000  # MLflow's limit on metrics per log_batch call
-_PARAM_BATCH = 100  # ... and on params
+RUN_KIND_TAG = "a3m.run_kind"  # "trial" (a study's) or "single" (a3m train): a training run
+RUN_DIR_TAG = "a3m.run_dir"  # on a single run: its output folder (its key)
+MAX_ERROR_CHARS = 5000  # of a failure's reason kept in a3m.error
 
 
 USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^/@:\s]*):[^@/\s]*@")
@@ -126,6 +130,17 @@ def environment_tags() -> dict[str, str]:
     }
 
 
+def config_tags(cfg: RunConfig, fingerprint: str) -> dict[str, str]:
+    """The tags of a training run that MLflow's search and our tables filter on."""
+    return {
+        "a3m.dataset_fingerprint": fingerprint,
+        "a3m.variant": cfg.variant,
+        "a3m.seed": str(cfg.seed),
+        "a3m.dataset": cfg.dataset,
+        "a3m.backbone": cfg.backbone,
+    }
+
+
 def get_or_create_experiment(client: MlflowClient, name: str) -> str:
     experiment = client.get_experiment_by_name(name)
     if experiment is not None:
@@ -163,7 +178,7 @@ def start_parent_run(
         tags={**environment_tags(), **tags, STUDY_PATH_TAG: study_path},
         run_name=Path(study_path).name,
     )
-    log_batched(client, run.info.run_id, params=params)
+    client.log_batch(run.info.run_id, params=as_params(params or {}))
     return run.info.run_id
 
 
@@ -178,34 +193,29 @@ def metrics_at(values: Mapping[str, Any], step: int, timestamp: int | None = Non
     return out
 
 
-def log_batched(
-    client: MlflowClient,
-    run_id: str,
-    *,
-    metrics: Iterable[Metric] = (),
-    params: Mapping[str, Any] | None = None,
-    tags: Mapping[str, str] | None = None,
-) -> None:
-    """log_batch in chunks that respect MLflow's per-request limits."""
-    metrics = list(metrics)
-    param_list = [Param(k, str(v)) for k, v in (params or {}).items()]
-    tag_list = [RunTag(k, str(v)) for k, v in (tags or {}).items()]
-    for i in range(0, len(param_list), _PARAM_BATCH):
-        client.log_batch(run_id, params=param_list[i : i + _PARAM_BATCH])
-    for i in range(0, max(len(metrics), 1), _BATCH):
-        chunk = metrics[i : i + _BATCH]
-        if chunk or (i == 0 and tag_list):
-            client.log_batch(run_id, metrics=chunk, tags=tag_list if i == 0 else [])
+def as_params(values: Mapping[str, Any]) -> list[Param]:
+    """MLflow params (text) of a dict, for ``MlflowClient.log_batch`` (which chunks them)."""
+    return [Param(k, str(v)) for k, v in values.items()]
 
 
-class TrialTracker:
-    """The MLflow child run of one Tune trial, found again when the trial is retried/restored.
+def as_tags(values: Mapping[str, Any]) -> list[RunTag]:
+    """MLflow tags of a dict, for ``MlflowClient.log_batch``."""
+    return [RunTag(k, str(v)) for k, v in values.items()]
+
+
+class RunTracker:
+    """The MLflow run of one training run: params, per-epoch metrics, artifacts, its end.
+
+    The run is found again by its *key* tags before one is created, which is what keeps a
+    retried or restored trial, or ``a3m train --resume``, in the run it started:
+    :meth:`for_trial` keys a study's trial by its Tune trial id under the study's parent run,
+    :meth:`for_single_run` keys ``a3m train`` by its output folder. Both carry
+    ``a3m.run_kind``, which the leaderboard, ``a3m compare`` and the dashboards read.
 
     Args:
-        tracking_uri: the study's tracking URI (absolute).
-        experiment_id: the study's experiment.
-        parent_run_id: the study invocation's run.
-        trial_id: Tune's trial id (stable across retries and ``Tuner.restore``).
+        tracking_uri: absolute tracking URI.
+        experiment_id: the run's experiment.
+        key: the tags that identify the run (all must match).
         run_name: a readable name for a new run.
     """
 
@@ -213,16 +223,13 @@ class TrialTracker:
         self,
         tracking_uri: str,
         experiment_id: str,
-        parent_run_id: str,
-        trial_id: str,
+        key: Mapping[str, str],
         run_name: str | None = None,
     ):
         self.client = MlflowClient(tracking_uri)
         found = self.client.search_runs(
             [experiment_id],
-            filter_string=(
-                f"tags.`{TRIAL_TAG}` = '{trial_id}' and tags.`{PARENT_TAG}` = '{parent_run_id}'"
-            ),
+            filter_string=" and ".join(f"tags.`{k}` = '{v}'" for k, v in key.items()),
             max_results=1,
         )
         if found:
@@ -233,12 +240,37 @@ class TrialTracker:
             self._retries = int(found[0].data.tags.get(RETRIES_TAG, 0))
             self._existing = True
         else:
-            tags = {**environment_tags(), PARENT_TAG: parent_run_id, TRIAL_TAG: trial_id}
+            tags = {**environment_tags(), **key}
             run = self.client.create_run(experiment_id, tags=tags, run_name=run_name)
             self.run_id, self.status, self._error = run.info.run_id, "RUNNING", None
             self._stopped_early = False
             self._retries, self._existing = 0, False
         self._logged_epochs = self._epochs_in_store()
+
+    @classmethod
+    def for_trial(
+        cls,
+        tracking_uri: str,
+        experiment_id: str,
+        parent_run_id: str,
+        trial_id: str,
+        run_name: str | None = None,
+    ) -> RunTracker:
+        """A study's trial: the child of the parent run, found by Tune's trial id (stable
+        across retries and ``Tuner.restore``)."""
+        key = {RUN_KIND_TAG: "trial", PARENT_TAG: parent_run_id, TRIAL_TAG: trial_id}
+        return cls(tracking_uri, experiment_id, key, run_name)
+
+    @classmethod
+    def for_single_run(
+        cls, tracking_uri: str, experiment: str, run_dir: str | Path, run_name: str | None = None
+    ) -> RunTracker:
+        """``a3m train``: a run of its own, found by its output folder (``--resume`` of the
+        same folder continues it)."""
+        uri = resolve_tracking_uri(tracking_uri)
+        experiment_id = get_or_create_experiment(open_store(uri), experiment)
+        key = {RUN_KIND_TAG: "single", RUN_DIR_TAG: str(Path(run_dir).resolve())}
+        return cls(uri, experiment_id, key, run_name)
 
     def start(self) -> None:
         """Mark the run RUNNING (again, for a retried or restored trial). A run found RUNNING
@@ -251,7 +283,7 @@ class TrialTracker:
                 "SIGKILL) or its node or driver was lost"
             )
             self.client.set_tag(self.run_id, RETRIES_TAG, str(self._retries))
-            self.client.set_tag(self.run_id, RETRIED_AFTER_TAG, reason[:5000])
+            self.client.set_tag(self.run_id, RETRIED_AFTER_TAG, reason[:MAX_ERROR_CHARS])
         if self.status != "RUNNING":
             self.client.update_run(self.run_id, status="RUNNING")
             self.status = "RUNNING"
@@ -274,7 +306,7 @@ class TrialTracker:
         """Params once per run (MLflow refuses to change a param); tags any time."""
         existing = self.client.get_run(self.run_id).data.params
         new = {k: v for k, v in params.items() if k not in existing}
-        log_batched(self.client, self.run_id, params=new, tags=tags)
+        self.client.log_batch(self.run_id, params=as_params(new), tags=as_tags(tags))
 
     def log_epoch(self, epoch: int, values: Mapping[str, float]) -> bool:
         """Log one epoch's metrics at step = epoch, unless that epoch is already logged (a
@@ -282,7 +314,8 @@ class TrialTracker:
         it logged."""
         if epoch in self._logged_epochs:
             return False
-        log_batched(self.client, self.run_id, metrics=metrics_at({**values, "epoch": epoch}, epoch))
+        metrics = metrics_at({**values, "epoch": epoch}, epoch)
+        self.client.log_batch(self.run_id, metrics=metrics)
         self._logged_epochs.add(epoch)
         return True
 
@@ -298,20 +331,20 @@ class TrialTracker:
 
     def finish(self, status: str = "FINISHED", error: str | None = None) -> None:
         """End the run; a failure keeps its reason as the tag ``a3m.error``."""
-        if error:
-            self.client.set_tag(self.run_id, ERROR_TAG, error[:5000])
-        self.client.set_terminated(self.run_id, status=status)
+        finish_run(self.client, self.run_id, status, error=error, force=True)
         self.status = status
 
 
 def finish_run(
     client: MlflowClient, run_id: str, status: str, error: str | None = None, force: bool = False
 ) -> None:
-    """Terminate a run from outside its trial (the driver reconciling after ``Tuner.fit``);
-    a run that already ended keeps its status unless ``force``."""
+    """End a run with ``status``; ``error`` (credentials redacted, cut to 5,000 characters)
+    becomes its ``a3m.error`` tag. A run that already ended keeps its status unless ``force``
+    (the driver reconciling after ``Tuner.fit`` does not overwrite what a trial said)."""
     if error:
-        client.set_tag(run_id, ERROR_TAG, error[:5000])
-    ended = RunStatus.is_terminated(RunStatus.from_string(client.get_run(run_id).info.status))
-    if ended and not force:
-        return
+        client.set_tag(run_id, ERROR_TAG, redact(error)[:MAX_ERROR_CHARS])
+    if not force:
+        status_now = client.get_run(run_id).info.status
+        if RunStatus.is_terminated(RunStatus.from_string(status_now)):
+            return
     client.set_terminated(run_id, status=status)

@@ -24,7 +24,7 @@ from ray import tune
 from a3m.config import ConfigError, RunConfig
 from a3m.data._io import ImageReadError
 from a3m.data.base import DatasetFormatError
-from a3m.study.tracking import STOPPED_EARLY_TAG, TrialTracker
+from a3m.study.tracking import STOPPED_EARLY_TAG, RunTracker, config_tags
 from a3m.train import (
     CHECKPOINT_NAME,
     CheckpointMismatchError,
@@ -80,7 +80,7 @@ def train_trial(config: dict[str, Any], study: StudyContext) -> None:
     workers = resolve_num_workers(cfg.num_workers, resolve_device(cfg.device), study.threads)
     cfg = cfg.replace(num_workers=workers)
     ctx = tune.get_context()
-    tracker = TrialTracker(
+    tracker = RunTracker.for_trial(
         study.tracking_uri,
         study.experiment_id,
         study.parent_run_id,
@@ -102,11 +102,7 @@ def train_trial(config: dict[str, Any], study: StudyContext) -> None:
             return
     tracker.start()
     tags = {
-        "a3m.dataset_fingerprint": study.fingerprints.get(cfg.dataset, "unknown"),
-        "a3m.variant": cfg.variant,
-        "a3m.seed": str(cfg.seed),
-        "a3m.dataset": cfg.dataset,
-        "a3m.backbone": cfg.backbone,
+        **config_tags(cfg, study.fingerprints.get(cfg.dataset, "unknown")),
         # where it ran: a cluster's trials spread over nodes
         "a3m.ray_node_id": ray.get_runtime_context().get_node_id(),
         "a3m.hostname": socket.gethostname(),
@@ -153,7 +149,7 @@ def train_trial(config: dict[str, Any], study: StudyContext) -> None:
 
 
 def _log_final_artifacts(
-    tracker: TrialTracker, cfg: RunConfig, final: dict[str, float], work: Path, n_images: int
+    tracker: RunTracker, cfg: RunConfig, final: dict[str, float], work: Path, n_images: int
 ) -> None:
     """Final metrics JSON, per-attribute accuracies, config, and a few attention maps."""
     tracker.log_dict(final, "metrics/final.json")

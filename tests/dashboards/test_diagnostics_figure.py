@@ -80,13 +80,13 @@ def test_diagnostics_figure_says_why_it_is_empty(runs):
 def test_diagnostics_history_reads_every_epoch(tmp_path):
     from mlflow import MlflowClient
 
-    from a3m.study.tracking import TrialTracker
+    from a3m.study.tracking import RunTracker
 
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     client = MlflowClient(uri)
     exp = client.create_experiment("diag", artifact_location=str(tmp_path / "art"))
     parent = client.create_run(exp).info.run_id
-    tracker = TrialTracker(uri, exp, parent, "t00001")
+    tracker = RunTracker.for_trial(uri, exp, parent, "t00001")
     tracker.start()
     for epoch in (1, 2, 3):  # as the trainable logs fit's epoch rows
         row = {"epoch": epoch, "train_loss": 1.0 / epoch, "diag/m_k_mean": 0.1 * epoch}
