@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from a3m.metrics import AP_MODES
 from a3m.models.a3m import ATTR_POOLINGS, VARIANTS
 from a3m.models.backbones import BACKBONES
 
@@ -65,7 +66,8 @@ class RunConfig:
     attribute_classes: tuple[int, ...] = ()
     num_attributes: int = 0  # K; for datasets without attribute labels, UNSUPERVISED_K
     attr_pooling: str = "avg"
-    # the authors'-code switches (REPRODUCTION.md Sec. 1); all off = the paper
+    # the authors'-code switches, all off = the paper; what each changes:
+    # docs/reproduction.md, "Paper vs the authors' code"
     branch_bn_relu: bool = False
     merge_mean_bn: bool = False
     attention_bn: bool = False
@@ -89,6 +91,9 @@ class RunConfig:
     # evaluation and runtime
     eval_every: int = 1
     distance: str = "euclidean"
+    # re-id AP definition (a3m.metrics.AP_MODES): "official" = Market-1501's compute_AP.m, as
+    # in the paper's Table 1; "torchreid" = torchreid / fast-reid (never lower).
+    ap_mode: str = "official"
     seed: int = 0
     device: str = "auto"
     num_workers: int = -1  # DataLoader workers; -1 = auto (a3m.train.resolve_num_workers)
@@ -118,6 +123,7 @@ class RunConfig:
         _choice("optimizer", self.optimizer, OPTIMIZERS)
         _choice("schedule", self.schedule, SCHEDULES)
         _choice("distance", self.distance, DISTANCES)
+        _choice("ap_mode", self.ap_mode, tuple(AP_MODES))
         _choice("device", self.device, DEVICES)
         for name in ("alpha", "beta", "weight_decay", "momentum", "num_classes"):
             if getattr(self, name) < 0:

@@ -1,4 +1,5 @@
-"""Evaluation metrics as pure functions of tensors/arrays (REPRODUCTION.md Sec. 3, paper Sec. 4).
+"""Evaluation metrics as pure functions of tensors/arrays (paper Sec. 4; the protocols:
+docs/reproduction.md, "Evaluation protocols").
 
 Every function takes torch tensors or NumPy arrays, knows nothing of models or files, and returns
 Python numbers (or a dict of them). **All scores are fractions in [0, 1]**, never percent: multiply
@@ -6,11 +7,13 @@ by 100 to compare with the paper's tables.
 
 - Classification (paper eq. 9, Tables 2-3, Fig. 8): :func:`accuracy` (top-1) and
   :func:`attribute_accuracy` (one score per attribute head, ``IGNORE_INDEX`` labels skipped).
-- Person re-id (Table 1), the Market-1501 protocol as in torchreid / fast-reid:
-  :func:`reid_evaluate` gives CMC rank-k and mAP. For each query, gallery items with the same
-  person id AND the same camera are removed; the same person seen by another camera is a hit;
-  distractors (pid 0) stay in the gallery as wrong matches; a query with no hit left is skipped
-  (and counted). AP is non-interpolated: the mean over hits of (hits so far / rank).
+- Person re-id (Table 1), the Market-1501 protocol: :func:`reid_evaluate` gives CMC rank-k and
+  mAP. For each query, gallery items with the same person id AND the same camera are removed, and
+  so are junk items (pid -1) for every query, as the official evaluation does; the same person
+  seen by another camera is a hit; distractors (pid 0) stay in the gallery as wrong matches; a
+  query with no hit left is skipped (and counted). AP follows the official Market-1501 code
+  (``ap_mode="official"``, the default, a trapezoid rule) or torchreid / fast-reid
+  (``"torchreid"``, the mean precision at the hits): see :data:`AP_MODES`.
 - Retrieval (Tables 4-5): :func:`recall_at_k` (each item queries all the others) and :func:`nmi`
   (k-means with as many clusters as classes, then sklearn's arithmetic NMI);
   :func:`retrieval_evaluate` returns both.
@@ -35,14 +38,16 @@ import torch.nn.functional as F
 from a3m.data.base import IGNORE_INDEX
 
 __all__ = [
+    "AP_MODES",
     "ATTRIBUTE_MEAN_KEY",
     "DEFAULT_CHUNK_SIZE",
     "DISTANCES",
-    "METRICS",
+    "JUNK_PID",
     "UndefinedMetricWarning",
     "accuracy",
+    "ap_official",
+    "ap_torchreid",
     "attribute_accuracy",
-    "get_metric",
     "nmi",
     "pairwise_distance",
     "recall_at_k",
@@ -57,6 +62,9 @@ ATTRIBUTE_MEAN_KEY = "mean"
 
 DEFAULT_CHUNK_SIZE = 512
 """Queries per re-id chunk: 512 x 15,913 gallery items keep each chunk's buffers near 100 MB."""
+
+JUNK_PID = -1
+"""Person id of Market-1501's junk images (partial or bad crops): removed from every ranking."""
 
 
 class UndefinedMetricWarning(RuntimeWarning):
@@ -113,6 +121,17 @@ def _check_chunk_size(chunk_size: int) -> None:
 # ----------------------------------------------------------------------------- classification
 
 
+def _check_finite_logits(scores: torch.Tensor, name: str) -> None:
+    """Refuse logits with a NaN or infinite entry: argmax would pick it and score a broken
+    model as if it had predicted a class."""
+    bad = int((~torch.isfinite(scores)).any(dim=1).sum()) if scores.numel() else 0
+    if bad:
+        raise ValueError(
+            f"{name} must be finite, got {bad} of {scores.shape[0]} rows with NaN or infinite "
+            "values"
+        )
+
+
 def accuracy(logits: ArrayLike, labels: ArrayLike, *, ignore_index: int = IGNORE_INDEX) -> float:
     """Top-1 accuracy: the share of samples whose arg-max logit is the label.
 
@@ -126,10 +145,15 @@ def accuracy(logits: ArrayLike, labels: ArrayLike, *, ignore_index: int = IGNORE
     Returns:
         The fraction in [0, 1]; NaN (with an :class:`UndefinedMetricWarning`) when no sample is
         labelled.
+
+    Raises:
+        ValueError: on bad shapes, or when a row of ``logits`` (labelled or not) holds NaN or
+            infinity: the model is broken, and argmax would hide it.
     """
     scores = _as_tensor(logits, "logits")
     if scores.ndim != 2:
         raise ValueError(f"logits must have shape (N, C), got {tuple(scores.shape)}")
+    _check_finite_logits(scores, "logits")
     target = _as_labels(labels, "labels", scores.shape[0]).to(scores.device)
     known = target != ignore_index  # (N,)
     n_known = int(known.sum())
@@ -160,6 +184,10 @@ def attribute_accuracy(
         (``"mean"``): the mean over attributes that are defined. An attribute with no labelled
         sample is NaN (with an :class:`UndefinedMetricWarning`) and is left out of the mean.
         With no attribute head at all (K = 0) the result is ``{"mean": NaN}``, without warning.
+
+    Raises:
+        ValueError: on bad shapes or names, or when a head's logits hold NaN or infinity (the
+            message names the head and counts the bad rows).
     """
     targets = _as_tensor(attribute_targets, "attribute_targets")
     k = len(attribute_logits)
@@ -181,7 +209,10 @@ def attribute_accuracy(
         with warnings.catch_warnings():
             # Re-raised below with the attribute's name, which accuracy() does not know.
             warnings.simplefilter("ignore", UndefinedMetricWarning)
-            result[name] = accuracy(logits, targets[:, i], ignore_index=ignore_index)
+            try:
+                result[name] = accuracy(logits, targets[:, i], ignore_index=ignore_index)
+            except ValueError as err:  # accuracy() does not know which head it scores
+                raise ValueError(f"attribute head {i} ({name!r}): {err}") from err
         if math.isnan(result[name]):
             _warn_undefined(f"attribute {name!r} has no labelled sample; its accuracy is NaN")
     defined = [v for v in result.values() if not math.isnan(v)]
@@ -330,11 +361,64 @@ def _stable_positions(
     return left
 
 
+def ap_official(k: torch.Tensor, rank: torch.Tensor) -> torch.Tensor:
+    """Per-hit AP term of the official Market-1501 code (``compute_AP.m``): a trapezoid.
+
+    The MATLAB code walks the ranking (junk skipped) and, at every item, adds
+    ``(recall - old_recall) * (old_precision + precision) / 2``, with ``old_precision`` starting
+    at 1 and updated at every item, not only at hits. Recall only grows at hits, by 1 / n_good,
+    so for the k-th hit at rank r (1-based, junk removed) the precision just before it is that
+    at rank r - 1, and
+
+        AP = (1 / n_good) * sum_k ((k - 1) / (r_k - 1) + k / r_k) / 2,
+
+    with (k - 1) / (r_k - 1) read as 1 when r_k = 1. One hit at rank 2 gives (0 + 1/2) / 2 =
+    0.25 (torchreid: 0.5); hits at ranks 1 and 3 give (1 + (1/2 + 2/3) / 2) / 2 = 19/24.
+
+    Args:
+        k: hits so far, counting this one (float64, any shape). rank: its rank, same shape.
+
+    Returns:
+        ``((k - 1) / (rank - 1) + k / rank) / 2``, elementwise; AP is its mean over the hits.
+    """
+    before = torch.where(rank > 1, (k - 1) / (rank - 1).clamp_min(1), 1.0)
+    return (before + k / rank) / 2
+
+
+def ap_torchreid(k: torch.Tensor, rank: torch.Tensor) -> torch.Tensor:
+    """Per-hit AP term of torchreid / fast-reid: the precision at the hit, non-interpolated.
+
+        AP = (1 / n_good) * sum_k k / r_k
+
+    for the k-th hit at rank r_k (1-based, junk removed). Never below :func:`ap_official`'s
+    value: each term is at least the trapezoid's, since the precision just before a hit is at
+    most the precision at it.
+
+    Args:
+        k: hits so far, counting this one (float64, any shape). rank: its rank, same shape.
+
+    Returns:
+        ``k / rank``, elementwise; AP is its mean over the hits.
+    """
+    return k / rank
+
+
+APTerm = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+"""Per-hit AP term from (hits so far, rank); AP is the mean of the terms over the hits."""
+
+AP_MODES: dict[str, APTerm] = {"official": ap_official, "torchreid": ap_torchreid}
+"""AP definitions by name for :func:`reid_evaluate`'s ``ap_mode``: ``"official"`` is the
+Market-1501 authors' ``compute_AP.m`` (the paper's Table 1), ``"torchreid"`` torchreid's and
+fast-reid's ``eval_market1501``. On the same ranking torchreid's is never lower (1.5 points
+higher at mAP 0.30 on ``benchmarks/bench_reid_eval.py``'s synthetic data with noise 1.0)."""
+
+
 def _reid_chunk(
     dist: torch.Tensor,
     cols: torch.Tensor,
     valid: torch.Tensor,
     junk: torch.Tensor,
+    ap_term: APTerm,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """First-hit rank and AP of each query of a chunk, from its same-person gallery items only.
 
@@ -347,6 +431,7 @@ def _reid_chunk(
         cols: (q, S) gallery indices of each query's same-person items, padded.
         valid: (q, S) bool, False on padding.
         junk: (q, S) bool, same person and same camera as the query (False on padding).
+        ap_term: the AP definition, a value of :data:`AP_MODES`.
 
     Returns:
         first_rank (q,) 1-based rank of the first hit once junk is removed (G + 1 if no hit), and
@@ -363,10 +448,10 @@ def _reid_chunk(
     junk_before = torch.cumsum(junk, dim=1) - junk.long()  # (q, S)
     rank = pos + 1 - junk_before  # (q, S) 1-based, meaningful at hits
     hits_so_far = torch.cumsum(hit, dim=1)  # (q, S)
-    # AP = mean over hits of precision (hits so far / rank), non-interpolated.
-    precision = torch.where(hit, hits_so_far.double() / rank.double(), 0.0)  # (q, S)
+    # AP = mean over hits of the per-hit term; rank >= 1 everywhere, padding included.
+    terms = torch.where(hit, ap_term(hits_so_far.double(), rank.double()), 0.0)  # (q, S)
     n_hits = hit.sum(1)  # (q,)
-    ap = precision.sum(1) / n_hits.clamp_min(1)  # (q,)
+    ap = terms.sum(1) / n_hits.clamp_min(1)  # (q,)
     first_rank = torch.where(hit, rank, n_gallery + 1).amin(1)  # (q,)
     return first_rank, ap
 
@@ -398,13 +483,23 @@ def reid_evaluate(
     ranks: Sequence[int] = (1, 5, 10, 20),
     metric: str = "euclidean",
     chunk_size: int = DEFAULT_CHUNK_SIZE,
+    ap_mode: str = "official",
 ) -> dict[str, float]:
-    """CMC and mAP with the Market-1501 protocol (paper Table 1; torchreid / fast-reid).
+    """CMC and mAP with the Market-1501 protocol (paper Table 1).
 
-    For each query, gallery items with the same pid AND the same camera are removed; the same pid
-    from another camera is a hit; every other item (distractors, pid 0, included) is a wrong
-    match. Queries with no hit left are skipped. AP is non-interpolated: the mean over the
-    query's hits of (hits so far / rank). Equal distances are ranked by gallery order (as a
+    For each query, gallery items with the same pid AND the same camera are removed, and junk
+    items (pid :data:`JUNK_PID` = -1) are removed for every query, as in the official
+    evaluation; the same pid from another camera is a hit; every other item (distractors, pid 0,
+    included) is a wrong match. Queries with no hit left are skipped (a query of pid -1 always
+    is). Ranks count kept items only. AP per ``ap_mode``, for the k-th hit at rank r_k of a
+    query with n hits:
+
+    - ``"official"`` (Market-1501's ``compute_AP.m``, the paper's numbers):
+      (1/n) sum_k ((k - 1)/(r_k - 1) + k/r_k) / 2, with (k - 1)/(r_k - 1) = 1 when r_k = 1
+      (:func:`ap_official`);
+    - ``"torchreid"`` (torchreid, fast-reid): (1/n) sum_k k/r_k (:func:`ap_torchreid`).
+
+    CMC does not depend on ``ap_mode``. Equal distances are ranked by gallery order (as a
     stable argsort). The distance matrix is built and sorted one chunk of ``chunk_size``
     queries at a time (two ``(chunk_size, G)`` float buffers), on the device of
     ``query_feats``; no Python loop runs over queries or gallery items. Only the positions of
@@ -416,12 +511,15 @@ def reid_evaluate(
         query_pids: (Q,) integer person ids.
         query_camids: (Q,) integer camera ids.
         gallery_feats: (G, D) gallery features.
-        gallery_pids: (G,) integer person ids (0 = distractor; junk -1 should already be gone).
+        gallery_pids: (G,) integer person ids (0 = distractor, a wrong match; -1 = junk,
+            removed).
         gallery_camids: (G,) integer camera ids.
         ranks: the CMC ranks k to report (positive ints).
         metric: ``"euclidean"`` or ``"cosine"``.
         chunk_size: queries per chunk; results do not depend on it (up to float32 rounding:
             BLAS may round a distance differently for another chunk shape).
+        ap_mode: the AP definition, a key of :data:`AP_MODES`: ``"official"`` or
+            ``"torchreid"``.
 
     Returns:
         ``{"rank1": ..., "rank5": ..., (one "rank{k}" per k), "mAP": ..., "num_valid_queries": n,
@@ -430,6 +528,8 @@ def reid_evaluate(
     """
     _check_metric(metric)
     _check_chunk_size(chunk_size)
+    if ap_mode not in AP_MODES:
+        raise ValueError(f"unknown ap_mode {ap_mode!r}; valid: {sorted(AP_MODES)}")
     ranks = list(ranks)
     if not ranks or any(not isinstance(k, int) or k < 1 for k in ranks):
         raise ValueError(f"ranks must be positive ints, got {ranks}")
@@ -443,6 +543,13 @@ def reid_evaluate(
     q_cams = _as_labels(query_camids, "query_camids", n_q).to(device)
     g_pids = _as_labels(gallery_pids, "gallery_pids", n_g).to(device)
     g_cams = _as_labels(gallery_camids, "gallery_camids", n_g).to(device)
+    # Junk is removed from every query's ranking: dropping it from the gallery once is the same
+    # (the kept items' order, ties included, does not change) and costs no per-query work.
+    is_junk = g_pids == JUNK_PID  # (G,)
+    if bool(is_junk.any()):
+        kept = ~is_junk
+        gf, g_pids, g_cams = gf[kept], g_pids[kept], g_cams[kept]
+        n_g = gf.shape[0]
 
     distance = _distance_to(gf, qf, metric)
     by_pid, start, count = _same_person_items(q_pids, g_pids)
@@ -458,7 +565,7 @@ def reid_evaluate(
         cols = torch.where(valid, cols, 0)
         junk = valid & (g_cams[cols] == q_cams[sl, None])  # (q, S)
         dist = distance(qf[sl])  # (q, G)
-        first_rank, ap = _reid_chunk(dist, cols, valid, junk)
+        first_rank, ap = _reid_chunk(dist, cols, valid, junk, AP_MODES[ap_mode])
         first_ranks.append(first_rank)
         aps.append(ap)
         del dist  # free the chunk's (q, G) buffer before the next one is allocated
@@ -610,22 +717,3 @@ def retrieval_evaluate(
     result = recall_at_k(embeddings, labels, ks, metric=metric, chunk_size=chunk_size)
     result["nmi"] = nmi(embeddings, labels, n_clusters=n_clusters, seed=seed, n_init=n_init)
     return result
-
-
-METRICS: dict[str, Callable[..., Any]] = {
-    "accuracy": accuracy,
-    "attribute_accuracy": attribute_accuracy,
-    "reid": reid_evaluate,
-    "recall_at_k": recall_at_k,
-    "nmi": nmi,
-    "retrieval": retrieval_evaluate,
-}
-"""Metric functions by name (``"reid"`` and ``"retrieval"`` match ``DatasetInfo.task``)."""
-
-
-def get_metric(name: str) -> Callable[..., Any]:
-    """The metric function registered as ``name``; ValueError listing the valid names."""
-    try:
-        return METRICS[name]
-    except KeyError:
-        raise ValueError(f"unknown metric {name!r}; valid: {sorted(METRICS)}") from None

@@ -448,15 +448,18 @@ def evaluate(
     amp: bool = True,
     channels_last: bool = False,
     nmi_restarts: int = 10,
+    ap_mode: str = "official",
 ) -> dict[str, float]:
-    """The dataset's protocol (REPRODUCTION.md Sec. 3); every value a fraction in [0, 1].
+    """The dataset's protocol, every value a fraction in [0, 1] (docs/reproduction.md,
+    "Evaluation protocols").
 
     ``fit`` adds ``score``: the task's :func:`primary_metric`, under one name for every task.
 
     classification: ``accuracy`` (final head, eq. 9), ``category_accuracy`` (eq. 1) and
     ``attr_acc/<name>`` per attribute head with ``attr_acc/mean``; reid: ``rank1/5/10/20`` and
-    ``mAP``; retrieval: ``recall_at_1/2/4/8`` and ``nmi`` (k-means with ``nmi_restarts``
-    restarts, see :func:`a3m.metrics.nmi`).
+    ``mAP`` (AP as ``ap_mode``, see :data:`a3m.metrics.AP_MODES`); retrieval:
+    ``recall_at_1/2/4/8`` and ``nmi`` (k-means with ``nmi_restarts`` restarts, see
+    :func:`a3m.metrics.nmi`).
     """
     kw = {"amp": amp, "channels_last": channels_last}
     if task == "reid":
@@ -464,7 +467,7 @@ def evaluate(
         g = predict(model, loaders["gallery"], device, **kw)
         return metrics.reid_evaluate(
             q["embedding"], q["pid"], q["camid"], g["embedding"], g["pid"], g["camid"],
-            metric=distance,
+            metric=distance, ap_mode=ap_mode,
         )  # fmt: skip
     p = predict(model, loaders["test"], device, **kw)
     if task == "retrieval":
@@ -493,14 +496,15 @@ def evaluate_holdout(
     distance: str = "euclidean",
     amp: bool = True,
     channels_last: bool = False,
+    ap_mode: str = "official",
 ) -> dict[str, float]:
     """The task's protocol on the held-out part of the training split (:data:`VAL_SPLIT`),
     whose images share the training classes.
 
     classification: as :func:`evaluate`; retrieval: ``recall_at_1/2/4/8`` among the held-out
     images (no NMI: it never selects, and its k-means is the costly part); reid: ``rank1/5/10/20``
-    and ``mAP`` with the held-out images as both query and gallery (the protocol's removal of
-    same-person same-camera gallery items also removes the query itself).
+    and ``mAP`` (AP as ``ap_mode``) with the held-out images as both query and gallery (the
+    protocol's removal of same-person same-camera gallery items also removes the query itself).
     """
     kw = {"amp": amp, "channels_last": channels_last}
     if task == "classification":
@@ -510,7 +514,7 @@ def evaluate_holdout(
         return metrics.recall_at_k(p["embedding"], p["label"], metric=distance)
     return metrics.reid_evaluate(
         p["embedding"], p["pid"], p["camid"], p["embedding"], p["pid"], p["camid"],
-        metric=distance,
+        metric=distance, ap_mode=ap_mode,
     )  # fmt: skip
 
 
@@ -718,6 +722,7 @@ def fit(
                 model, eval_loaders, cfg.task, info, device,
                 distance=cfg.distance, amp=cfg.amp, channels_last=channels_last,
                 nmi_restarts=FINAL_NMI_RESTARTS if epoch + 1 == cfg.epochs else EPOCH_NMI_RESTARTS,
+                ap_mode=cfg.ap_mode,
             )  # fmt: skip
             row["eval_time_s"] = time.perf_counter() - t1
             result.final_score = row["score"] = row.get(key, math.nan)
@@ -726,6 +731,7 @@ def fit(
                 held = evaluate_holdout(
                     model, val_loader, cfg.task, info, device,
                     distance=cfg.distance, amp=cfg.amp, channels_last=channels_last,
+                    ap_mode=cfg.ap_mode,
                 )  # fmt: skip
                 row |= {f"val_{k}": v for k, v in held.items()}
                 value = row["val_score"] = held.get(key, math.nan)

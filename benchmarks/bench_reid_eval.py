@@ -9,7 +9,7 @@ interleaved rounds (see ``benchmarks/benchlib.py``):
   all queries;
 - **straightforward** per-query NumPy: for each query its distances to the gallery
   (``np.linalg.norm(gallery - query, axis=1)``), a stable argsort, the protocol's filtering,
-  CMC and AP (the reference of tests/test_metrics.py);
+  CMC and torchreid's AP (``ap_mode="torchreid"``, the reference of tests/test_metrics.py);
 - **torchreid-style**: the whole distance matrix by one matrix product
   (||q||^2 + ||g||^2 - 2 q.g), then the same per-query loop of argsorts;
 
@@ -169,7 +169,8 @@ def bench_reid(args: argparse.Namespace) -> None:
         f"(straightforward) and {n_ref} (torchreid-style) queries, extrapolated; "
         f"{args.repeats} interleaved rounds =="
     )
-    evaluate = partial(reid_evaluate, ranks=RANKS, chunk_size=args.chunk_size)
+    # The references average the precision at each hit (torchreid's AP); so must the comparison.
+    evaluate = partial(reid_evaluate, ranks=RANKS, chunk_size=args.chunk_size, ap_mode="torchreid")
     candidates: dict[str, Callable[[], object]] = {
         "reid_evaluate": lambda: evaluate(*data),
         "straightforward NumPy": lambda: reid_straightforward(*subset(data, n_straight)),
