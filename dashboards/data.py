@@ -58,7 +58,8 @@ TASK_METRICS: dict[str, tuple[str, ...]] = {
     "reid": ("rank1", "rank5", "rank10", "rank20", "mAP"),
     "retrieval": ("recall_at_1", "recall_at_2", "recall_at_4", "recall_at_8", "nmi"),
 }
-"""The metrics of each task's protocol (REPRODUCTION.md Sec. 3), in the paper's column order."""
+"""The metrics of each task's protocol, in the paper's column order (docs/reproduction.md,
+"Evaluation protocols")."""
 
 ATTRIBUTE_PREFIX = "metrics.attr_acc/"
 ATTENTION_DIR = "attention"  # artifact folder of the trials' Fig. 6 overlays

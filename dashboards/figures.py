@@ -102,7 +102,8 @@ def _empty(title: str, message: str) -> go.Figure:
 
 
 def task_metrics(runs: pd.DataFrame) -> list[str]:
-    """The protocol metrics of the datasets in ``runs`` (REPRODUCTION.md Sec. 3), else score."""
+    """The protocol metrics of the datasets in ``runs``, else score (docs/reproduction.md,
+    "Evaluation protocols")."""
     datasets = runs["params.dataset"].dropna().unique() if "params.dataset" in runs else []
     out: list[str] = []
     for task in dict.fromkeys(task_of(d) for d in datasets):

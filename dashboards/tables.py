@@ -1,12 +1,12 @@
 """The paper's Tables 1-5 beside our runs.
 
-The paper's numbers are data, not prose: ``paper_numbers.csv`` beside this module holds one
-value per row (table, dataset, method, our variant for the paper's own models, metric, value in
-percent as printed), transcribed from the paper's tables (REPRODUCTION.md Sec. 4 quotes the
-headline rows). :func:`comparison_table` puts our mean over seeds (fractions -> percent) next
-to each of the paper's rows, with the difference in percentage points in its own column (not
-on synthetic data: that difference would compare different data), and marks the best value of
-each column; :func:`comparison_figure` draws it as a Plotly table.
+The paper's numbers are data, not prose: ``paper_numbers.csv`` beside this module holds one value
+per row (table, dataset, method, our variant for the paper's own models, metric, value in percent as
+printed), transcribed from the paper's tables (docs/reproduction.md, "The paper's numbers", quotes
+the headline rows). :func:`comparison_table` puts our mean over seeds (fractions -> percent) next to
+each of the paper's rows, with the difference in percentage points in its own column (not on
+synthetic data: that difference would compare different data), and marks the best value of each
+column; :func:`comparison_figure` draws it as a Plotly table.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
-"""The paper's equations against the authors' Keras code (REPRODUCTION.md Sec. 1), on CUB.
+"""The paper's equations against the authors' Keras code, on CUB.
 
 Each difference alone, then all of them with the code's loss weights (1.0 / 0.2 / 0.5) and
-optimiser (Nesterov, no weight decay).
+optimiser (Nesterov, no weight decay); docs/reproduction.md, "Paper vs the authors' code", says
+what each switch changes.
 
     python studies/authors_code_vs_paper.py --synthetic
     python studies/authors_code_vs_paper.py --data-root ~/data

@@ -19,7 +19,6 @@ from a3m.data.registry import (
     dataset_names,
     dataset_options,
     dataset_splits,
-    get_info,
 )
 from a3m.data.transforms import build_transform
 
@@ -42,5 +41,4 @@ __all__ = [
     "dataset_names",
     "dataset_options",
     "dataset_splits",
-    "get_info",
 ]

@@ -1,6 +1,7 @@
 """Shared plumbing of the dataset loaders: finding files, reading text lists, opening images.
 
-Every loader reports bad input the same way (``REPRODUCTION.md`` Sec. 2 gives the formats):
+Every loader reports bad input the same way (the formats: ``docs/reproduction.md``,
+"Dataset formats"):
 
 - a missing root or file raises ``FileNotFoundError`` naming the path, what was expected there
   and where the dataset is published;

@@ -1,10 +1,10 @@
 """CARS196 (Stanford Cars, Krause et al. 2013), retrieval split of paper Table 5.
 
-Format (``REPRODUCTION.md`` Sec. 2): ``cars_annos.mat`` beside ``car_ims/``, read with
-``scipy.io.loadmat``: ``annotations`` is a 1x16,185 struct array with fields
-``relative_im_path`` (``car_ims/000001.jpg``), ``bbox_x1``, ``bbox_y1``, ``bbox_x2``,
-``bbox_y2`` (1-based inclusive pixels), ``class`` (1-196) and ``test`` (0/1, the classification
-split, unused here); ``class_names`` is a 1x196 cell. Fields are looked up by name.
+Format (``docs/reproduction.md``, "Dataset formats"): ``cars_annos.mat`` beside ``car_ims/``, read
+with ``scipy.io.loadmat``: ``annotations`` is a 1x16,185 struct array with fields
+``relative_im_path`` (``car_ims/000001.jpg``), ``bbox_x1``, ``bbox_y1``, ``bbox_x2``, ``bbox_y2``
+(1-based inclusive pixels), ``class`` (1-196) and ``test`` (0/1, the classification split, unused
+here); ``class_names`` is a 1x196 cell. Fields are looked up by name.
 
 Retrieval split (the metric-learning convention): the first half of the class ids (1-98 on the
 real data, 8,054 images) train, the second half (99-196, 8,131 images) test; labels 0-based

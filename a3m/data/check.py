@@ -1,11 +1,11 @@
 """Check a dataset copy before training: counts against the public release, images decodable.
 
-``check_dataset(name, root)`` loads every split, compares what it found with the public
-release's counts (:data:`EXPECTED`; ``REPRODUCTION.md`` Sec. 2 and the paper Sec. 4.1), lists
-the known quirks the loaders handled, and opens every image (or a random sample) so a corrupt
-file fails here rather than an hour into training. Count differences are notes, not problems:
-a synthetic or partial copy is smaller by design. Problems are what would break a run: a split
-that does not load (missing file, malformed line) or an image that cannot be decoded.
+``check_dataset(name, root)`` loads every split, compares what it found with the public release's
+counts (:data:`EXPECTED`; ``docs/reproduction.md``, "Dataset formats", and the paper Sec. 4.1),
+lists the known quirks the loaders handled, and opens every image (or a random sample) so a corrupt
+file fails here rather than an hour into training. Count differences are notes, not problems: a
+synthetic or partial copy is smaller by design. Problems are what would break a run: a split that
+does not load (missing file, malformed line) or an image that cannot be decoded.
 """
 
 from __future__ import annotations

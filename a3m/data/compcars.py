@@ -1,6 +1,6 @@
 """CompCars (Yang et al. 2015), web-nature classification subset, with its five car attributes.
 
-Format (``REPRODUCTION.md`` Sec. 2), under the release's ``data/`` folder:
+Format (``docs/reproduction.md``, "Dataset formats"), under the release's ``data/`` folder:
 
 - ``image/<make_id>/<model_id>/<year>/<name>.jpg``;
 - ``train_test_split/classification/{train,test}.txt``: one path relative to ``image/`` per line

@@ -1,6 +1,7 @@
 """CUB-200-2011 (Wah et al. 2011) as it unpacks from ``CUB_200_2011.tgz``.
 
-Format (``REPRODUCTION.md`` Sec. 2; space separated, ids 1-based), all under ``CUB_200_2011/``:
+Format (``docs/reproduction.md``, "Dataset formats"; space separated, ids 1-based), all under
+``CUB_200_2011/``:
 
 - ``images.txt``: ``<image_id> <path under images/>``;
 - ``image_class_labels.txt``: ``<image_id> <class_id>``; ``classes.txt``: ``<class_id> <name>``;

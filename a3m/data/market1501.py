@@ -1,11 +1,12 @@
 """Market-1501 (Zheng et al. 2015) with the identity attributes of Lin et al. (2019).
 
-Format (``REPRODUCTION.md`` Sec. 2): ``Market-1501-v15.09.15/`` holds ``bounding_box_train/``
-(12,936 images of 751 ids), ``query/`` (3,368) and ``bounding_box_test/`` (the gallery: 15,913
-images once the junk is dropped). A file ``0002_c1s1_000451_03.jpg`` is person 0002, camera 1,
-sequence 1, frame 451, box 3; names are parsed with the strict pattern :data:`NAME_PATTERN`
-and a ``.jpg`` that does not match is a :class:`~a3m.data.base.DatasetFormatError`. Files that
-are not ``.jpg`` (some copies carry ``Thumbs.db`` files) are skipped and counted.
+Format (``docs/reproduction.md``, "Dataset formats"): ``Market-1501-v15.09.15/`` holds
+``bounding_box_train/`` (12,936 images of 751 ids), ``query/`` (3,368) and ``bounding_box_test/``
+(the gallery: 15,913 images once the junk is dropped). A file ``0002_c1s1_000451_03.jpg`` is person
+0002, camera 1, sequence 1, frame 451, box 3; names are parsed with the strict pattern
+:data:`NAME_PATTERN` and a ``.jpg`` that does not match is a
+:class:`~a3m.data.base.DatasetFormatError`. Files that are not ``.jpg`` (some copies carry
+``Thumbs.db`` files) are skipped and counted.
 
 - person ``-1`` is junk: dropped everywhere (counted);
 - person ``0000`` is a distractor: kept in the gallery (a wrong match for every query), dropped

@@ -14,10 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from PIL import Image
-from torch.utils.data import ConcatDataset, Dataset, Subset
 
 from a3m.data._io import ImageDataset
-from a3m.data.base import DatasetInfo
 from a3m.data.cars196 import Cars196
 from a3m.data.compcars import CompCars
 from a3m.data.cub import CUB, CUBRetrieval
@@ -135,19 +133,3 @@ def build_dataset(
             + (", ".join(f"{k}={v!r}" for k, v in valid.items()) or "none")
         )
     return entry.loader(root, split, transform, **options)
-
-
-def get_info(dataset: Dataset) -> DatasetInfo:
-    """The :class:`~a3m.data.base.DatasetInfo` of a loaded dataset, through ``Subset`` wrappers.
-
-    Raises:
-        TypeError: ``dataset`` is not (a subset of) one of this package's loaders.
-    """
-    while isinstance(dataset, Subset):
-        dataset = dataset.dataset
-    if isinstance(dataset, ConcatDataset) and dataset.datasets:
-        return get_info(dataset.datasets[0])
-    info = getattr(dataset, "info", None)
-    if not isinstance(info, DatasetInfo):
-        raise TypeError(f"{type(dataset).__name__} has no DatasetInfo (.info)")
-    return info

@@ -17,9 +17,9 @@ attention weights equal to 1 (plain averaging); ``att1`` category-guided weights
 ``att2`` attribute-guided weights equal; ``a3m_wo_attr`` the full model whose attribute losses
 are switched off (see :mod:`a3m.models.losses`); ``a3m`` everything on.
 
-The authors' Keras code differs from the paper (REPRODUCTION.md Sec. 1); each difference is a
-switch, off by default: ``branch_bn_relu``, ``merge_mean_bn``, ``attention_bn``, ``fused_bn``,
-``concat_final``.
+The authors' Keras code differs from the paper (docs/reproduction.md, "Paper vs the authors' code");
+each difference is a switch, off by default: ``branch_bn_relu``, ``merge_mean_bn``,
+``attention_bn``, ``fused_bn``, ``concat_final``.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ _EQUAL_ATTRIBUTE_WEIGHTS = ("baseline2", "att1")
 
 @dataclass
 class A3MOutput:
-    """Everything one forward pass computes (DESIGN.md "Contracts").
+    """Everything one forward pass computes (docs/design.md, "Contracts").
 
     Fields that a variant does not compute (``baseline1`` has no attention) are ``None``;
     ``attribute_logits`` is then an empty list.
@@ -121,7 +121,7 @@ class A3M(nn.Module):
             ``baseline1`` gets an FC layer from C to d as its embedding.
         attr_pooling: ``"avg"`` (default) or ``"max"`` pooling in the attribute branches.
         branch_bn_relu, merge_mean_bn, attention_bn, fused_bn, concat_final: the authors'-code
-            switches of REPRODUCTION.md Sec. 1.
+            switches (docs/reproduction.md, "Paper vs the authors' code").
         dropout: dropout rate used by ``branch_bn_relu`` and ``concat_final``.
     """
 

@@ -14,7 +14,7 @@ from a3m.study.leaderboard import ci95
 from dashboards import tables
 
 
-def test_paper_numbers_hold_the_headline_rows_of_reproduction_md():
+def test_paper_numbers_hold_the_headline_rows_of_the_reproduction_doc():
     paper = tables.load_paper_numbers()
     assert set(paper["table"]) == {1, 2, 3, 4, 5}
 
@@ -24,7 +24,7 @@ def test_paper_numbers_hold_the_headline_rows_of_reproduction_md():
         assert len(hit) == 1, (table, variant, metric)
         return hit["value_pct"].iloc[0]
 
-    # REPRODUCTION.md Sec. 4, row by row
+    # docs/reproduction.md, "The paper's numbers", row by row
     assert [value(1, v, "rank1") for v in ("baseline1", "baseline2", "a3m_wo_attr", "a3m")] == [
         73.90, 80.07, 85.21, 86.54]  # fmt: skip
     assert [value(1, v, "mAP") for v in ("baseline1", "baseline2", "a3m_wo_attr", "a3m")] == [

@@ -16,7 +16,7 @@ from PIL import Image
 
 from a3m.data.synthetic import write_synthetic
 
-# REPRODUCTION.md Sec. 2: the 28 groups and their sizes, in attributes.txt order.
+# docs/reproduction.md, "Dataset formats": the 28 groups and their sizes, in attributes.txt order.
 GROUP_SIZES = [9, 15, 15, 15, 4, 15, 6, 15, 11, 15, 15, 14, 3, 15, 15, 15, 15, 5, 5, 14, 4, 4]
 GROUP_SIZES += [4, 15, 15, 15, 15, 4]
 GROUP_NAMES = [

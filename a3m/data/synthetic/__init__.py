@@ -1,11 +1,12 @@
 """Small synthetic datasets in the exact public on-disk formats.
 
-The real datasets (CUB-200-2011, Market-1501 with Lin et al.'s attributes, CompCars, CARS196)
-cannot be downloaded everywhere. These writers produce small copies *in the same file layout*
-(REPRODUCTION.md Sec. 2), so the same loaders read real and synthetic data, and every study has
-a ``--synthetic`` mode that runs on a laptop CPU in minutes while still showing the paper's
-effect: classes are combinations of attribute values drawn as small local parts (see
-:mod:`a3m.data.synthetic.render`).
+The real datasets (CUB-200-2011, Market-1501 with Lin et al.'s attributes, CompCars, CARS196) cannot
+be downloaded everywhere. These writers produce small copies *in the same file layout*
+(docs/reproduction.md, "Dataset formats"), so the same loaders read real and synthetic data, and
+every study has a ``--synthetic`` mode that runs on a laptop CPU in minutes while still showing the
+paper's effect: classes are combinations of attribute values drawn as small local parts (see
+:mod:`a3m.data.synthetic.render`, the renderer they share, and the painters beside the writers:
+:mod:`~a3m.data.synthetic.bird`, :mod:`~a3m.data.synthetic.person`, :mod:`~a3m.data.synthetic.car`).
 
 Public API::
 

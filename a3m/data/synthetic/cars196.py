@@ -8,10 +8,10 @@ Writes ``<out>/car_ims/000001.jpg ...`` and ``<out>/cars_annos.mat`` with
 - ``class_names``: a 1xC cell of ``"<Make> <Model> <Type> <Year>"`` strings,
 
 so ``scipy.io.loadmat`` reads it like the real file. Images are numbered class by class. For
-retrieval (REPRODUCTION.md Sec. 2) the first half of the classes trains and the second half
-tests, so ``num_classes`` must be even. Cars are drawn by the same painter and model sampler as
-:mod:`a3m.data.synthetic.compcars` (CARS196 has no attribute labels, but a car's type, doors,
-windows, spoiler and wheels still tell models apart).
+retrieval (docs/reproduction.md, "Dataset formats") the first half of the classes trains and the
+second half tests, so ``num_classes`` must be even. Cars are drawn by the same painter and model
+sampler as :mod:`a3m.data.synthetic.compcars` (CARS196 has no attribute labels, but a car's type,
+doors, windows, spoiler and wheels still tell models apart).
 """
 
 from __future__ import annotations

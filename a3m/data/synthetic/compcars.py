@@ -16,7 +16,7 @@ Writes ``<out>/data/`` with:
   ``misc/car_type.mat`` (``types`` 1x12 cell), as in the release.
 
 The class is the model id. A model's appearance is a function of its attributes (see
-:func:`a3m.data.synthetic.render.paint_car`: silhouette = type, door seams = doors, side
+:func:`a3m.data.synthetic.car.paint_car`: silhouette = type, door seams = doors, side
 windows = seats, spoiler = speed, exhausts and wheel size = displacement) plus model details
 (headlight, grille, side stripe, height); the viewpoint changes per image, and the paint
 colour too, among the model's ``PAINTS_PER_MODEL`` colours (a model is sold in a few colours).
@@ -39,14 +39,8 @@ from a3m.data.synthetic._common import (
     savemat,
     write_lines,
 )
-from a3m.data.synthetic.render import (
-    CAR_TYPES,
-    COLOURS,
-    CarSpec,
-    finish,
-    paint_car,
-    render_object,
-)
+from a3m.data.synthetic.car import CAR_TYPES, CarSpec, paint_car
+from a3m.data.synthetic.render import COLOURS, finish, render_object
 
 _CODE = 3
 NUM_MAKES, NUM_MODEL_IDS = 163, 2004

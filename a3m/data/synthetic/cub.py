@@ -1,4 +1,4 @@
-"""Synthetic CUB-200-2011 in the public on-disk format (REPRODUCTION.md Sec. 2).
+"""Synthetic CUB-200-2011 in the public on-disk format (docs/reproduction.md, "Dataset formats").
 
 Writes ``<out>/CUB_200_2011/`` with ``images/<NNN.Class_name>/<Class_Name>_<NNNN>_<id>.jpg``,
 ``images.txt``, ``image_class_labels.txt``, ``train_test_split.txt``, ``bounding_boxes.txt``,
@@ -10,7 +10,7 @@ names) beside ``CUB_200_2011/`` (as many copies have it) or inside ``attributes/
 How the signal is built (the paper's premise, Sec. 1 and 4.3):
 
 - every class is a fixed value of each of the 28 attribute groups, and every group is drawn as
-  a visible part of the bird (see :func:`a3m.data.synthetic.render.paint_bird`);
+  a visible part of the bird (see :func:`a3m.data.synthetic.bird.paint_bird`);
 - classes come in "genera" of ``SPECIES_PER_GENUS``: a genus shares a random base, and each
   species changes one or two *small* parts (bill, eye, crown, throat, legs, patterns, tail...),
   so neighbouring classes differ only locally, as in real fine-grained data;
@@ -34,14 +34,8 @@ from a3m.data.synthetic._common import (
     save_jpeg,
     write_lines,
 )
-from a3m.data.synthetic.render import (
-    COLOURS,
-    CUB_PART_NAMES,
-    bird_scale,
-    finish,
-    paint_bird,
-    render_object,
-)
+from a3m.data.synthetic.bird import CUB_PART_NAMES, bird_scale, paint_bird
+from a3m.data.synthetic.render import COLOURS, finish, render_object
 
 _CODE = 1  # dataset key in the random streams
 

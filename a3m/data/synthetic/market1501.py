@@ -5,7 +5,8 @@ Writes ``<out>/Market-1501-v15.09.15/`` with ``bounding_box_train/``, ``bounding
 camera, sequence, frame, box), and ``market_attribute.mat`` in that same folder (the real
 attribute file is distributed separately; keeping it inside the dataset folder keeps one root).
 
-What the real release has and this copy reproduces (REPRODUCTION.md Sec. 2 and 3):
+What the real release has and this copy reproduces (docs/reproduction.md, "Dataset formats" and
+"Evaluation protocols"):
 
 - train and test identities are disjoint 4-digit ids drawn from 1-1501;
 - every identity is seen by 2-6 cameras; every test identity has one query per camera it
@@ -36,16 +37,8 @@ import numpy as np
 from PIL import Image
 
 from a3m.data.synthetic._common import check_int, fresh_dir, make_rng, save_jpeg, savemat
-from a3m.data.synthetic.render import (
-    HAIR_COLOURS,
-    SKIN_TONES,
-    Colour,
-    PersonSpec,
-    background,
-    finish,
-    paint_person,
-    render_object,
-)
+from a3m.data.synthetic.person import HAIR_COLOURS, SKIN_TONES, PersonSpec, paint_person
+from a3m.data.synthetic.render import Colour, background, finish, render_object
 
 _CODE = 2
 DATASET_DIR = "Market-1501-v15.09.15"
@@ -93,7 +86,8 @@ ATTRIBUTE_FIELDS: tuple[str, ...] = (
     + tuple(f"up{c}" for c in UPPER_COLOURS)
     + tuple(f"down{c}" for c in LOWER_COLOURS)
 )
-"""The 27 attribute fields (REPRODUCTION.md order); ``image_index`` comes with them."""
+"""The 27 attribute fields, in the order docs/reproduction.md, "Dataset formats", lists them;
+``image_index`` comes with them."""
 
 TRAIN_FIELD_ORDER: tuple[str, ...] = (
     ("age", "backpack", "bag", "handbag")
