@@ -254,7 +254,8 @@ def _start_tracking(tracking_uri: str, experiment: str, cfg, out: Path):
     tracker = RunTracker.for_single_run(tracking_uri, experiment, out, run_name=out.name)
     tracker.start()
     fingerprint = dataset_fingerprint(dataset_root(cfg))
-    tracker.log_params(cfg.to_flat_dict(), config_tags(cfg, fingerprint))
+    tracker.log_params(cfg.to_flat_dict(), config_tags(cfg, fingerprint, source="a3m train"))
+    tracker.log_dataset(cfg.dataset, fingerprint, dataset_root(cfg))
     print(f"MLflow run {tracker.run_id} at {redact(tracking_uri)}")
     return tracker
 

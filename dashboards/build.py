@@ -140,10 +140,12 @@ def after_study(result: StudyResult) -> None:
 
 def parser() -> argparse.ArgumentParser:
     """The command line of ``dashboards/build.py``."""
+    from a3m.study.runner import HelpFormatter
+
     p = argparse.ArgumentParser(
         prog="dashboards/build.py",
         description="Write an MLflow experiment's report: HTML (offline), a PNG per figure, CSVs.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     p.add_argument("--experiment", required=True, help="MLflow experiment, e.g. ablation_cub")
     p.add_argument(

@@ -96,12 +96,23 @@ class StudySpec:
         return getattr(self, attr) if replacement is None else replacement
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Each flag's default said once: argparse's, unless the help text already says it or
+    there is nothing to say (None, False, an empty list)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "default:" in text or action.default in (None, False, [], argparse.SUPPRESS):
+            return text
+        return super()._get_help_string(action)
+
+
 def study_parser(spec: StudySpec) -> argparse.ArgumentParser:
     """The flags every study shares."""
     p = argparse.ArgumentParser(
         prog=f"studies/{spec.name}.py",
         description=spec.description,
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     data = p.add_argument_group("data")
     data.add_argument("--data-root", help="your copy of the dataset (public layout)")
@@ -147,6 +158,10 @@ def study_parser(spec: StudySpec) -> argparse.ArgumentParser:
     cluster.add_argument("--max-failures", type=_at_least(0), default=2,
                          help="retries of a crashed trial from its last checkpoint")  # fmt: skip
     cluster.add_argument("--out", default="results", help="folder for the leaderboard CSV")
+    cluster.add_argument("--verbose", action="store_true",
+                         help="Tune's per-result tables and the trials' own log lines (Ray's "
+                         "checkpoint messages, warnings); without it, a line per finished "
+                         "trial")  # fmt: skip
     cluster.add_argument("--no-report", action="store_true",
                          help="skip the after-study hooks (HTML report)")  # fmt: skip
     return p
@@ -542,7 +557,8 @@ def connect(plan: StudyPlan) -> tuple[Any, str, str, dict[str, float]]:
     def start_tracking() -> tuple[MlflowClient, str, str]:
         client = open_store(plan.tracking_uri)
         experiment_id = get_or_create_experiment(client, plan.experiment)
-        tags = {"a3m.study": plan.spec.name, "a3m.command": plan.command}
+        source = {"mlflow.source.name": plan.command.split()[0], "mlflow.source.type": "LOCAL"}
+        tags = {"a3m.study": plan.spec.name, "a3m.command": plan.command, **source}
         if plan.reference:
             tags[REFERENCE_TAG] = json.dumps(plan.reference, sort_keys=True)
         settings = launch_settings(args, plan.base)
@@ -551,14 +567,15 @@ def connect(plan: StudyPlan) -> tuple[Any, str, str, dict[str, float]]:
             if launched is not None:
                 check_same_launch({**launched.data.params, **launched.data.tags}, settings)
         tags |= {k: v for k, v in settings.items() if k.startswith("a3m.")}
-        run_id = start_parent_run(client, experiment_id, plan.tune_path, tags, plan.base)
+        name = f"{plan.spec.name} {time.strftime('%Y-%m-%d %H:%M')}"
+        run_id = start_parent_run(client, experiment_id, plan.tune_path, tags, plan.base, name)
         return client, experiment_id, run_id
 
     with ThreadPoolExecutor(max_workers=1) as pool:
         tracking = pool.submit(start_tracking)
         if not ray.is_initialized():
             ray.init(address=ray_address(args.address), include_dashboard=False,
-                     log_to_driver=True)  # fmt: skip
+                     log_to_driver=args.verbose)  # fmt: skip
             print(describe_ray(args.address), flush=True)
         gpus = args.gpus_per_trial
         if gpus is None:
@@ -575,6 +592,16 @@ def connect(plan: StudyPlan) -> tuple[Any, str, str, dict[str, float]]:
     return client, experiment_id, parent_run_id, {"cpu": cpus, "gpu": gpus}
 
 
+def study_axes(spec: StudySpec, synthetic: bool) -> tuple[str, ...]:
+    """The RunConfig fields a study varies (grid axes, point fields, Optuna's space), in the
+    spec's order: what tells its trials apart."""
+    axes = list(spec.pick("grid", synthetic))
+    for point in spec.pick("points", synthetic) or []:
+        axes += [k for k in point if k not in axes]
+    axes += [k for k in spec.pick("optuna_space", synthetic) or {} if k not in axes]
+    return tuple(axes)
+
+
 def build_tuner(
     plan: StudyPlan,
     experiment_id: str,
@@ -585,6 +612,7 @@ def build_tuner(
     """A new Tuner over the study's search space, or the interrupted one restored."""
     from ray import tune
 
+    from a3m.study.console import TrialLines
     from a3m.study.trainable import StudyContext, train_trial
 
     args, spec = plan.args, plan.spec
@@ -595,6 +623,8 @@ def build_tuner(
         fingerprints=plan.fingerprints,
         threads=max(1, math.floor(resources["cpu"])),
         fault=dict(fault or {}),
+        axes=study_axes(spec, args.synthetic),
+        source=plan.command.split()[0] if plan.command else spec.name,
     )
     trainable = tune.with_resources(tune.with_parameters(train_trial, study=context), resources)
     if args.resume:
@@ -625,6 +655,8 @@ def build_tuner(
             storage_path=plan.storage,
             failure_config=tune.FailureConfig(max_failures=args.max_failures),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+            verbose=3 if args.verbose else 1,  # 1: Tune's status table only
+            callbacks=[] if args.verbose else [TrialLines(context.axes)],
         ),
     )
 

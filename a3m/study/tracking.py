@@ -130,9 +130,12 @@ def environment_tags() -> dict[str, str]:
     }
 
 
-def config_tags(cfg: RunConfig, fingerprint: str) -> dict[str, str]:
-    """The tags of a training run that MLflow's search and our tables filter on."""
+def config_tags(cfg: RunConfig, fingerprint: str, source: str = "") -> dict[str, str]:
+    """The tags of a training run that MLflow's search and our tables filter on, and the
+    ``source`` (the study script, ``a3m train``) in the UI's Source column."""
     return {
+        "mlflow.source.name": source or "a3m",
+        "mlflow.source.type": "LOCAL",
         "a3m.dataset_fingerprint": fingerprint,
         "a3m.variant": cfg.variant,
         "a3m.seed": str(cfg.seed),
@@ -141,13 +144,23 @@ def config_tags(cfg: RunConfig, fingerprint: str) -> dict[str, str]:
     }
 
 
+EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
+"""The experiment tag from which MLflow 3's UI opens an experiment on its training runs (not on
+its GenAI overview of traces, which our experiments never have)."""
+
+
 def get_or_create_experiment(client: MlflowClient, name: str) -> str:
+    """The experiment's id (created, or restored from the trash), tagged so that the MLflow UI
+    opens it on its training runs."""
     experiment = client.get_experiment_by_name(name)
-    if experiment is not None:
-        if experiment.lifecycle_stage == "deleted":
-            client.restore_experiment(experiment.experiment_id)
-        return experiment.experiment_id
-    return client.create_experiment(name)
+    if experiment is None:
+        return client.create_experiment(name, tags=EXPERIMENT_KIND)
+    if experiment.lifecycle_stage == "deleted":
+        client.restore_experiment(experiment.experiment_id)
+    for key, value in EXPERIMENT_KIND.items():
+        if experiment.tags.get(key) != value:
+            client.set_experiment_tag(experiment.experiment_id, key, value)
+    return experiment.experiment_id
 
 
 def find_parent_run(client: MlflowClient, experiment_id: str, study_path: str) -> Run | None:
@@ -164,6 +177,7 @@ def start_parent_run(
     study_path: str,
     tags: Mapping[str, str],
     params: Mapping[str, Any] | None = None,
+    run_name: str | None = None,
 ) -> str:
     """The study invocation's parent run: reused (set running again) when a run with the same
     Tune experiment path exists, i.e. when a study is resumed. ``params``: the settings every
@@ -176,7 +190,7 @@ def start_parent_run(
     run = client.create_run(
         experiment_id,
         tags={**environment_tags(), **tags, STUDY_PATH_TAG: study_path},
-        run_name=Path(study_path).name,
+        run_name=run_name or Path(study_path).name,
     )
     client.log_batch(run.info.run_id, params=as_params(params or {}))
     return run.info.run_id
@@ -322,6 +336,25 @@ class RunTracker:
     def log_history(self, history: Iterable[Mapping[str, float]]) -> int:
         """Log the epochs of a restored checkpoint's history that the store lacks."""
         return sum(self.log_epoch(int(row["epoch"]), row) for row in history)
+
+    def log_dataset(self, name: str, fingerprint: str, root: str | Path) -> None:
+        """The run's dataset as an MLflow input (the UI's Dataset column): its registry name,
+        its fingerprint as the digest, its folder as the source. Once per run."""
+        import warnings
+
+        from mlflow.data.dataset_source_registry import resolve_dataset_source
+        from mlflow.data.meta_dataset import MetaDataset
+        from mlflow.entities import DatasetInput, InputTag
+
+        logged = self.client.get_run(self.run_id).inputs.dataset_inputs
+        if any(i.dataset.digest == fingerprint and i.dataset.name == name for i in logged):
+            return
+        with warnings.catch_warnings():  # "can be interpreted in multiple ways": a local path
+            warnings.simplefilter("ignore", UserWarning)
+            source = resolve_dataset_source(str(root))
+        dataset = MetaDataset(source=source, name=name, digest=fingerprint)._to_mlflow_entity()
+        context = InputTag("mlflow.data.context", "train")
+        self.client.log_inputs(self.run_id, [DatasetInput(dataset, tags=[context])])
 
     def log_dict(self, obj: Any, artifact_file: str) -> None:
         self.client.log_text(self.run_id, json.dumps(obj, indent=2, sort_keys=True), artifact_file)

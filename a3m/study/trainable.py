@@ -9,10 +9,12 @@ the checkpoint's history the store lacks, so every epoch is logged exactly once.
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import socket
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,6 +48,13 @@ DETERMINISTIC_ERRORS: tuple[type[BaseException], ...] = (
 )
 """Errors a retry from the last checkpoint would meet again: the trial ends FAILED at once."""
 
+CHECKPOINT_EVERY_S = 15.0
+"""Least time between two checkpoints a trial hands to Tune (the last epoch's always goes).
+With ``num_to_keep=1`` every checkpoint forces Tune to snapshot the experiment's state, and the
+1-2 s epochs of a synthetic trial made it snapshot several times a second (Ray's "snapshotting
+has been triggered multiple times" warning, 71 times in one headline run). A retry recomputes
+at most this long; an epoch of a real dataset takes longer, so it is checkpointed every epoch."""
+
 POINT_KEY = "point"
 """A param-space key whose value (a dict) is merged into the run config: lets a grid list
 explicit points, e.g. the two one-dimensional sweeps of Fig. 7."""
@@ -62,6 +71,8 @@ class StudyContext:
     threads: int = 1  # torch intra-op threads per trial (= its CPUs)
     attention_images: int = 4  # attention-map PNGs logged per trial (Fig. 6)
     fault: dict[str, Any] = field(default_factory=dict)  # test-only fault injection
+    axes: tuple[str, ...] = ()  # the fields the study varies: they name each trial's run
+    source: str = ""  # the study script, MLflow's Source of every trial run
 
 
 def trial_config(config: dict[str, Any]) -> RunConfig:
@@ -69,6 +80,15 @@ def trial_config(config: dict[str, Any]) -> RunConfig:
     flat = {k: v for k, v in config.items() if k != POINT_KEY}
     flat.update(config.get(POINT_KEY) or {})
     return RunConfig.from_flat_dict(flat)
+
+
+def run_name(cfg: RunConfig, axes: tuple[str, ...]) -> str:
+    """A trial's MLflow run name: what it is among the study's trials, e.g.
+    ``a3m alpha=0.1 beta=0.5 seed=0`` (the variant, then the varied fields, then the seed)."""
+    values = cfg.to_flat_dict()
+    parts = [str(cfg.variant)]
+    parts += [f"{k}={values[k]}" for k in axes if k in values and k not in ("variant", "seed")]
+    return " ".join([*parts, f"seed={cfg.seed}"])
 
 
 def train_trial(config: dict[str, Any], study: StudyContext) -> None:
@@ -85,7 +105,7 @@ def train_trial(config: dict[str, Any], study: StudyContext) -> None:
         study.experiment_id,
         study.parent_run_id,
         ctx.get_trial_id(),
-        run_name=ctx.get_trial_name(),
+        run_name=run_name(cfg, study.axes),
     )
     work = Path(ctx.get_trial_dir()) / "work"
     work.mkdir(parents=True, exist_ok=True)
@@ -102,15 +122,18 @@ def train_trial(config: dict[str, Any], study: StudyContext) -> None:
             return
     tracker.start()
     tags = {
-        **config_tags(cfg, study.fingerprints.get(cfg.dataset, "unknown")),
+        **config_tags(cfg, study.fingerprints.get(cfg.dataset, "unknown"), study.source),
         # where it ran: a cluster's trials spread over nodes
         "a3m.ray_node_id": ray.get_runtime_context().get_node_id(),
         "a3m.hostname": socket.gethostname(),
     }
     tracker.log_params(cfg.to_flat_dict(), tags)
+    if cfg.dataset in study.fingerprints:
+        tracker.log_dataset(cfg.dataset, study.fingerprints[cfg.dataset], cfg.data_root)
     tracker.log_history(history)
 
     last_score: dict[str, float] = {}
+    last_checkpoint = [-math.inf]  # time of the last checkpoint handed to Tune
 
     def report(result: EpochResult) -> None:
         tracker.log_epoch(result.epoch, result.metrics)
@@ -120,12 +143,15 @@ def train_trial(config: dict[str, Any], study: StudyContext) -> None:
             _log_final_artifacts(tracker, final_cfg, result.metrics, work, study.attention_images)
         # Tune's scheduler needs the metric every epoch: between evaluations, the last one.
         last_score.update({k: v for k, v in result.metrics.items() if k == "score"})
-        with tempfile.TemporaryDirectory() as tmp:
-            shutil.copy2(result.checkpoint, Path(tmp) / CHECKPOINT_NAME)
-            tune.report(
-                {**last_score, **result.metrics},
-                checkpoint=tune.Checkpoint.from_directory(tmp),
-            )
+        metrics = {**last_score, **result.metrics}
+        now = time.monotonic()
+        if result.epoch < cfg.epochs and now - last_checkpoint[0] < CHECKPOINT_EVERY_S:
+            tune.report(metrics)
+        else:
+            last_checkpoint[0] = now
+            with tempfile.TemporaryDirectory() as tmp:
+                shutil.copy2(result.checkpoint, Path(tmp) / CHECKPOINT_NAME)
+                tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(tmp))
         _maybe_inject_fault(study.fault, result.epoch)
 
     try:

@@ -37,6 +37,8 @@ def test_help(path, capsys):
     for flag in ("--synthetic", "--data-root", "--address", "--tracking-uri", "--resume",
                  "--seeds", "--gpus-per-trial", "--max-failures"):  # fmt: skip
         assert flag in text, flag
+    assert "(default: None)" not in text  # each default said once, and only when there is one
+    assert not [line for line in text.splitlines() if line.count("default:") > 1]
 
 
 @pytest.mark.slow

@@ -25,16 +25,23 @@ def epochs_logged(client: MlflowClient, run_id: str) -> list[int]:
     return sorted(m.step for m in client.get_metric_history(run_id, "epoch"))
 
 
-def test_tiny_study_end_to_end(ray_local, study_args):
+def test_tiny_study_end_to_end(ray_local, study_args, capfd):
     spec = StudySpec("tiny", "two points", base=TINY, points=[{"alpha": 0.2}, {"alpha": 0.8}])
     result = run_study(spec, study_args("--epochs", "2"))
     assert (result.num_trials, result.num_errors) == (2, 0)
+    out, err = capfd.readouterr()  # the file descriptors: Ray's loggers write there too
+    # a line per finished trial, named like its run; no repeated Ray warnings
+    assert "/2] a3m alpha=0.2 seed=0: score" in out and "after 2 epochs" in out
+    assert "snapshotting" not in out + err
 
     client = MlflowClient(result.tracking_uri)
     parents, children = child_runs(client, "tiny-synthetic")
     assert len(parents) == 1 and len(children) == 2
     parent = parents[0]
     assert parent.info.status == "FINISHED" and parent.data.params["dataset"] == "cub"
+    assert parent.info.run_name.startswith("tiny 20")  # the study and when it started
+    # runs named by what tells them apart
+    assert {r.info.run_name for r in children} == {"a3m alpha=0.2 seed=0", "a3m alpha=0.8 seed=0"}
     assert {a.path for a in client.list_artifacts(parent.info.run_id)} == {"leaderboard.csv"}
     for run in children:
         assert run.info.status == "FINISHED"
