@@ -165,8 +165,10 @@ def train_trial(config: dict[str, Any], study: StudyContext) -> None:
         raise
     except DETERMINISTIC_ERRORS as exc:
         # It would fail the same way from the same checkpoint: FAILED with its reason, and
-        # no exception, so Tune does not retry it (the driver counts it from MLflow).
+        # no exception, so Tune does not retry it (the driver counts it from MLflow). Its last
+        # result still carries the metrics Tune ranks by, as NaN.
         tracker.finish("FAILED", error=f"{type(exc).__name__}: {exc}")
+        tune.report({"score": math.nan, "val_score": math.nan, "a3m_failed": 1})
         return
     except BaseException as exc:
         tracker.finish("FAILED", error=f"{type(exc).__name__}: {exc}")

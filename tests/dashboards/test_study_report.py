@@ -47,4 +47,11 @@ def test_study_ends_with_its_report(ray_local, tmp_path, monkeypatch, capsys):
     assert list((out / "attention").rglob("attention_*.png"))
     if find_browser() is not None:
         pngs = {p.stem for p in out.glob("*.png")}
-        assert pngs == {"table2", "fig5_ablation", "fig8_attributes", "fig6_attention"}
+        # the A3M trials logged their training diagnostics: the report draws them too
+        assert pngs == {
+            "table2",
+            "fig5_ablation",
+            "fig8_attributes",
+            "fig6_attention",
+            "diagnostics",
+        }

@@ -1,5 +1,5 @@
 """The end-to-end controls of studies/controls.py at their default 8 seeds: A3M against itself
-under a second label comes out "no evidence", A3M with half its category labels moved to other
+under a second label comes out "no evidence", A3M trained on category labels shuffled across
 images (broken on purpose) comes out "worse" - through the whole platform: Ray trials, MLflow,
 the leaderboard's verdict columns and the comparisons table on the parent run."""
 
@@ -25,14 +25,14 @@ def test_aa_is_no_evidence_and_the_broken_model_is_worse(ray_local, study_args):
     controls = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(controls)
 
-    # 4 epochs instead of the synthetic budget's 8: the control's effect is ~10 points
-    result = run_study(controls.SPEC, study_args("--epochs", "4"))
+    # 2 epochs instead of the synthetic budget's 8: shuffled labels leave chance accuracy
+    result = run_study(controls.SPEC, study_args("--epochs", "2"))
     assert (result.num_trials, result.num_errors) == (24, 0)
 
     comparisons = pd.read_csv(result.leaderboard_csv.with_name("comparisons.csv"))
     assert controls.check(comparisons) == controls.EXPECTED
     assert (comparisons["n_pairs"] == 8).all()
-    broken = comparisons[comparisons["label_noise"] == 0.5].iloc[0]
+    broken = comparisons[comparisons["label_noise"] == 1.0].iloc[0]
     assert broken["ci_high"] < 0 and broken["p_ahead"] == 0.0
 
     board = pd.read_csv(result.leaderboard_csv)

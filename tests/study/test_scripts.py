@@ -42,7 +42,8 @@ def test_help(path, capsys):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("path", STUDIES, ids=lambda p: p.stem)
+# controls.py runs end to end, at its own seeds, in test_controls.py
+@pytest.mark.parametrize("path", [p for p in STUDIES if p.stem != "controls"], ids=lambda p: p.stem)
 def test_smallest_synthetic_budget_runs(path, ray_local, study_args):
     module = load(path)
     # one seed even where the study's default is more (controls: 8); reports: tests/dashboards
