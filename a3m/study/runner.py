@@ -493,6 +493,8 @@ def plan_study(
     from a3m.train import dataset_root
 
     base = build_base(spec, args)
+    if not args.resume:  # a resumed study keeps what it was launched with
+        hold_out_for_search(spec, args, base)
     cfg = RunConfig.from_flat_dict(base)
     if spec.pick("optuna_space", args.synthetic) is not None and args.seeds > 1:
         raise UsageError("--seeds > 1 is for grid studies; Optuna samples one seed per trial")
@@ -592,6 +594,35 @@ def connect(plan: StudyPlan) -> tuple[Any, str, str, dict[str, float]]:
     return client, experiment_id, parent_run_id, {"cpu": cpus, "gpu": gpus}
 
 
+SEARCH_VAL_FRACTION = 0.1
+"""The validation part a search that adapts to results (ASHA, Optuna) holds out of the
+training split unless the study sets ``val_fraction``: what it decides on must not be the test
+split it then reports."""
+
+
+def search_metric(base: dict[str, Any]) -> str:
+    """What Tune ranks and stops trials by: ``val_score`` (the held-out part of the training
+    split) when the trials have one, else ``score`` (each trial's protocol metric on the
+    evaluation split, under one name for every task, so one study can rank several datasets)."""
+    return "val_score" if float(base.get("val_fraction", 0) or 0) > 0 else "score"
+
+
+def hold_out_for_search(spec: StudySpec, args: argparse.Namespace, base: dict[str, Any]) -> None:
+    """A search that adapts to results (``--scheduler asha``, an Optuna space) decides on a
+    validation part: :data:`SEARCH_VAL_FRACTION` of the training split unless the study sets
+    ``val_fraction`` (0 is allowed, with a warning: it then selects on the test split)."""
+    adaptive = args.scheduler == "asha" or spec.pick("optuna_space", args.synthetic) is not None
+    if not adaptive:
+        return
+    if "val_fraction" not in base:
+        base["val_fraction"] = SEARCH_VAL_FRACTION
+        print(f"the search decides on a validation part: val_fraction={SEARCH_VAL_FRACTION} of "
+              "the training split is held out (--set val_fraction=F to change it)")  # fmt: skip
+    elif not float(base["val_fraction"]) > 0:
+        print("warning: val_fraction=0: the search decides on the test split, which it then "
+              "reports; its ranking is optimistic", file=sys.stderr)  # fmt: skip
+
+
 def study_axes(spec: StudySpec, synthetic: bool) -> tuple[str, ...]:
     """The RunConfig fields a study varies (grid axes, point fields, Optuna's space), in the
     spec's order: what tells its trials apart."""
@@ -629,9 +660,7 @@ def build_tuner(
     trainable = tune.with_resources(tune.with_parameters(train_trial, study=context), resources)
     if args.resume:
         return tune.Tuner.restore(plan.tune_path, trainable, resume_unfinished=True)
-    # Each trial reports its task's protocol metric also as "score" (see a3m.train.fit),
-    # so one study can rank trials of several datasets.
-    metric, mode = "score", "max"
+    metric, mode = search_metric(plan.base), "max"
     space, is_optuna = build_param_space(spec, args, plan.base)
     search_alg = _optuna_search(plan.optuna_storage, plan.experiment, metric, mode) if (
         is_optuna) else None  # fmt: skip

@@ -55,6 +55,10 @@ With ``num_to_keep=1`` every checkpoint forces Tune to snapshot the experiment's
 has been triggered multiple times" warning, 71 times in one headline run). A retry recomputes
 at most this long; an epoch of a real dataset takes longer, so it is checkpointed every epoch."""
 
+TUNE_METRICS = ("score", "val_score")
+"""What Tune ranks trials by: the held-out ``val_score`` when the run has a validation part,
+else ``score`` (a3m.study.runner.search_metric)."""
+
 POINT_KEY = "point"
 """A param-space key whose value (a dict) is merged into the run config: lets a grid list
 explicit points, e.g. the two one-dimensional sweeps of Fig. 7."""
@@ -142,7 +146,7 @@ def train_trial(config: dict[str, Any], study: StudyContext) -> None:
             final_cfg = RunConfig.from_json(work / "config.json")  # resolved by fit
             _log_final_artifacts(tracker, final_cfg, result.metrics, work, study.attention_images)
         # Tune's scheduler needs the metric every epoch: between evaluations, the last one.
-        last_score.update({k: v for k, v in result.metrics.items() if k == "score"})
+        last_score.update({k: v for k, v in result.metrics.items() if k in TUNE_METRICS})
         metrics = {**last_score, **result.metrics}
         now = time.monotonic()
         if result.epoch < cfg.epochs and now - last_checkpoint[0] < CHECKPOINT_EVERY_S:

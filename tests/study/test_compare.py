@@ -140,3 +140,29 @@ def test_best_reference_for_open_searches():
     runs = pd.DataFrame(rows)
     assert configuration_key(runs) == ["params.variant"]
     assert best_reference(runs) == {"variant": "att2"}
+
+
+def test_an_open_search_picks_its_reference_on_the_validation_part():
+    rows = [run(0.5 + 0.1 * (v == "att2"), s, variant=v) for s in range(2) for v in ("a3m", "att2")]
+    runs = pd.DataFrame(rows)
+    runs["metrics.val_score"] = [0.9 if v == "a3m" else 0.1 for v in runs["params.variant"]]
+    assert best_reference(runs) == {"variant": "a3m"}  # not att2, the best on the test split
+
+
+def test_search_metric_and_the_held_out_part():
+    import argparse
+
+    from a3m.study import StudySpec
+    from a3m.study.runner import SEARCH_VAL_FRACTION, hold_out_for_search, search_metric
+
+    spec = StudySpec("x", "d", base={})
+    args = argparse.Namespace(scheduler="asha", synthetic=False)
+    base = {}
+    hold_out_for_search(spec, args, base)
+    assert base == {"val_fraction": SEARCH_VAL_FRACTION} and search_metric(base) == "val_score"
+    fifo = {}
+    hold_out_for_search(spec, argparse.Namespace(scheduler="fifo", synthetic=False), fifo)
+    assert fifo == {} and search_metric(fifo) == "score"
+    explicit = {"val_fraction": 0.0}  # the user's choice stands (with a warning)
+    hold_out_for_search(spec, args, explicit)
+    assert explicit == {"val_fraction": 0.0} and search_metric(explicit) == "score"

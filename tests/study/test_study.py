@@ -116,6 +116,9 @@ def test_asha_stops_weak_trials_early(ray_local, study_args):
     _, children = child_runs(client, "asha-synthetic")
     epochs = sorted(len(epochs_logged(client, r.info.run_id)) for r in children)
     assert epochs[-1] == 4 and epochs[0] < 4, epochs  # ASHA cut at least one trial short
+    # ASHA decided on a held-out part of the training split, never on the test split
+    assert all(r.data.params["val_fraction"] == "0.1" for r in children)
+    assert all("val_score" in r.data.metrics for r in children)
     stopped = [r for r in children if r.data.tags.get("a3m.stopped_early") == "true"]
     assert stopped and all(r.info.status == "FINISHED" for r in children)
     for run in children:  # trials that ran their whole budget have their final artifacts
