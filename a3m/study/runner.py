@@ -158,6 +158,10 @@ def study_parser(spec: StudySpec) -> argparse.ArgumentParser:
     cluster.add_argument("--max-failures", type=_at_least(0), default=2,
                          help="retries of a crashed trial from its last checkpoint")  # fmt: skip
     cluster.add_argument("--out", default="results", help="folder for the leaderboard CSV")
+    cluster.add_argument("--system-metrics", action=argparse.BooleanOptionalAction,
+                         default=None, help="log each trial's CPU, memory and GPU use to its "
+                         "MLflow run (system/*) every 10 s (default: on when trials get "
+                         "GPUs)")  # fmt: skip
     cluster.add_argument("--verbose", action="store_true",
                          help="Tune's per-result tables and the trials' own log lines (Ray's "
                          "checkpoint messages, warnings); without it, a line per finished "
@@ -656,6 +660,7 @@ def build_tuner(
         fault=dict(fault or {}),
         axes=study_axes(spec, args.synthetic),
         source=plan.command.split()[0] if plan.command else spec.name,
+        system_metrics=resources["gpu"] > 0 if args.system_metrics is None else args.system_metrics,
     )
     trainable = tune.with_resources(tune.with_parameters(train_trial, study=context), resources)
     if args.resume:

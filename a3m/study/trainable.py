@@ -9,12 +9,14 @@ the checkpoint's history the store lacks, so every epoch is logged exactly once.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import shutil
 import socket
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -77,6 +79,7 @@ class StudyContext:
     fault: dict[str, Any] = field(default_factory=dict)  # test-only fault injection
     axes: tuple[str, ...] = ()  # the fields the study varies: they name each trial's run
     source: str = ""  # the study script, MLflow's Source of every trial run
+    system_metrics: bool = False  # MLflow's CPU, memory (and GPU) utilisation of each trial
 
 
 def trial_config(config: dict[str, Any]) -> RunConfig:
@@ -158,26 +161,54 @@ def train_trial(config: dict[str, Any], study: StudyContext) -> None:
                 tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(tmp))
         _maybe_inject_fault(study.fault, result.epoch)
 
-    try:
-        fit(cfg, work, resume=resume, callback=report)
-    except SystemExit:
-        # Tune stops a trial (ASHA, or the end of its budget) by raising SystemExit in it.
-        epochs = max(tracker.logged_epochs, default=0)
-        if epochs < cfg.epochs:
-            tracker.client.set_tag(tracker.run_id, STOPPED_EARLY_TAG, "true")
+    with system_metrics(tracker.run_id, study.tracking_uri, on=study.system_metrics):
+        try:
+            fit(cfg, work, resume=resume, callback=report)
+        except SystemExit:
+            # Tune stops a trial (ASHA, or the end of its budget) by raising SystemExit in it.
+            epochs = max(tracker.logged_epochs, default=0)
+            if epochs < cfg.epochs:
+                tracker.client.set_tag(tracker.run_id, STOPPED_EARLY_TAG, "true")
+            tracker.finish("FINISHED")
+            raise
+        except DETERMINISTIC_ERRORS as exc:
+            # It would fail the same way from the same checkpoint: FAILED with its reason, and
+            # no exception, so Tune does not retry it (the driver counts it from MLflow). Its last
+            # result still carries the metrics Tune ranks by, as NaN.
+            tracker.finish("FAILED", error=f"{type(exc).__name__}: {exc}")
+            tune.report({"score": math.nan, "val_score": math.nan, "a3m_failed": 1})
+            return
+        except BaseException as exc:
+            tracker.finish("FAILED", error=f"{type(exc).__name__}: {exc}")
+            raise
         tracker.finish("FINISHED")
-        raise
-    except DETERMINISTIC_ERRORS as exc:
-        # It would fail the same way from the same checkpoint: FAILED with its reason, and
-        # no exception, so Tune does not retry it (the driver counts it from MLflow). Its last
-        # result still carries the metrics Tune ranks by, as NaN.
-        tracker.finish("FAILED", error=f"{type(exc).__name__}: {exc}")
-        tune.report({"score": math.nan, "val_score": math.nan, "a3m_failed": 1})
-        return
-    except BaseException as exc:
-        tracker.finish("FAILED", error=f"{type(exc).__name__}: {exc}")
-        raise
-    tracker.finish("FINISHED")
+
+
+@contextlib.contextmanager
+def system_metrics(
+    run_id: str, tracking_uri: str, on: bool = True, every_s: float = 10.0
+) -> Iterator[None]:
+    """MLflow's system-metrics monitor on a trial's run while the block runs: ``system/*``
+    metrics every ``every_s`` seconds (CPU, memory, disk, network; GPU utilisation and memory
+    through NVML on GPU nodes). Where its dependencies are missing it says so and the trial
+    runs without: never worth failing a trial."""
+    monitor = None
+    if on:
+        try:
+            from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
+
+            monitor = SystemMetricsMonitor(
+                run_id, sampling_interval=every_s, tracking_uri=tracking_uri
+            )
+            monitor.start()
+        except Exception as err:  # psutil / NVML missing or broken on this node
+            print(f"system metrics off for run {run_id}: {type(err).__name__}: {err}")
+            monitor = None
+    try:
+        yield
+    finally:
+        if monitor is not None:
+            monitor.finish()
 
 
 def _log_final_artifacts(

@@ -140,3 +140,30 @@ def test_cpus_per_gpu_is_the_tightest_gpu_node(monkeypatch):
     assert cpus_per_gpu() == 16
     monkeypatch.setattr(ray, "nodes", lambda: [node(8, 0)])
     assert cpus_per_gpu() == 1  # no GPU node (yet): see --cpus-per-trial
+
+
+def test_system_metrics_are_logged_to_the_trial_run(tmp_path):
+    import time
+
+    from a3m.study.tracking import RunTracker
+    from a3m.study.trainable import system_metrics
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    client = MlflowClient(uri)
+    exp = client.create_experiment("sys")
+    tracker = RunTracker.for_trial(uri, exp, "parent", "t00000")
+    with system_metrics(tracker.run_id, uri, on=True, every_s=0.5):
+        time.sleep(2.0)
+    logged = client.get_run(tracker.run_id).data.metrics
+    assert any(k.startswith("system/cpu_utilization") for k in logged), sorted(logged)
+    with system_metrics(tracker.run_id, uri, on=False):  # off: nothing started
+        pass
+
+
+def test_system_metrics_default_follows_the_gpus():
+    from a3m.study.runner import study_parser
+
+    parser = study_parser(StudySpec("x", "d", base={}))
+    assert parser.parse_args([]).system_metrics is None  # on exactly when trials get GPUs
+    assert parser.parse_args(["--system-metrics"]).system_metrics is True
+    assert parser.parse_args(["--no-system-metrics"]).system_metrics is False
