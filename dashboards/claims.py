@@ -36,7 +36,7 @@ import pandas as pd
 
 from a3m import stats
 from a3m.study.compare import COMPARISON_COLUMNS, compare, describe, parse_reference
-from a3m.study.runs import canonical
+from a3m.study.tracking import canonical
 from dashboards.data import as_logged
 
 PAPER_CLAIMS_CSV = Path(__file__).with_name("paper_claims.csv")

@@ -22,8 +22,8 @@ import pandas as pd
 
 from a3m.config import RETRIEVAL_DATASETS
 from a3m.models import VARIANTS
-from a3m.study.runs import NOT_A_SETTING, canonical, runs_frame
-from a3m.study.tracking import ERROR_TAG, resolve_tracking_uri
+from a3m.study.runs import NOT_A_SETTING, runs_frame
+from a3m.study.tracking import ERROR_TAG, canonical, resolve_tracking_uri
 
 VARIANT_LABELS: dict[str, str] = {
     "baseline1": "Baseline-1",

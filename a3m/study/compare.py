@@ -24,7 +24,8 @@ import numpy as np
 import pandas as pd
 
 from a3m import stats
-from a3m.study.runs import canonical, configuration_key
+from a3m.study.runs import configuration_key
+from a3m.study.tracking import canonical
 
 STOPPED_EARLY_COLUMN = "tags.a3m.stopped_early"
 COMPARISON_COLUMNS = (

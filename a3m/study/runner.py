@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import json
 import math
 import os
@@ -155,6 +156,9 @@ def study_parser(spec: StudySpec) -> argparse.ArgumentParser:
     cluster.add_argument("--resume", nargs="?", const="latest", metavar="PATH",
                          help="restore an interrupted study: its Tune folder, or the latest one "
                          "of this study under --storage-path")  # fmt: skip
+    cluster.add_argument("--rerun", action="store_true",
+                         help="train every trial again, even those whose identical run (same "
+                         "settings, seed and data) already FINISHED in the experiment")  # fmt: skip
     cluster.add_argument("--max-failures", type=_at_least(0), default=2,
                          help="retries of a crashed trial from its last checkpoint")  # fmt: skip
     cluster.add_argument("--out", default="results", help="folder for the leaderboard CSV")
@@ -210,7 +214,7 @@ def launch_settings(args: argparse.Namespace, base: dict[str, Any]) -> dict[str,
 def check_same_launch(launched: dict[str, str], now: dict[str, str]) -> None:
     """``--resume`` continues a study exactly as it was launched: repeat its command with
     ``--resume``; a flag that would change its trials is refused, not silently ignored."""
-    from a3m.study.runs import canonical
+    from a3m.study.tracking import canonical
 
     differ = [
         f"{k}: launched with {launched[k]!r}, now {now.get(k, '')!r}"
@@ -283,6 +287,7 @@ class StudyResult:
     tune_path: str
     interrupted: bool = False  # stopped by Ctrl-C (or SIGUSR1) before every trial ended
     optuna_storage: str | None = None  # the Optuna RDB URL an Optuna study used
+    reused: int = 0  # trials not trained again: their identical run had FINISHED
 
     @property
     def exit_code(self) -> int:
@@ -341,27 +346,18 @@ def _synthetic_cache(data_root: str | None) -> Path:
     return Path(root).expanduser().resolve()
 
 
-def build_param_space(
-    spec: StudySpec, args: argparse.Namespace, base: dict[str, Any]
-) -> tuple[dict[str, Any], bool]:
-    """Tune's param space and whether it is an Optuna search."""
-    from ray import tune
-
-    from a3m.study.trainable import POINT_KEY
-
-    space: dict[str, Any] = dict(base)
-    optuna_space = spec.pick("optuna_space", args.synthetic)
-    if optuna_space is not None:
-        return space | optuna_space, True
-    for axis, values in spec.pick("grid", args.synthetic).items():
-        space[axis] = tune.grid_search(list(values))
-    points = spec.pick("points", args.synthetic)
-    if points:
-        space[POINT_KEY] = tune.grid_search(list(points))
-    if args.seeds > 1:
-        first = int(base.get("seed", 0))
-        space["seed"] = tune.grid_search(list(range(first, first + args.seeds)))
-    return space, False
+def grid_trials(spec: StudySpec, args: argparse.Namespace, base: dict[str, Any]) -> list[dict]:
+    """Every trial of a grid study, as its settings beyond ``base``: the grid's cross product,
+    crossed with the points and the seeds, in that order."""
+    grid = spec.pick("grid", args.synthetic)
+    points = spec.pick("points", args.synthetic) or [{}]
+    first = int(base.get("seed", 0))
+    trials = []
+    for values in itertools.product(*grid.values()):
+        for point in points:
+            for seed in range(first, first + args.seeds):
+                trials.append({**dict(zip(grid, values, strict=True)), **point, "seed": seed})
+    return trials
 
 
 def _latest_run(storage: str, name: str) -> str:
@@ -461,9 +457,15 @@ def run_study(
     from a3m.study.tracking import finish_run, redact
 
     plan = plan_study(spec, study_parser(spec).parse_args(argv), argv)
+    todo, reused = select_trials(plan)
+    if todo == []:  # every trial already finished: no Ray, no training
+        client, _, parent_run_id = open_parent_run(plan)
+        link_reused(client, parent_run_id, reused)
+        return summarise(plan, client, parent_run_id, 0, 0, False, reused=len(reused))
     client, experiment_id, parent_run_id, resources = connect(plan)
+    link_reused(client, parent_run_id, reused)
     try:
-        tuner = build_tuner(plan, experiment_id, parent_run_id, resources, fault)
+        tuner = build_tuner(plan, experiment_id, parent_run_id, resources, fault, todo)
         with graceful_interrupt() as interrupt:
             results = tuner.fit()
         interrupted = interrupt["interrupted"] or (
@@ -474,7 +476,18 @@ def run_study(
         status = "KILLED" if isinstance(err, KeyboardInterrupt) else "FAILED"
         finish_run(client, parent_run_id, status, error=redact(f"{type(err).__name__}: {err}"))
         raise
-    return summarise(plan, client, parent_run_id, len(results), errors, interrupted)
+    return summarise(
+        plan, client, parent_run_id, len(results), errors, interrupted, reused=len(reused)
+    )
+
+
+def link_reused(client: Any, parent_run_id: str, reused: dict[str, str]) -> None:
+    """The parent run names the finished runs this invocation reused (``reused_runs.json``:
+    identity -> run id) and counts them (tag ``a3m.reused``)."""
+    if not reused:
+        return
+    client.set_tag(parent_run_id, "a3m.reused", str(len(reused)))
+    client.log_dict(parent_run_id, reused, "reused_runs.json")
 
 
 def plan_study(
@@ -541,44 +554,84 @@ def plan_study(
     )
 
 
-def connect(plan: StudyPlan) -> tuple[Any, str, str, dict[str, float]]:
-    """Start (or join) Ray and open the study's parent MLflow run, overlapped: MLflow's store
-    set-up (a new SQLite file runs its migrations, ~2 s) runs while ``ray.init`` waits for
-    Ray's processes. Returns (client, experiment id, parent run id, a trial's resources)."""
-    import ray
-    from mlflow import MlflowClient
-
-    from a3m.study.preflight import PreflightError, check_resources
+def open_parent_run(plan: StudyPlan) -> tuple[Any, str, str]:
+    """The study invocation's parent MLflow run (the interrupted one's again on ``--resume``,
+    refused if a flag would change the study). Returns (client, experiment id, run id)."""
     from a3m.study.tracking import (
         REFERENCE_TAG,
         find_parent_run,
-        finish_run,
         get_or_create_experiment,
         open_store,
         start_parent_run,
     )
 
     args = plan.args
+    client = open_store(plan.tracking_uri)
+    experiment_id = get_or_create_experiment(client, plan.experiment)
+    source = {"mlflow.source.name": plan.command.split()[0], "mlflow.source.type": "LOCAL"}
+    tags = {"a3m.study": plan.spec.name, "a3m.command": plan.command, **source}
+    if plan.reference:
+        tags[REFERENCE_TAG] = json.dumps(plan.reference, sort_keys=True)
+    settings = launch_settings(args, plan.base)
+    if args.resume:
+        launched = find_parent_run(client, experiment_id, plan.tune_path)
+        if launched is not None:
+            check_same_launch({**launched.data.params, **launched.data.tags}, settings)
+    tags |= {k: v for k, v in settings.items() if k.startswith("a3m.")}
+    name = f"{plan.spec.name} {time.strftime('%Y-%m-%d %H:%M')}"
+    run_id = start_parent_run(client, experiment_id, plan.tune_path, tags, plan.base, name)
+    return client, experiment_id, run_id
 
-    def start_tracking() -> tuple[MlflowClient, str, str]:
-        client = open_store(plan.tracking_uri)
-        experiment_id = get_or_create_experiment(client, plan.experiment)
-        source = {"mlflow.source.name": plan.command.split()[0], "mlflow.source.type": "LOCAL"}
-        tags = {"a3m.study": plan.spec.name, "a3m.command": plan.command, **source}
-        if plan.reference:
-            tags[REFERENCE_TAG] = json.dumps(plan.reference, sort_keys=True)
-        settings = launch_settings(args, plan.base)
-        if args.resume:
-            launched = find_parent_run(client, experiment_id, plan.tune_path)
-            if launched is not None:
-                check_same_launch({**launched.data.params, **launched.data.tags}, settings)
-        tags |= {k: v for k, v in settings.items() if k.startswith("a3m.")}
-        name = f"{plan.spec.name} {time.strftime('%Y-%m-%d %H:%M')}"
-        run_id = start_parent_run(client, experiment_id, plan.tune_path, tags, plan.base, name)
-        return client, experiment_id, run_id
+
+def select_trials(plan: StudyPlan) -> tuple[list[dict] | None, dict[str, str]]:
+    """The trials this invocation trains, and those it reuses: a grid trial whose identity
+    (settings, seed, data: :func:`a3m.study.tracking.trial_identity`) already FINISHED in the
+    experiment is not trained again unless ``--rerun``. So the same command twice trains
+    nothing the second time, and ``--seeds 5`` after ``--seeds 3`` trains seeds 3 and 4 only.
+
+    Returns:
+        (the trials to train as their settings beyond the base, or None for an Optuna search
+        or a resumed study, which Tune plans; identity -> run id of each reused trial).
+    """
+    from a3m.study.tracking import finished_identities, open_store, trial_identity
+
+    spec, args = plan.spec, plan.args
+    if args.resume or spec.pick("optuna_space", args.synthetic) is not None:
+        return None, {}
+    trials = grid_trials(spec, args, plan.base)
+    if args.rerun:
+        return trials, {}
+    client = open_store(plan.tracking_uri)
+    experiment = client.get_experiment_by_name(plan.experiment)
+    done = finished_identities(client, experiment.experiment_id) if experiment else {}
+    todo, reused = [], {}
+    for trial in trials:
+        cfg = RunConfig.from_flat_dict({**plan.base, **trial})
+        identity = trial_identity(cfg.to_flat_dict(), plan.fingerprints.get(cfg.dataset, ""))
+        if identity in done:
+            reused[identity] = done[identity]
+        else:
+            todo.append(trial)
+    if reused:
+        print(f"{len(reused)} of {len(trials)} trials already FINISHED in {plan.experiment!r} "
+              f"(same settings, seed and data): reused, not trained again; "
+              f"{len(todo)} to train (--rerun trains every one)", flush=True)  # fmt: skip
+    return todo, reused
+
+
+def connect(plan: StudyPlan) -> tuple[Any, str, str, dict[str, float]]:
+    """Start (or join) Ray and open the study's parent MLflow run, overlapped: MLflow's store
+    set-up (a new SQLite file runs its migrations, ~2 s) runs while ``ray.init`` waits for
+    Ray's processes. Returns (client, experiment id, parent run id, a trial's resources)."""
+    import ray
+
+    from a3m.study.preflight import PreflightError, check_resources
+    from a3m.study.tracking import finish_run
+
+    args = plan.args
 
     with ThreadPoolExecutor(max_workers=1) as pool:
-        tracking = pool.submit(start_tracking)
+        tracking = pool.submit(open_parent_run, plan)
         if not ray.is_initialized():
             ray.init(address=ray_address(args.address), include_dashboard=False,
                      log_to_driver=args.verbose)  # fmt: skip
@@ -643,12 +696,14 @@ def build_tuner(
     parent_run_id: str,
     resources: dict[str, float],
     fault: dict[str, Any] | None = None,
+    trials: list[dict] | None = None,
 ):
-    """A new Tuner over the study's search space, or the interrupted one restored."""
+    """A new Tuner over the study's search space (the grid trials to train, ``trials``, as one
+    axis), or the interrupted one restored."""
     from ray import tune
 
     from a3m.study.console import TrialLines
-    from a3m.study.trainable import StudyContext, train_trial
+    from a3m.study.trainable import POINT_KEY, StudyContext, train_trial
 
     args, spec = plan.args, plan.spec
     context = StudyContext(
@@ -666,9 +721,13 @@ def build_tuner(
     if args.resume:
         return tune.Tuner.restore(plan.tune_path, trainable, resume_unfinished=True)
     metric, mode = search_metric(plan.base), "max"
-    space, is_optuna = build_param_space(spec, args, plan.base)
-    search_alg = _optuna_search(plan.optuna_storage, plan.experiment, metric, mode) if (
-        is_optuna) else None  # fmt: skip
+    optuna_space = spec.pick("optuna_space", args.synthetic)
+    space = dict(plan.base) | (optuna_space or {})
+    if trials is not None:
+        space[POINT_KEY] = tune.grid_search(trials)
+    search_alg = None
+    if optuna_space is not None:
+        search_alg = _optuna_search(plan.optuna_storage, plan.experiment, metric, mode)
     return tune.Tuner(
         trainable,
         param_space=space,
@@ -736,6 +795,7 @@ def summarise(
     num_trials: int,
     errors: int,
     interrupted: bool,
+    reused: int = 0,
 ) -> StudyResult:
     """Leaderboard and paired verdicts (CSV, MLflow table on the parent run, console), the
     parent run's final status, and what to do next after an interrupt."""
@@ -770,7 +830,7 @@ def summarise(
     optuna = plan.optuna_storage if plan.spec.pick("optuna_space", args.synthetic) else None
     return StudyResult(
         plan.spec.name, plan.experiment, plan.tracking_uri, out_dir, csv, num_trials, errors,
-        plan.tune_path, interrupted, optuna_storage=optuna,
+        plan.tune_path, interrupted, optuna_storage=optuna, reused=reused,
     )  # fmt: skip
 
 

@@ -9,8 +9,6 @@ it, and all group runs into configurations the same way (:func:`configuration_ke
 from __future__ import annotations
 
 import json
-import math
-from typing import Any
 
 import pandas as pd
 from mlflow import MlflowClient
@@ -71,15 +69,3 @@ def configuration_key(runs: pd.DataFrame) -> list[str]:
         and c.removeprefix("params.") not in NOT_A_SETTING
         and runs[c].nunique(dropna=False) > 1
     ]
-
-
-def canonical(value: Any) -> str:
-    """A param value as comparable text: ``0.5`` == ``"0.50"``, ``True`` == ``"true"``."""
-    text = str(value).strip()
-    if text.lower() in ("true", "false"):
-        return text.lower()
-    try:
-        number = float(text)
-    except ValueError:
-        return text
-    return repr(number) if math.isfinite(number) else text

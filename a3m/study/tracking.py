@@ -12,7 +12,9 @@ them into requests MLflow accepts), never one request per value.
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
+import math
 import os
 import re
 import subprocess
@@ -39,6 +41,9 @@ STUDY_TAG = "a3m.study"  # on a parent run: the study script's name
 RUN_KIND_TAG = "a3m.run_kind"  # "trial" (a study's) or "single" (a3m train): a training run
 RUN_DIR_TAG = "a3m.run_dir"  # on a single run: its output folder (its key)
 MAX_ERROR_CHARS = 5000  # of a failure's reason kept in a3m.error
+IDENTITY_TAG = "a3m.identity"  # on a training run: what it computes (trial_identity)
+NOT_IDENTITY = frozenset({"num_workers", "device", "data_root", "compile", "channels_last"})
+"""RunConfig fields that say where and how fast a run ran, not what it computed."""
 
 
 USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^/@:\s]*):[^@/\s]*@")
@@ -147,6 +152,51 @@ def config_tags(cfg: RunConfig, fingerprint: str, source: str = "") -> dict[str,
 EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
 """The experiment tag from which MLflow 3's UI opens an experiment on its training runs (not on
 its GenAI overview of traces, which our experiments never have)."""
+
+
+def canonical(value: Any) -> str:
+    """A param value as comparable text: ``0.5`` == ``"0.50"``, ``True`` == ``"true"``."""
+    text = str(value).strip()
+    if text.lower() in ("true", "false"):
+        return text.lower()
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    return repr(number) if math.isfinite(number) else text
+
+
+def trial_identity(flat_config: Mapping[str, Any], fingerprint: str) -> str:
+    """A run's identity: a stable hash of every setting that changes its result (the seed
+    included, :data:`NOT_IDENTITY` left out) and of its data's fingerprint. Two runs with one
+    identity compute the same thing; a study re-run skips the identities already FINISHED."""
+    settings = {k: canonical(v) for k, v in flat_config.items() if k not in NOT_IDENTITY}
+    text = json.dumps({"config": settings, "data": fingerprint}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def finished_identities(client: MlflowClient, experiment_id: str) -> dict[str, str]:
+    """identity -> run id of the experiment's training runs that FINISHED their whole budget
+    (not stopped early), the latest one per identity; every page of the search."""
+    done: dict[str, tuple[int, str]] = {}
+    token = None
+    while True:
+        page = client.search_runs(
+            [experiment_id],
+            filter_string=f"attributes.status = 'FINISHED' and tags.`{IDENTITY_TAG}` LIKE '%'",
+            max_results=5000,
+            page_token=token,
+        )
+        for run in page:
+            tags = run.data.tags
+            if tags.get(STOPPED_EARLY_TAG) == "true":
+                continue
+            key, started = tags[IDENTITY_TAG], run.info.start_time or 0
+            if key not in done or started > done[key][0]:
+                done[key] = (started, run.info.run_id)
+        token = page.token
+        if not token:
+            return {key: run_id for key, (_, run_id) in done.items()}
 
 
 def get_or_create_experiment(client: MlflowClient, name: str) -> str:

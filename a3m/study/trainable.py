@@ -28,7 +28,13 @@ from ray import tune
 from a3m.config import ConfigError, RunConfig
 from a3m.data._io import ImageReadError
 from a3m.data.base import DatasetFormatError
-from a3m.study.tracking import STOPPED_EARLY_TAG, RunTracker, config_tags
+from a3m.study.tracking import (
+    IDENTITY_TAG,
+    STOPPED_EARLY_TAG,
+    RunTracker,
+    config_tags,
+    trial_identity,
+)
 from a3m.train import (
     CHECKPOINT_NAME,
     CheckpointMismatchError,
@@ -128,8 +134,10 @@ def train_trial(config: dict[str, Any], study: StudyContext) -> None:
             # saved it as terminated: the trial is done, its run complete; leave both alone.
             return
     tracker.start()
+    fingerprint = study.fingerprints.get(cfg.dataset, "unknown")
     tags = {
-        **config_tags(cfg, study.fingerprints.get(cfg.dataset, "unknown"), study.source),
+        **config_tags(cfg, fingerprint, study.source),
+        IDENTITY_TAG: trial_identity(cfg.to_flat_dict(), fingerprint),
         # where it ran: a cluster's trials spread over nodes
         "a3m.ray_node_id": ray.get_runtime_context().get_node_id(),
         "a3m.hostname": socket.gethostname(),

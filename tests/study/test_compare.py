@@ -16,7 +16,8 @@ from a3m.study.compare import (
     parse_reference,
 )
 from a3m.study.leaderboard import leaderboard
-from a3m.study.runs import canonical, configuration_key
+from a3m.study.runs import configuration_key
+from a3m.study.tracking import canonical
 
 
 def run(score, seed, status="FINISHED", start=0, stopped=None, **params):
