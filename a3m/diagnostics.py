@@ -25,7 +25,7 @@ from collections.abc import Collection, Mapping, Sequence
 import torch
 from torch import nn
 
-from a3m.models.a3m import _EQUAL_ATTRIBUTE_WEIGHTS, _EQUAL_REGION_WEIGHTS, A3MOutput
+from a3m.models.a3m import A3M, A3MOutput
 
 PREFIX = "diag/"
 """The prefix of these statistics in the trainer's epoch metrics (and so in MLflow)."""
@@ -55,7 +55,8 @@ GRAD_GROUPS: dict[str, tuple[str, ...]] = {
     "attention_bn": ("attention_bn_layer",),
     "fused_bn": ("region_bn", "attr_bn"),
 }
-"""Gradient-norm group -> the top-level submodules of :class:`a3m.models.A3M` it holds.
+"""Gradient-norm group -> the top-level submodules of :class:`a3m.models.A3M` (and
+:class:`a3m.models.Baseline1`) it holds.
 Parameters of any other submodule are reported as ``other``; ``total`` covers them all."""
 
 
@@ -68,20 +69,18 @@ def learned_attention(model: nn.Module) -> tuple[str, ...]:
     """The :data:`ATTENTION_WEIGHTS` that the model learns, i.e. that weight a feature of
     eq. (6) or (8) and get a gradient.
 
-    Left out: all for Baseline-1 (no attention); m_region and s where the variant fixes them to
-    ones (Baseline-2 both, Att-1 s, Att-2 m_region): constant, their "100% saturated" would mean
-    nothing; and m^(k) wherever m_region is not their maximum (fixed, or ``merge_mean_bn``'s
-    sigmoid of the normalised mean logit): the masks then feed nothing.
+    Left out: all for Baseline-1 (no attention); m_region and s where the model's attention
+    switch fixes them to ones (Baseline-2 both, Att-1 s, Att-2 m_region): constant, their "100%
+    saturated" would mean nothing; and m^(k) wherever m_region is not their maximum (fixed, or
+    ``merge_mean_bn``'s sigmoid of the normalised mean logit): the masks then feed nothing.
     """
     model = unwrap(model)
-    variant = getattr(model, "variant", "baseline1")
-    if variant == "baseline1":
+    if not isinstance(model, A3M):
         return ()
-    fixed_region = variant in _EQUAL_REGION_WEIGHTS
     learned = {
-        "m_k": not fixed_region and not getattr(model, "merge_mean_bn", False),
-        "m_region": not fixed_region,
-        "s": variant not in _EQUAL_ATTRIBUTE_WEIGHTS,
+        "m_k": model.region_attention and not model.authors_code.merge_mean_bn,
+        "m_region": model.region_attention,
+        "s": model.attribute_attention,
     }
     return tuple(name for name in ATTENTION_WEIGHTS if learned[name])
 

@@ -17,16 +17,31 @@ from a3m.diagnostics import (
     learned_attention,
     param_groups,
 )
-from a3m.models import A3M, A3MLoss, A3MOutput, create_backbone
+from a3m.models import (
+    A3MLoss,
+    A3MOutput,
+    AuthorsCode,
+    Model,
+    create_backbone,
+    create_loss,
+    create_model,
+)
 from a3m.models.backbones import BackboneSpec, FeatureExtractor
 from a3m.train import train_one_epoch
 
 ATTR = (3, 2)  # K = 2
 
 
-def tiny_model(variant: str = "a3m", **switches) -> A3M:
+def tiny_model(variant: str = "a3m", **switches) -> Model:
     torch.manual_seed(0)
-    return A3M(create_backbone("tiny"), 5, ATTR, d=8, variant=variant, **switches)
+    return create_model(
+        variant,
+        backbone=create_backbone("tiny"),
+        num_classes=5,
+        attribute_classes=ATTR,
+        d=8,
+        authors_code=AuthorsCode(**switches),
+    )
 
 
 def output(masks, m_region, s_attr) -> A3MOutput:
@@ -141,10 +156,18 @@ def test_statistics_never_read_values_back():
     assert len(stats) == 9 + 5 + 6 and all(v.device.type == "meta" for v in stats.values())
 
 
-def identity_model(variant: str = "a3m", **switches) -> A3M:
+def identity_model(variant: str = "a3m", **switches) -> Model:
     backbone = FeatureExtractor(BackboneSpec("identity", 6, 1, 1), nn.Identity())
     torch.manual_seed(0)
-    return A3M(backbone, 7, (3, 4, 2), d=5, variant=variant, **switches).double()
+    model = create_model(
+        variant,
+        backbone=backbone,
+        num_classes=7,
+        attribute_classes=(3, 4, 2),
+        d=5,
+        authors_code=AuthorsCode(**switches),
+    )
+    return model.double()
 
 
 def test_features_follow_eqs_6_and_8():
@@ -196,9 +219,9 @@ def batches(n: int = 3, size: int = 4) -> list:
     ]
 
 
-def epoch(model: A3M, loader: list, lr: float = 0.01, **kwargs) -> dict[str, float]:
+def epoch(model: Model, loader: list, lr: float = 0.01, **kwargs) -> dict[str, float]:
     opt = torch.optim.SGD(model.parameters(), lr=lr)
-    loss = A3MLoss.for_variant(model.variant)
+    loss = create_loss(model.variant)
     return train_one_epoch(model, loss, loader, opt, torch.device("cpu"), 0, amp=False, **kwargs)
 
 

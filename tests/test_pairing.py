@@ -14,6 +14,8 @@ from a3m.train import fit
 
 pytestmark = pytest.mark.slow  # seven short fits
 
+NAMES = list(VARIANTS)  # the registry's names, Baseline-1 first
+
 
 @pytest.fixture(scope="module")
 def cub_root(tmp_path_factory):
@@ -101,16 +103,16 @@ def runs(cub_root, tmp_path_factory):
 
 def test_every_variant_sees_the_same_batches_on_one_seed(runs):
     by_variant, _ = runs
-    reference = by_variant[VARIANTS[0]]["batches"]
+    reference = by_variant[NAMES[0]]["batches"]
     assert len(reference) == 2 * 16 // 4  # 2 epochs of 16 training images in batches of 4
-    for variant in VARIANTS[1:]:
+    for variant in NAMES[1:]:
         assert _same_batches(by_variant[variant]["batches"], reference), variant
 
 
 def test_every_variant_starts_from_the_same_backbone(runs):
     by_variant, _ = runs
-    reference = by_variant[VARIANTS[0]]["init"]
-    for variant in VARIANTS[1:]:
+    reference = by_variant[NAMES[0]]["init"]
+    for variant in NAMES[1:]:
         init = by_variant[variant]["init"]
         assert init.keys() == reference.keys()
         assert all(torch.equal(init[k], reference[k]) for k in init), variant
@@ -126,7 +128,7 @@ def test_the_pairing_is_not_luck(runs):
 
 def test_another_seed_sees_other_batches(runs):
     by_variant, other = runs
-    ours, theirs = by_variant[VARIANTS[0]]["batches"], other["batches"]
+    ours, theirs = by_variant[NAMES[0]]["batches"], other["batches"]
     assert len(ours) == len(theirs)
     assert not any(torch.equal(a["index"], b["index"]) for a, b in zip(ours, theirs, strict=True))
     mine = {int(i): b["images"][j] for b in ours[:3] for j, i in enumerate(b["index"])}
@@ -137,7 +139,7 @@ def test_another_seed_sees_other_batches(runs):
 
 def test_augmentation_changes_with_the_epoch(runs):
     """Seeded per (seed, epoch, index): an image is cropped and flipped anew every epoch."""
-    batches = runs[0][VARIANTS[0]]["batches"]
+    batches = runs[0][NAMES[0]]["batches"]
     first = {int(i): b["images"][j] for b in batches[:3] for j, i in enumerate(b["index"])}
     second = {int(i): b["images"][j] for b in batches[3:] for j, i in enumerate(b["index"])}
     shared = first.keys() & second.keys()
@@ -146,6 +148,6 @@ def test_augmentation_changes_with_the_epoch(runs):
 
 def test_workers_give_the_same_batches(cub_root, tmp_path, monkeypatch, runs):
     """Augmentation does not depend on which process draws it."""
-    cfg = _config(cub_root, variant=VARIANTS[0], num_workers=2)
+    cfg = _config(cub_root, variant=NAMES[0], num_workers=2)
     record = _recorded_fit(cfg, tmp_path / "workers", monkeypatch)
-    assert _same_batches(record["batches"], runs[0][VARIANTS[0]]["batches"])
+    assert _same_batches(record["batches"], runs[0][NAMES[0]]["batches"])

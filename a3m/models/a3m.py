@@ -1,4 +1,4 @@
-"""The Attribute-Aware Attention Model (paper Sec. 3, equations (1)-(10)) and its ablations.
+"""The Attribute-Aware Attention Model (paper Sec. 3, equations (1)-(10)).
 
 Shapes: B batch, C backbone channels, d embedding size, L = h*w regions, K attributes.
 
@@ -12,14 +12,15 @@ Shapes: B batch, C backbone channels, d embedding size, L = h*w regions, K attri
 - category-guided attention (7)-(8): s = sigmoid(A v_cat) (B, K); f_attr = A^T s / K.
 - final (9): f_final = f_region + f_attr; logits = W f_final.
 
-Variants (Sec. 4.3, Fig. 5): ``baseline1`` backbone + GAP + one classifier; ``baseline2`` all
-attention weights equal to 1 (plain averaging); ``att1`` category-guided weights equal;
-``att2`` attribute-guided weights equal; ``a3m_wo_attr`` the full model whose attribute losses
-are switched off (see :mod:`a3m.models.losses`); ``a3m`` everything on.
+The paper's attention ablations (Sec. 4.3, Fig. 5) are one network with two independent
+switches: ``region_attention`` (eqs. (5)-(6); off, m_region = 1 and the regions are
+average-pooled) and ``attribute_attention`` (eqs. (7)-(8); off, s = 1 and the attributes are
+averaged). Both off is Baseline-2, region only Att-1, attribute only Att-2, both A3M. The named
+variants, Baseline-1 (:mod:`a3m.models.baseline`) and each variant's loss are in
+:mod:`a3m.models.registry`.
 
 The authors' Keras code differs from the paper (docs/reproduction.md, "Paper vs the authors' code");
-each difference is a switch, off by default: ``branch_bn_relu``, ``merge_mean_bn``,
-``attention_bn``, ``fused_bn``, ``concat_final``.
+:class:`AuthorsCode` holds each difference as a switch, all off by default (= the paper).
 """
 
 from __future__ import annotations
@@ -33,20 +34,15 @@ from torch import nn
 
 from a3m.models.backbones import FeatureExtractor
 
-VARIANTS: tuple[str, ...] = ("baseline1", "baseline2", "att1", "att2", "a3m_wo_attr", "a3m")
 ATTR_POOLINGS: tuple[str, ...] = ("avg", "max")
-
-# Variants whose attention weights are replaced by ones (plain averaging).
-_EQUAL_REGION_WEIGHTS = ("baseline2", "att2")
-_EQUAL_ATTRIBUTE_WEIGHTS = ("baseline2", "att1")
 
 
 @dataclass
 class A3MOutput:
     """Everything one forward pass computes (docs/design.md, "Contracts").
 
-    Fields that a variant does not compute (``baseline1`` has no attention) are ``None``;
-    ``attribute_logits`` is then an empty list.
+    Fields that a network does not compute (:class:`~a3m.models.baseline.Baseline1` has no
+    attention) are ``None``; ``attribute_logits`` is then an empty list.
     """
 
     logits: torch.Tensor  # (B, num_classes), eq. (9)
@@ -67,6 +63,36 @@ class A3MOutput:
     f_attr: torch.Tensor | None = None  # (B, d) eq. (8): A^T s / K
     f_region_bn: torch.Tensor | None = None  # (B, d) region_bn(f_region), fused_bn only
     f_attr_bn: torch.Tensor | None = None  # (B, d) attr_bn(f_attr), fused_bn only
+
+
+@dataclass(frozen=True)
+class AuthorsCode:
+    """Where the authors' released Keras code departs from the paper's equations, one switch
+    per difference; all off is the paper (docs/reproduction.md, "The five model switches").
+
+    The field names are :class:`a3m.config.RunConfig`'s, which :func:`a3m.models.build_model`
+    copies by name.
+
+    Attributes:
+        branch_bn_relu: BN and ReLU after each branch's 1x1 convolution, then BN -> ReLU ->
+            Dropout on the pooled vector.
+        merge_mean_bn: m_region = sigmoid(BN(mean_k V a_k)) instead of max_k sigmoid(V a_k).
+        attention_bn: s = sigmoid(BN(A v_cat)) instead of sigmoid(A v_cat).
+        fused_bn: f_region and f_attr are batch-normalised before eq. (9) sums them.
+        concat_final: f_final = Dropout(ReLU([f_region, f_attr])), 2d wide, instead of the sum.
+        dropout: the rate of the dropouts of ``branch_bn_relu`` and ``concat_final``.
+    """
+
+    branch_bn_relu: bool = False
+    merge_mean_bn: bool = False
+    attention_bn: bool = False
+    fused_bn: bool = False
+    concat_final: bool = False
+    dropout: float = 0.5
+
+
+PAPER = AuthorsCode()
+"""No difference of the authors' code: the paper's equations (A3M's default)."""
 
 
 class GroupedAttributeClassifier(nn.Module):
@@ -106,7 +132,7 @@ class GroupedAttributeClassifier(nn.Module):
 
 
 class A3M(nn.Module):
-    """Backbone + A3M heads. See the module docstring for the equations and variants.
+    """Backbone + A3M heads. See the module docstring for the equations and the switches.
 
     Args:
         backbone: the shared CNN.
@@ -116,14 +142,20 @@ class A3M(nn.Module):
         num_attributes: K when ``attribute_classes`` is empty (retrieval); must equal
             ``len(attribute_classes)`` otherwise (or be None).
         d: embedding size of every branch.
-        variant: one of :data:`VARIANTS`.
-        retrieval: the embedding is the product (Tables 4-5): no attribute classifiers, and
-            ``baseline1`` gets an FC layer from C to d as its embedding.
+        region_attention: learn the attribute-guided region weights, eqs. (5)-(6); off, every
+            region weighs 1 (average pooling).
+        attribute_attention: learn the category-guided attribute weights, eqs. (7)-(8); off,
+            every attribute weighs 1 (averaging).
+        retrieval: the embedding is the product (Tables 4-5): no attribute classifiers.
         attr_pooling: ``"avg"`` (default) or ``"max"`` pooling in the attribute branches.
-        branch_bn_relu, merge_mean_bn, attention_bn, fused_bn, concat_final: the authors'-code
-            switches (docs/reproduction.md, "Paper vs the authors' code").
-        dropout: dropout rate used by ``branch_bn_relu`` and ``concat_final``.
+        authors_code: the differences of the authors' code to apply; :data:`PAPER`, none.
+
+    Attributes:
+        variant: the registry name it was built under (:func:`a3m.models.create_model` sets
+            it); None when built directly.
     """
+
+    variant: str | None = None
 
     def __init__(
         self,
@@ -133,43 +165,30 @@ class A3M(nn.Module):
         *,
         num_attributes: int | None = None,
         d: int = 512,
-        variant: str = "a3m",
+        region_attention: bool = True,
+        attribute_attention: bool = True,
         retrieval: bool = False,
         attr_pooling: str = "avg",
-        branch_bn_relu: bool = False,
-        merge_mean_bn: bool = False,
-        attention_bn: bool = False,
-        fused_bn: bool = False,
-        concat_final: bool = False,
-        dropout: float = 0.5,
+        authors_code: AuthorsCode = PAPER,
     ):
         super().__init__()
         attribute_classes = tuple(attribute_classes)
-        _check_args(
-            num_classes, attribute_classes, num_attributes, d, variant, retrieval, attr_pooling
-        )
+        _check_args(num_classes, attribute_classes, num_attributes, d, retrieval, attr_pooling)
         self.backbone = backbone
-        self.variant = variant
+        self.region_attention = region_attention
+        self.attribute_attention = attribute_attention
         self.retrieval = retrieval
         self.num_classes = num_classes
         self.attribute_classes = attribute_classes
         self.d = d
         self.attr_pooling = attr_pooling
-        self.branch_bn_relu = branch_bn_relu
-        self.merge_mean_bn = merge_mean_bn
-        self.attention_bn = attention_bn
-        self.fused_bn = fused_bn
-        self.concat_final = concat_final
+        self.authors_code = authors_code
         c = backbone.out_channels
-
-        if variant == "baseline1":
-            self.num_attributes = 0
-            self.embed = nn.Linear(c, d) if retrieval else nn.Identity()
-            self.classifier = nn.Linear(d if retrieval else c, num_classes)
-            return
-
-        K = len(attribute_classes) if attribute_classes else int(num_attributes or 0)
+        K = len(attribute_classes) or int(num_attributes or 0)
         self.num_attributes = K
+
+        # The order of the layers that draw random weights (convs, linears) decides which
+        # weights a seed gives; keep it, or a seed no longer reproduces earlier runs.
         self.category_conv = nn.Conv2d(c, d, 1)
         self.category_fc = nn.Linear(d, num_classes)
         # All K attribute branches as one conv: output channels [k*d, (k+1)*d) are branch k.
@@ -177,30 +196,32 @@ class A3M(nn.Module):
         self.attribute_fc = (
             GroupedAttributeClassifier(d, attribute_classes) if attribute_classes else None
         )
-        if branch_bn_relu:
+        # The authors'-code layers exist only with their switch, so that a paper model's state
+        # dict has none of their keys. Their names are the checkpoints' keys: keep them.
+        if authors_code.branch_bn_relu:
             self.category_map_bn = nn.BatchNorm2d(d)
             self.category_vec_bn = nn.BatchNorm1d(d)
             self.attribute_map_bn = nn.BatchNorm2d(K * d)
             self.attribute_vec_bn = nn.BatchNorm1d(K * d)
-            self.branch_dropout = nn.Dropout(dropout)
-        if merge_mean_bn:
+            self.branch_dropout = nn.Dropout(authors_code.dropout)
+        if authors_code.merge_mean_bn:
             # One channel over all positions, so any input size works (Keras normalised each of
-            # its fixed L positions separately).
+            # its fixed L positions separately). Built even without region attention, which
+            # then leaves it unused, so that such a checkpoint keeps its keys.
             self.merge_bn = nn.BatchNorm1d(1)
-        if attention_bn:
-            self.attention_bn_layer = nn.BatchNorm1d(K)
-        if fused_bn:
+        if authors_code.attention_bn:
+            self.attention_bn_layer = nn.BatchNorm1d(K)  # unused without attribute attention
+        if authors_code.fused_bn:
             self.region_bn = nn.BatchNorm1d(d)
             self.attr_bn = nn.BatchNorm1d(d)
-        if concat_final:
-            self.final_dropout = nn.Dropout(dropout)
-        self.classifier = nn.Linear(2 * d if concat_final else d, num_classes)
+        if authors_code.concat_final:
+            self.final_dropout = nn.Dropout(authors_code.dropout)
+        self.classifier = nn.Linear(2 * d if authors_code.concat_final else d, num_classes)
 
     @property
     def embedding_dim(self) -> int:
-        if self.variant == "baseline1":
-            return self.d if self.retrieval else self.backbone.out_channels
-        return 2 * self.d if self.concat_final else self.d
+        """Size of :attr:`A3MOutput.embedding` (f_final)."""
+        return 2 * self.d if self.authors_code.concat_final else self.d
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Images (B, 3, H, W) -> shared feature map (B, C, h, w)."""
@@ -212,21 +233,11 @@ class A3M(nn.Module):
     def forward_head(self, X: torch.Tensor) -> A3MOutput:
         """Shared feature map (B, C, h, w) -> :class:`A3MOutput`."""
         h, w = X.shape[-2:]
-        if self.variant == "baseline1":
-            emb = self.embed(X.mean(dim=(2, 3)))  # (B, C) or (B, d)
-            logits = self.classifier(emb)
-            return A3MOutput(logits, logits, [], emb, feature_size=(h, w))
-
         B, K, d, L = X.shape[0], self.num_attributes, self.d, h * w
 
-        # Category branch, eq. (1).
-        Vmap = self.category_conv(X)  # (B, d, h, w)
-        if self.branch_bn_relu:
-            Vmap = F.relu(self.category_map_bn(Vmap))
-        V = Vmap.flatten(2).transpose(1, 2)  # (B, L, d)
-        v_cat = V.mean(dim=1)  # (B, d)
-        if self.branch_bn_relu:
-            v_cat = self.branch_dropout(F.relu(self.category_vec_bn(v_cat)))
+        # Category branch, eq. (1). The branches run in this order because their dropouts
+        # (branch_bn_relu) draw from the global RNG: a seed reproduces a run only so.
+        V, v_cat = self._category_features(X)  # (B, L, d), (B, d)
         category_logits = self.category_fc(v_cat)
 
         # Attribute branches, eq. (3).
@@ -236,34 +247,17 @@ class A3M(nn.Module):
         # Attribute-guided attention, eqs. (5)-(6).
         region_logits = torch.einsum("bld,bkd->bkl", V, A)  # (B, K, L)
         masks = torch.sigmoid(region_logits)
-        if self.variant in _EQUAL_REGION_WEIGHTS:
-            m_region = V.new_ones(B, L)
-        elif self.merge_mean_bn:
-            merged = self.merge_bn(region_logits.mean(dim=1, keepdim=True))  # (B, 1, L)
-            m_region = torch.sigmoid(merged.squeeze(1))
-        else:
-            m_region = masks.amax(dim=1)  # (B, L)
+        m_region = self._region_weights(region_logits, masks)  # (B, L)
         f_region = torch.einsum("bld,bl->bd", V, m_region) / L  # (B, d)
 
         # Category-guided attention, eqs. (7)-(8).
-        if self.variant in _EQUAL_ATTRIBUTE_WEIGHTS:
-            s_attr = A.new_ones(B, K)
-        else:
-            s_logits = torch.einsum("bkd,bd->bk", A, v_cat)  # (B, K)
-            if self.attention_bn:
-                s_logits = self.attention_bn_layer(s_logits)
-            s_attr = torch.sigmoid(s_logits)
+        s_attr = self._attribute_weights(A, v_cat)  # (B, K)
         f_attr = torch.einsum("bkd,bk->bd", A, s_attr) / K  # (B, d)
 
         # Final recognition, eq. (9).
-        region_in, attr_in = f_region, f_attr  # (B, d) each: the summands the classifier sees
-        if self.fused_bn:
-            region_in, attr_in = self.region_bn(f_region), self.attr_bn(f_attr)
-        if self.concat_final:
-            f_final = self.final_dropout(F.relu(torch.cat([region_in, attr_in], dim=1)))
-        else:
-            f_final = region_in + attr_in
+        region_in, attr_in, f_final = self._fuse(f_region, f_attr)
         logits = self.classifier(f_final)
+        fused_bn = self.authors_code.fused_bn
         return A3MOutput(
             logits=logits,
             category_logits=category_logits,
@@ -278,24 +272,37 @@ class A3M(nn.Module):
             feature_size=(h, w),
             f_region=f_region,
             f_attr=f_attr,
-            f_region_bn=region_in if self.fused_bn else None,
-            f_attr_bn=attr_in if self.fused_bn else None,
+            f_region_bn=region_in if fused_bn else None,
+            f_attr_bn=attr_in if fused_bn else None,
         )
+
+    def _category_features(self, X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Feature map (B, C, h, w) -> region features V (B, L, d) and v_cat (B, d)."""
+        Vmap = self.category_conv(X)  # (B, d, h, w)
+        if self.authors_code.branch_bn_relu:
+            Vmap = F.relu(self.category_map_bn(Vmap))
+        V = Vmap.flatten(2).transpose(1, 2)  # (B, L, d)
+        v_cat = V.mean(dim=1)  # (B, d)
+        if self.authors_code.branch_bn_relu:
+            # Only the pooled vector gets the dropout: V feeds the region attention as is.
+            v_cat = self.branch_dropout(F.relu(self.category_vec_bn(v_cat)))
+        return V, v_cat
 
     def _attribute_embeddings(self, X: torch.Tensor) -> torch.Tensor:
         """Feature map (B, C, h, w) -> the K pooled attribute embeddings, flat (B, K*d)."""
-        if self.attr_pooling == "avg" and not self.branch_bn_relu:
+        bn_relu = self.authors_code.branch_bn_relu
+        if self.attr_pooling == "avg" and not bn_relu:
             # mean_l(W x_l + b) = W mean_l(x_l) + b: pool first, project a (B, C) vector.
             weight = self.attribute_conv.weight.flatten(1)  # (K*d, C)
             return F.linear(X.mean(dim=(2, 3)), weight, self.attribute_conv.bias)
         maps = self._attribute_maps(X)  # (B, K*d, h, w)
-        if self.branch_bn_relu:
+        if bn_relu:
             maps = F.relu(self.attribute_map_bn(maps))
         if self.attr_pooling == "avg":
             pooled = maps.mean(dim=(2, 3))
         else:
             pooled = maps.amax(dim=(2, 3))
-        if self.branch_bn_relu:
+        if bn_relu:
             pooled = self.branch_dropout(F.relu(self.attribute_vec_bn(pooled)))
         return pooled
 
@@ -312,18 +319,49 @@ class A3M(nn.Module):
         flat = F.linear(positions, weight, self.attribute_conv.bias)  # (B, L, K*d)
         return flat.view(B, h, w, -1).permute(0, 3, 1, 2)
 
+    def _region_weights(self, region_logits: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+        """m_region (B, L) of eq. (6) from the logits V a_k (B, K, L) and their sigmoids."""
+        B, _, L = region_logits.shape
+        if not self.region_attention:
+            return region_logits.new_ones(B, L)
+        if self.authors_code.merge_mean_bn:
+            merged = self.merge_bn(region_logits.mean(dim=1, keepdim=True))  # (B, 1, L)
+            return torch.sigmoid(merged.squeeze(1))
+        return masks.amax(dim=1)
+
+    def _attribute_weights(self, A: torch.Tensor, v_cat: torch.Tensor) -> torch.Tensor:
+        """s (B, K) of eq. (7) from the attribute embeddings (B, K, d) and v_cat (B, d)."""
+        B, K, _ = A.shape
+        if not self.attribute_attention:
+            return A.new_ones(B, K)
+        s_logits = torch.einsum("bkd,bd->bk", A, v_cat)  # (B, K)
+        if self.authors_code.attention_bn:
+            s_logits = self.attention_bn_layer(s_logits)
+        return torch.sigmoid(s_logits)
+
+    def _fuse(
+        self, f_region: torch.Tensor, f_attr: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Eq. (9): the two summands as the classifier sees them (after ``fused_bn``'s BN),
+        and f_final, their sum ((B, 2d) concatenation with ``concat_final``)."""
+        region_in, attr_in = f_region, f_attr
+        if self.authors_code.fused_bn:
+            region_in, attr_in = self.region_bn(f_region), self.attr_bn(f_attr)
+        if self.authors_code.concat_final:
+            f_final = self.final_dropout(F.relu(torch.cat([region_in, attr_in], dim=1)))
+        else:
+            f_final = region_in + attr_in
+        return region_in, attr_in, f_final
+
 
 def _check_args(
     num_classes: int,
     attribute_classes: tuple[int, ...],
     num_attributes: int | None,
     d: int,
-    variant: str,
     retrieval: bool,
     attr_pooling: str,
 ) -> None:
-    if variant not in VARIANTS:
-        raise ValueError(f"unknown variant {variant!r}; available: {', '.join(VARIANTS)}")
     if attr_pooling not in ATTR_POOLINGS:
         raise ValueError(f"attr_pooling must be one of {ATTR_POOLINGS}, got {attr_pooling!r}")
     if num_classes < 1:
@@ -346,8 +384,8 @@ def _check_args(
             f"num_attributes={num_attributes} disagrees with attribute_classes, which lists "
             f"{len(attribute_classes)} attributes"
         )
-    if variant != "baseline1" and not attribute_classes and not num_attributes:
+    if not attribute_classes and not num_attributes:
         raise ValueError(
-            f"variant {variant!r} needs attribute branches: give attribute_classes or, "
-            "without attribute labels, num_attributes > 0"
+            "A3M needs attribute branches: give attribute_classes or, without attribute "
+            "labels, num_attributes > 0"
         )

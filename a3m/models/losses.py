@@ -91,6 +91,9 @@ def _padding_index(sizes: tuple[int, ...], device: str) -> tuple[torch.Tensor, t
 class A3MLoss(nn.Module):
     """Eq. (11) with the trade-off weights ``alpha`` and ``beta``.
 
+    A variant that drops a term of eq. (11) trains with that term's weight at 0;
+    :func:`a3m.models.create_loss` builds a variant's loss by name (the registry says which).
+
     Args:
         alpha: weight of the category-branch loss.
         beta: weight of the mean attribute loss.
@@ -102,16 +105,6 @@ class A3MLoss(nn.Module):
             raise ValueError(f"alpha and beta must be >= 0, got alpha={alpha}, beta={beta}")
         self.alpha = float(alpha)
         self.beta = float(beta)
-
-    @classmethod
-    def for_variant(cls, variant: str, alpha: float = 0.5, beta: float = 0.5) -> A3MLoss:
-        """The loss a variant trains with: ``baseline1`` has only its one classifier (L_add),
-        and ``a3m_wo_attr`` keeps its attribute branches but gives their losses zero weight."""
-        if variant == "baseline1":
-            return cls(alpha=0.0, beta=0.0)
-        if variant == "a3m_wo_attr":
-            return cls(alpha=alpha, beta=0.0)
-        return cls(alpha=alpha, beta=beta)
 
     def forward(
         self, out: A3MOutput, labels: torch.Tensor, attributes: torch.Tensor | None = None

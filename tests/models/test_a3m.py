@@ -1,4 +1,5 @@
-"""A3M heads against an independent NumPy computation of equations (1)-(10), and the variants."""
+"""A3M heads against an independent NumPy computation of equations (1)-(10), its two attention
+switches and the authors'-code switches. The named variants: test_registry.py."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from a3m.models import A3M, VARIANTS, create_backbone
+from a3m.models import A3M, PAPER, A3MLoss, AuthorsCode, create_backbone
 from a3m.models.backbones import BackboneSpec, FeatureExtractor
 
 B, C, H, W, D = 2, 6, 3, 4, 5  # L = 12
@@ -20,9 +21,9 @@ def identity_backbone(channels: int = C) -> FeatureExtractor:
     return FeatureExtractor(BackboneSpec("identity", channels, 1, 1), nn.Identity())
 
 
-def make_model(variant: str = "a3m", **kwargs) -> A3M:
+def make_model(**kwargs) -> A3M:
     torch.manual_seed(0)
-    model = A3M(identity_backbone(), NUM_CLASSES, ATTR, d=D, variant=variant, **kwargs)
+    model = A3M(identity_backbone(), NUM_CLASSES, ATTR, d=D, **kwargs)
     return model.double().eval()
 
 
@@ -127,32 +128,31 @@ def test_hand_computed_scalar_case():
 
 
 @pytest.mark.parametrize(
-    "variant, equal_region, equal_attr",
-    [
-        ("baseline2", True, True),
-        ("att1", False, True),
-        ("att2", True, False),
-        ("a3m", False, False),
-    ],
+    "region_attention, attribute_attention",
+    [(False, False), (True, False), (False, True), (True, True)],
+    ids=["baseline2", "att1", "att2", "a3m"],
 )
-def test_attention_variants_match_reference(variant, equal_region, equal_attr):
-    model = make_model(variant)
+def test_attention_switches_match_reference(region_attention, attribute_attention):
+    model = make_model(region_attention=region_attention, attribute_attention=attribute_attention)
     X = feature_map()
     out = model(X)
-    ref = reference(model, X, equal_region=equal_region, equal_attr=equal_attr)
+    ref = reference(model, X, equal_region=not region_attention, equal_attr=not attribute_attention)
     np.testing.assert_allclose(out.embedding.detach().numpy(), ref["f_final"], rtol=1e-10)
     np.testing.assert_allclose(out.logits.detach().numpy(), ref["logits"], rtol=1e-10)
 
 
-def test_baseline2_is_plain_averaging():
-    out = make_model("baseline2")(feature_map())
+def test_both_attentions_off_is_plain_averaging():
+    """Baseline-2."""
+    out = make_model(region_attention=False, attribute_attention=False)(feature_map())
     assert torch.all(out.m_region == 1) and torch.all(out.s_attr == 1)
     torch.testing.assert_close(out.embedding, out.V.mean(dim=1) + out.A.mean(dim=1))
 
 
 def test_att1_averages_attributes_and_att2_averages_regions():
     X = feature_map()
-    att1, att2, full = make_model("att1")(X), make_model("att2")(X), make_model("a3m")(X)
+    att1 = make_model(attribute_attention=False)(X)
+    att2 = make_model(region_attention=False)(X)
+    full = make_model()(X)
     assert torch.all(att1.s_attr == 1) and not torch.all(att1.m_region == 1)
     torch.testing.assert_close(att1.m_region, full.m_region)
     assert torch.all(att2.m_region == 1) and not torch.all(att2.s_attr == 1)
@@ -160,37 +160,6 @@ def test_att1_averages_attributes_and_att2_averages_regions():
     torch.testing.assert_close(
         att2.embedding - att2.A.mul(att2.s_attr[..., None]).mean(1), att2.V.mean(1)
     )
-
-
-def test_baseline1_is_backbone_gap_and_one_classifier():
-    torch.manual_seed(0)
-    model = A3M(identity_backbone(), NUM_CLASSES, ATTR, variant="baseline1").double()
-    X = feature_map()
-    out = model(X)
-    assert out.logits is out.category_logits and out.attribute_logits == []
-    torch.testing.assert_close(out.embedding, X.mean(dim=(2, 3)))
-    torch.testing.assert_close(out.logits, model.classifier(X.mean(dim=(2, 3))))
-    assert out.masks is None and out.V is None
-    # retrieval: an FC layer to the embedding size d
-    r = A3M(identity_backbone(), NUM_CLASSES, variant="baseline1", retrieval=True, d=3).double()
-    assert r(X).embedding.shape == (B, 3) and r.embedding_dim == 3
-
-
-def test_a3m_wo_attr_branches_still_feed_the_attention():
-    from a3m.models import A3MLoss
-
-    model = make_model("a3m_wo_attr").train()
-    X = feature_map()
-    out = model(X)
-    labels = torch.tensor([0, 3])
-    attrs = torch.tensor([[0, 1, 1], [2, 3, 0]])
-    loss = A3MLoss.for_variant("a3m_wo_attr", alpha=0.5, beta=0.7)(out, labels, attrs)
-    assert loss.attribute > 0  # reported ...
-    torch.testing.assert_close(loss.total, loss.add + 0.5 * loss.category)  # ... with zero weight
-    loss.total.backward()
-    # the attribute branches learn through the attention, without their labels
-    assert model.attribute_conv.weight.grad.abs().sum() > 0
-    assert model.attribute_fc.weight.grad is None or model.attribute_fc.weight.grad.abs().sum() == 0
 
 
 def test_fused_attribute_branches_equal_k_separate_convs():
@@ -228,28 +197,32 @@ def test_grouped_classifier_equals_k_linears():
 SWITCHES = ["branch_bn_relu", "merge_mean_bn", "attention_bn", "fused_bn", "concat_final"]
 
 
-@pytest.mark.parametrize("variant", VARIANTS)
-def test_gradients_reach_backbone_and_every_head(variant):
-    from a3m.models import A3MLoss
-
+@pytest.mark.parametrize(
+    "region_attention, attribute_attention", [(False, False), (True, False), (False, True)]
+)
+def test_gradients_reach_backbone_and_every_head(region_attention, attribute_attention):
+    """Every switch setting (both on: test_registry.py, with the variants' losses)."""
     torch.manual_seed(0)
-    model = A3M(create_backbone("tiny"), 5, (3, 2), d=8, variant=variant).train()
+    model = A3M(
+        create_backbone("tiny"),
+        5,
+        (3, 2),
+        d=8,
+        region_attention=region_attention,
+        attribute_attention=attribute_attention,
+    ).train()
     out = model(torch.randn(4, 3, 32, 32))
-    loss = A3MLoss.for_variant(variant)(out, torch.tensor([0, 1, 2, 3]), torch.tensor([[0, 1]] * 4))
-    loss.total.backward()
+    A3MLoss()(out, torch.tensor([0, 1, 2, 3]), torch.tensor([[0, 1]] * 4)).total.backward()
     for name, p in model.named_parameters():
-        if variant == "a3m_wo_attr" and name.startswith("attribute_fc"):
-            continue  # its classifiers carry zero loss weight by design
         assert p.grad is not None and torch.isfinite(p.grad).all(), name
-        assert p.grad.abs().sum() > 0, f"{name} got no gradient in {variant}"
+        assert p.grad.abs().sum() > 0, f"{name} got no gradient"
 
 
 @pytest.mark.parametrize("switch", SWITCHES)
 def test_authors_code_switches_train_and_shape(switch):
-    from a3m.models import A3MLoss
-
     torch.manual_seed(0)
-    model = A3M(create_backbone("tiny"), 5, (3, 2), d=8, **{switch: True}).train()
+    authors_code = AuthorsCode(**{switch: True})
+    model = A3M(create_backbone("tiny"), 5, (3, 2), d=8, authors_code=authors_code).train()
     out = model(torch.randn(4, 3, 32, 32))
     assert out.embedding.shape == (4, 16 if switch == "concat_final" else 8)
     assert model.embedding_dim == out.embedding.shape[1]
@@ -260,7 +233,7 @@ def test_authors_code_switches_train_and_shape(switch):
 
 
 def test_merge_mean_bn_uses_one_sigmoid_of_the_normalised_mean():
-    model = make_model(merge_mean_bn=True)
+    model = make_model(authors_code=AuthorsCode(merge_mean_bn=True))
     out = model(feature_map())
     logits = torch.einsum("bld,bkd->bkl", out.V, out.A).mean(1, keepdim=True)
     torch.testing.assert_close(out.m_region, torch.sigmoid(model.merge_bn(logits)).squeeze(1))
@@ -268,7 +241,9 @@ def test_merge_mean_bn_uses_one_sigmoid_of_the_normalised_mean():
 
 def test_switches_off_by_default_equal_the_paper():
     model = make_model()
-    assert not any(getattr(model, s) for s in SWITCHES)
+    assert model.authors_code == PAPER == AuthorsCode()
+    assert not any(getattr(PAPER, s) for s in SWITCHES)
+    assert model.region_attention and model.attribute_attention
     assert not any(isinstance(m, (nn.BatchNorm1d, nn.Dropout)) for m in model.modules())
 
 
@@ -303,10 +278,9 @@ def test_no_python_loop_over_attributes_in_forward():
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        ({"variant": "a4m"}, "unknown variant 'a4m'.*baseline1"),
         ({"attribute_classes": (3, 1)}, "attribute_classes.*bad entries: \\[1\\]"),
         ({"attribute_classes": (3, 2), "num_attributes": 3}, "num_attributes=3 disagrees"),
-        ({"attribute_classes": ()}, "needs attribute branches"),
+        ({"attribute_classes": ()}, "A3M needs attribute branches"),
         ({"d": 0}, "d \\(embedding size\\)"),
         ({"attr_pooling": "median"}, "attr_pooling"),
         ({"retrieval": True}, "retrieval mode has no attribute classifiers"),

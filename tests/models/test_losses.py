@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from a3m.data.base import IGNORE_INDEX
-from a3m.models import A3MLoss
+from a3m.models import A3MLoss, create_loss
 from a3m.models.a3m import A3MOutput
 from a3m.models.losses import attribute_losses
 
@@ -67,14 +67,15 @@ def test_all_unknown_batch_is_finite():
 
 
 def test_variant_weights():
+    """The loss of a variant by name (a3m.models.registry): the terms it drops weigh 0."""
     targets = torch.tensor([[1, 0], [0, 2]])
     out = output(LOGITS, CAT, ATTRS)
-    b1 = A3MLoss.for_variant("baseline1", alpha=0.5, beta=0.5)(out, LABELS, targets)
+    b1 = create_loss("baseline1", alpha=0.5, beta=0.5)(out, LABELS, targets)
     assert b1.total.item() == pytest.approx(b1.add.item())
-    wo = A3MLoss.for_variant("a3m_wo_attr", alpha=0.5, beta=0.5)(out, LABELS, targets)
+    wo = create_loss("a3m_wo_attr", alpha=0.5, beta=0.5)(out, LABELS, targets)
     assert wo.total.item() == pytest.approx(wo.add.item() + 0.5 * wo.category.item())
     assert wo.attribute.item() > 0
-    full = A3MLoss.for_variant("a3m", alpha=0.5, beta=0.5)(out, LABELS, targets)
+    full = create_loss("a3m", alpha=0.5, beta=0.5)(out, LABELS, targets)
     assert full.total.item() > wo.total.item()
 
 
