@@ -17,12 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from a3m.data.registry import dataset_names, get_entry
 from a3m.metrics import AP_MODES
-from a3m.models.a3m import ATTR_POOLINGS, VARIANTS
+from a3m.models import ATTR_POOLINGS, VARIANTS
 from a3m.models.backbones import BACKBONES
 
-DATASETS: tuple[str, ...] = ("cub", "cub_retrieval", "market1501", "compcars", "cars196")
-RETRIEVAL_DATASETS: tuple[str, ...] = ("cub_retrieval", "cars196")
 OPTIMIZERS: tuple[str, ...] = ("sgd",)
 SCHEDULES: tuple[str, ...] = ("step", "cosine")
 DISTANCES: tuple[str, ...] = ("euclidean", "cosine")
@@ -42,7 +41,9 @@ class RunConfig:
 
     # data
     dataset: str = "cub"
-    data_root: str = ""  # the dataset copy; empty with synthetic=True
+    # Where the run's data is: your copy of the public release; with synthetic=True the folder
+    # the generated copies are cached in ("" = a3m.data.synthetic.synthetic_cache()'s default)
+    data_root: str = ""
     synthetic: bool = False  # generate (or reuse) a synthetic copy in the public format
     bbox_crop: bool = True  # crop to the object box where the dataset has one (paper: CUB)
     input_size: tuple[int, ...] = ()  # (h, w); () = the dataset's default (Sec. 4.2)
@@ -109,14 +110,12 @@ class RunConfig:
 
     @property
     def task(self) -> str:
-        """``"retrieval"``, ``"reid"`` or ``"classification"``."""
-        if self.dataset in RETRIEVAL_DATASETS:
-            return "retrieval"
-        return "reid" if self.dataset == "market1501" else "classification"
+        """``"classification"``, ``"reid"`` or ``"retrieval"``: the dataset's, from the registry."""
+        return get_entry(self.dataset).task
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` naming the first field that is out of range."""
-        _choice("dataset", self.dataset, DATASETS)
+        _choice("dataset", self.dataset, dataset_names())
         _choice("variant", self.variant, VARIANTS)
         _choice("backbone", self.backbone, BACKBONES)
         _choice("attr_pooling", self.attr_pooling, ATTR_POOLINGS)

@@ -34,6 +34,9 @@ from a3m import metrics
 from a3m.config import ConfigError, RunConfig
 from a3m.data import ImageDataset, build_dataset
 from a3m.data.base import DatasetInfo
+from a3m.data.registry import get_entry
+from a3m.data.synthetic import ensure_synthetic, synthetic_cache
+from a3m.data.tasks import get_task, primary_metric
 from a3m.data.training import (
     SplitPart,
     holdout_split,
@@ -49,10 +52,12 @@ from a3m.diagnostics import (
     learned_attention,
     param_groups,
 )
-from a3m.models import A3M, A3MLoss, build_loss, build_model
+from a3m.models import A3MLoss, Model, build_loss, build_model
+from a3m.viz import save_attention_examples
 
 CHECKPOINT_NAME = "checkpoint.pt"
 BEST_WEIGHTS_NAME = "model_best.pt"  # written only with a validation part (val_fraction > 0)
+ATTENTION_DIR_NAME = "attention"  # Fig. 6 drawings of the final model (fit's attention_images)
 
 # Fields that decide the model's parameters: a checkpoint made with other values is refused.
 MODEL_FIELDS = (
@@ -80,11 +85,6 @@ class CheckpointMismatchError(ValueError):
     """A checkpoint written for another model config."""
 
 
-def primary_metric(task: str) -> str:
-    """The metric that decides the best epoch and the studies' ranking for a task."""
-    return {"classification": "accuracy", "reid": "mAP", "retrieval": "recall_at_1"}[task]
-
-
 # -- building ---------------------------------------------------------------------------------
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
@@ -95,12 +95,10 @@ def resolve_device(name: str) -> torch.device:
 
 
 def dataset_root(cfg: RunConfig) -> Path:
-    """Where the run's data lives: ``data_root``, or a cached synthetic copy."""
+    """Where the run's data lives: ``data_root``, or with ``synthetic`` a copy cached in
+    :func:`~a3m.data.synthetic.synthetic_cache` of ``data_root`` (written on first use)."""
     if cfg.synthetic:
-        from a3m.data.synthetic import ensure_synthetic
-
-        cache = Path(cfg.data_root or os.environ.get("A3M_SYNTHETIC_DIR", "~/.cache/a3m/synthetic"))
-        return ensure_synthetic(cfg.dataset, cache.expanduser(), seed=0)
+        return ensure_synthetic(cfg.dataset, synthetic_cache(cfg.data_root), seed=0)
     if not cfg.data_root:
         raise ValueError(
             f"no data: set data_root to your copy of {cfg.dataset!r} "
@@ -108,17 +106,6 @@ def dataset_root(cfg: RunConfig) -> Path:
         )
     return Path(cfg.data_root)
 
-
-# The synthetic copies' images are small (64-128 px): train at their size, not the paper's.
-SYNTHETIC_INPUT_SIZE: dict[str, tuple[int, int]] = {
-    "cub": (64, 64),
-    "cub_retrieval": (64, 64),
-    "cars196": (64, 64),
-    "compcars": (96, 96),
-    "market1501": (128, 64),
-}
-
-EVAL_SPLITS = {"classification": ("test",), "retrieval": ("test",), "reid": ("query", "gallery")}
 
 FINAL_NMI_RESTARTS = 10
 """k-means restarts of the NMI at the last epoch: the reported number (paper Tables 4-5)."""
@@ -140,7 +127,7 @@ def _transform(cfg: RunConfig, train: bool) -> Callable[[Any], torch.Tensor]:
 
 
 def _load_split(cfg: RunConfig, split: str, train: bool) -> ImageDataset:
-    options = {"bbox_crop": cfg.bbox_crop} if cfg.dataset != "market1501" else {}
+    options = {"bbox_crop": cfg.bbox_crop} if get_entry(cfg.dataset).has_box_crop else {}
     root = dataset_root(cfg)
     return build_dataset(cfg.dataset, root, split, transform=_transform(cfg, train), **options)
 
@@ -204,10 +191,11 @@ def build_split(cfg: RunConfig, split: str, *, train: bool = False) -> Dataset:
 
 def build_datasets(cfg: RunConfig) -> tuple[SplitPart, dict[str, Dataset], DatasetInfo]:
     """The training part (as :func:`build_split` ``"train"``), the evaluation split(s) of the
-    task's protocol (:data:`EVAL_SPLITS`) plus, with ``cfg.val_fraction`` > 0, the held-out part
-    under :data:`VAL_SPLIT`, and the dataset info. The training split is read once."""
+    task's protocol (:attr:`a3m.data.tasks.Task.eval_splits`) plus, with ``cfg.val_fraction``
+    > 0, the held-out part under :data:`VAL_SPLIT`, and the dataset info. The training split is
+    read once."""
     train, held = _training_parts(cfg, _load_split(cfg, "train", True), train=True)
-    evals = {split: build_split(cfg, split) for split in EVAL_SPLITS[cfg.task]}
+    evals = {split: build_split(cfg, split) for split in get_task(cfg.task).eval_splits}
     if held is not None:
         evals[VAL_SPLIT] = held
     return train, evals, train.info
@@ -453,7 +441,8 @@ def evaluate(
     """The dataset's protocol, every value a fraction in [0, 1] (docs/reproduction.md,
     "Evaluation protocols").
 
-    ``fit`` adds ``score``: the task's :func:`primary_metric`, under one name for every task.
+    ``fit`` adds ``score``: the task's primary metric (:attr:`a3m.data.tasks.Task.primary`),
+    under one name for every task.
 
     classification: ``accuracy`` (final head, eq. 9), ``category_accuracy`` (eq. 1) and
     ``attr_acc/<name>`` per attribute head with ``attr_acc/mean``; reid: ``rank1/5/10/20`` and
@@ -642,13 +631,14 @@ def fit(
     resume: str | Path | None = None,
     callback: Callable[[EpochResult], None] | None = None,
     progress: bool = False,
+    attention_images: int = 0,
 ) -> FitResult:
     """Train ``cfg.epochs`` epochs, evaluating every ``cfg.eval_every`` and at the end.
 
-    Every evaluation logs the test split's metrics (``score``: the task's
-    :func:`primary_metric`) and, with ``cfg.val_fraction`` > 0, the held-out part's
-    (:func:`evaluate_holdout`) as ``val_<metric>`` and ``val_score``, which alone picks the best
-    epoch: the test split never selects anything.
+    Every evaluation logs the test split's metrics (``score``: the task's primary metric,
+    :attr:`a3m.data.tasks.Task.primary`) and, with ``cfg.val_fraction`` > 0, the held-out
+    part's (:func:`evaluate_holdout`) as ``val_<metric>`` and ``val_score``, which alone picks
+    the best epoch: the test split never selects anything.
 
     Args:
         out_dir: where ``config.json``, ``checkpoint.pt`` (after every epoch) and, with a
@@ -658,18 +648,21 @@ def fit(
         callback: called with an :class:`EpochResult` after every epoch (after its checkpoint
             is written, so whatever it does, the epoch is not lost).
         progress: show a progress bar per epoch.
+        attention_images: after the last epoch, before its callback, draw the attention of the
+            final model on this many evaluation images into ``out_dir/attention/`` (paper
+            Fig. 6, :func:`a3m.viz.save_attention_examples`); none for Baseline-1.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     seed_everything(cfg.seed)
     device = resolve_device(cfg.device)
     if cfg.synthetic and not cfg.input_size:
-        cfg = cfg.replace(input_size=SYNTHETIC_INPUT_SIZE[cfg.dataset])
+        cfg = cfg.replace(input_size=get_entry(cfg.dataset).synthetic.input_size)
     train_set, eval_sets, info = build_datasets(cfg)
     cfg = cfg.resolve(info.num_classes, info.attribute_classes, info.input_size)
     cfg.to_json(out_dir / "config.json")
 
-    model: A3M = build_model(cfg).to(device)
+    model: Model = build_model(cfg).to(device)
     channels_last = cfg.channels_last and device.type == "cuda"
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -758,47 +751,32 @@ def fit(
             },
             checkpoint,
         )
+        if attention_images > 0 and epoch + 1 == cfg.epochs:
+            _draw_attention(model, result, eval_sets, info, attention_images)
         if callback is not None:
             callback(EpochResult(epoch + 1, row, checkpoint, is_best))
     return result
 
 
-# -- attention maps (Fig. 6) ------------------------------------------------------------------
-@torch.no_grad()
-def save_attention_examples(
-    cfg: RunConfig,
-    run_dir: str | Path,
-    out_dir: str | Path,
-    *,
-    n_images: int = 4,
-    max_attributes: int = 6,
+def _draw_attention(
+    model: nn.Module,
+    result: FitResult,
+    eval_sets: dict[str, Dataset],
+    info: DatasetInfo,
+    n_images: int,
 ) -> list[Path]:
-    """Attention maps of the first evaluation images under a run's best (else last) weights.
-
-    Shows the ``max_attributes`` attribute masks m^(k) that vary most over the image (the most
-    selective ones, as the paper picks five in Fig. 6) and m_region, overlaid on each input.
-    """
-    from a3m.viz import save_attention_maps
-
-    run_dir = Path(run_dir)
-    model = build_model(cfg).eval()
-    best = run_dir / BEST_WEIGHTS_NAME
-    if best.is_file():
-        model.load_state_dict(torch.load(best, map_location="cpu", weights_only=True))
-    else:
-        model.load_state_dict(load_checkpoint(run_dir / CHECKPOINT_NAME, cfg)["model"])
-    dataset = build_split(cfg, EVAL_SPLITS[cfg.task][0])
-    images = normalize_batch(
-        torch.stack([dataset[i][0] for i in range(min(n_images, len(dataset)))])
+    """Fig. 6 of a finished run: the first ``n_images`` of the protocol's first evaluation split
+    under the weights the run reports (``model_best.pt`` when a validation part selected an
+    epoch, else the last), drawn from the model and the split already in memory."""
+    if result.best_epoch is not None:
+        model = copy.deepcopy(model)  # the run's own model stays the last epoch's
+        best = torch.load(result.out_dir / BEST_WEIGHTS_NAME, map_location="cpu", weights_only=True)
+        model.load_state_dict(best)
+    split = eval_sets[get_task(result.config.task).eval_splits[0]]
+    images = torch.stack([split[i][0] for i in range(min(n_images, len(split)))])
+    return save_attention_examples(
+        model,
+        normalize_batch(images),
+        result.out_dir / ATTENTION_DIR_NAME,
+        names=info.attribute_names,
     )
-    out = model(images)
-    (h, w), (B, K) = out.feature_size, out.masks.shape[:2]
-    masks = out.masks.view(B, K, h, w)
-    keep = masks.flatten(2).std(dim=2).mean(dim=0).argsort(descending=True)[:max_attributes]
-    keep = keep.sort().values
-    info = dataset.info
-    names = list(info.attribute_names) or [f"branch {k}" for k in range(K)]
-    return save_attention_maps(
-        images, masks[:, keep], out.m_region.view(B, h, w), out_dir,
-        names=[names[k] for k in keep.tolist()],
-    )  # fmt: skip

@@ -7,7 +7,8 @@ mask m^(region) = max_k m^(k) (Sec. 3.2), each upsampled bilinearly to the input
 to [0, 1] per map, coloured with a jet-like colormap (red high, blue low) and laid over the image.
 Everything is array arithmetic: NumPy / torch on whole images, never a loop over pixels.
 Matplotlib is not a dependency; the colormap is computed here and text is drawn with PIL's
-default font.
+default font. :func:`save_attention_examples` draws a model's own attention on a few images (what
+``a3m.train.fit`` does at the end of a run).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image, ImageDraw, ImageFont
+from torch import nn
 
 __all__ = [
     "IMAGENET_MEAN",
@@ -27,6 +29,7 @@ __all__ = [
     "LABEL_HEIGHT",
     "attention_overlays",
     "jet_colormap",
+    "save_attention_examples",
     "save_attention_maps",
 ]
 
@@ -268,3 +271,51 @@ def save_attention_maps(
         row.save(path, format="PNG")
         paths.append(path)
     return paths
+
+
+@torch.no_grad()
+def save_attention_examples(
+    model: nn.Module,
+    images: torch.Tensor,
+    out_dir: str | Path,
+    *,
+    names: Sequence[str] = (),
+    max_attributes: int = 6,
+) -> list[Path]:
+    """Fig. 6 of a model: its attention on ``images``, one PNG per image.
+
+    Draws the ``max_attributes`` attribute masks m^(k) that vary most over the images (the most
+    selective ones, as the paper picks five in Fig. 6) and m_region, overlaid on each input.
+    The model runs in eval mode on its own device, in full precision; its mode is restored.
+
+    Args:
+        model: an A3M model (its output has ``masks``, ``m_region`` and ``feature_size``, see
+            :class:`a3m.models.a3m.A3MOutput`).
+        images: (B, 3, H, W) network inputs, normalised with the ImageNet mean and std.
+        out_dir: folder for the PNGs (created if missing).
+        names: the K attribute names; default ``branch <k>``.
+        max_attributes: attribute masks drawn per image.
+
+    Returns:
+        The paths written; none for a model without attention (Baseline-1's masks are None).
+    """
+    training = model.training
+    model.eval()
+    try:
+        out = model(images.to(next(model.parameters()).device))
+    finally:
+        model.train(training)
+    if out.masks is None:
+        return []
+    (h, w), (b, k) = out.feature_size, out.masks.shape[:2]
+    masks = out.masks.float().cpu().view(b, k, h, w)
+    keep = masks.flatten(2).std(dim=2).mean(dim=0).argsort(descending=True)[:max_attributes]
+    keep = keep.sort().values.tolist()
+    labels = list(names) or [f"branch {i}" for i in range(k)]
+    return save_attention_maps(
+        images.cpu(),
+        masks[:, keep],
+        out.m_region.float().cpu().view(b, h, w),
+        out_dir,
+        names=[labels[i] for i in keep],
+    )

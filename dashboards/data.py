@@ -20,7 +20,8 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
-from a3m.config import RETRIEVAL_DATASETS
+from a3m.data.registry import DATASETS
+from a3m.data.tasks import metric_label
 from a3m.models import VARIANTS
 from a3m.study.runs import NOT_A_SETTING, runs_frame
 from a3m.study.tracking import ERROR_TAG, canonical, resolve_tracking_uri
@@ -34,32 +35,6 @@ VARIANT_LABELS: dict[str, str] = {
     "a3m": "A3M",
 }
 """The paper's names of our variants (Sec. 4.3), in the order of :data:`a3m.models.VARIANTS`."""
-
-METRIC_LABELS: dict[str, str] = {
-    "score": "score",
-    "accuracy": "accuracy",
-    "category_accuracy": "category accuracy (eq. 1)",
-    "attr_acc/mean": "mean attribute accuracy",
-    "rank1": "rank-1",
-    "rank5": "rank-5",
-    "rank10": "rank-10",
-    "rank20": "rank-20",
-    "mAP": "mAP",
-    "recall_at_1": "R@1",
-    "recall_at_2": "R@2",
-    "recall_at_4": "R@4",
-    "recall_at_8": "R@8",
-    "nmi": "NMI",
-}
-"""Metric name -> the label the paper uses (all these metrics are fractions in [0, 1])."""
-
-TASK_METRICS: dict[str, tuple[str, ...]] = {
-    "classification": ("accuracy", "category_accuracy", "attr_acc/mean"),
-    "reid": ("rank1", "rank5", "rank10", "rank20", "mAP"),
-    "retrieval": ("recall_at_1", "recall_at_2", "recall_at_4", "recall_at_8", "nmi"),
-}
-"""The metrics of each task's protocol, in the paper's column order (docs/reproduction.md,
-"Evaluation protocols")."""
 
 ATTRIBUTE_PREFIX = "metrics.attr_acc/"
 ATTENTION_DIR = "attention"  # artifact folder of the trials' Fig. 6 overlays
@@ -83,16 +58,11 @@ def label(variant: Any) -> str:
     return VARIANT_LABELS.get(str(variant), str(variant))
 
 
-def metric_label(metric: str) -> str:
-    """The paper's name of a metric (``rank1`` -> ``rank-1``; ``attr_acc/x`` -> ``x``)."""
-    return METRIC_LABELS.get(metric, metric.removeprefix("attr_acc/"))
-
-
 def task_of(dataset: Any) -> str:
-    """``classification``, ``reid`` or ``retrieval`` for a dataset name (as RunConfig.task)."""
-    if dataset in RETRIEVAL_DATASETS:
-        return "retrieval"
-    return "reid" if dataset == "market1501" else "classification"
+    """``classification``, ``reid`` or ``retrieval`` for a dataset name (its registry entry's
+    task); ``classification`` for a name the registry does not know."""
+    entry = DATASETS.get(str(dataset))
+    return entry.task if entry is not None else "classification"
 
 
 def has_metric(runs: pd.DataFrame, metric: str) -> bool:

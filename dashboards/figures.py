@@ -27,10 +27,10 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from a3m.data.tasks import TASKS
 from a3m.study.leaderboard import ci95
 from dashboards.data import (
     ATTRIBUTE_PREFIX,
-    TASK_METRICS,
     config_runs_per_variant,
     has_metric,
     label,
@@ -107,7 +107,7 @@ def task_metrics(runs: pd.DataFrame) -> list[str]:
     datasets = runs["params.dataset"].dropna().unique() if "params.dataset" in runs else []
     out: list[str] = []
     for task in dict.fromkeys(task_of(d) for d in datasets):
-        out += [m for m in TASK_METRICS[task] if m not in out]
+        out += [m for m in TASKS[task].metrics if m not in out]
     return out or ["score"]
 
 

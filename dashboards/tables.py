@@ -19,9 +19,10 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from a3m.data.registry import DATASETS
+from a3m.data.tasks import TASKS
 from a3m.study.leaderboard import ci95
 from dashboards.data import (
-    TASK_METRICS,
     config_runs_per_variant,
     is_synthetic,
     label,
@@ -32,14 +33,8 @@ from dashboards.data import (
 PAPER_NUMBERS_CSV = Path(__file__).with_name("paper_numbers.csv")
 PERCENT = 100.0
 
-TABLE_OF_DATASET: dict[str, int] = {
-    "market1501": 1,
-    "cub": 2,
-    "compcars": 3,
-    "cub_retrieval": 4,
-    "cars196": 5,
-}
-"""Which of the paper's tables reports each of our datasets."""
+TABLE_OF_DATASET: dict[str, int] = {name: entry.paper_table for name, entry in DATASETS.items()}
+"""Which of the paper's tables reports each of our datasets (the registry's ``paper_table``)."""
 
 TABLE_TITLES: dict[int, str] = {
     1: "Table 1: Market-1501 re-identification (ResNet-50)",
@@ -119,7 +114,7 @@ def comparison_table(
         )
     dataset = rows_of_table["dataset"].iloc[0]
     # the protocol's column order (rank-1 ... mAP), not the order of the CSV's first method
-    canonical = [m for ms in TASK_METRICS.values() for m in ms]
+    canonical = [m for task in TASKS.values() for m in task.metrics]
     metrics = sorted(
         dict.fromkeys(rows_of_table["metric"]),
         key=lambda m: canonical.index(m) if m in canonical else len(canonical),

@@ -12,6 +12,7 @@ from a3m.config import RunConfig
 from a3m.data.synthetic import write_synthetic
 from a3m.models import A3M, A3MLoss, create_backbone
 from a3m.train import (
+    ATTENTION_DIR_NAME,
     CHECKPOINT_NAME,
     CheckpointMismatchError,
     NonFiniteLossError,
@@ -21,7 +22,6 @@ from a3m.train import (
     fit,
     load_checkpoint,
     resolve_num_workers,
-    save_attention_examples,
     train_one_epoch,
 )
 
@@ -250,10 +250,15 @@ def test_reid_and_retrieval_protocols(dataset, keys, tmp_path):
     assert all(0 <= row[k] <= 1 for k in keys)
 
 
-def test_attention_examples_are_saved(cub_root, tmp_path):
-    result = fit(small(cub_root, epochs=1, lr_drop_epochs=0), tmp_path / "run")
-    paths = save_attention_examples(result.config, tmp_path / "run", tmp_path / "att", n_images=2)
+def test_attention_examples_are_drawn_from_the_final_model(cub_root, tmp_path):
+    # With a validation part the drawings use the selected weights (model_best.pt).
+    cfg = small(cub_root, epochs=1, lr_drop_epochs=0, val_fraction=0.25)
+    result = fit(cfg, tmp_path / "run", attention_images=2)
+    assert result.best_epoch == 1
+    paths = sorted((tmp_path / "run" / ATTENTION_DIR_NAME).iterdir())
     assert len(paths) == 2 and all(p.suffix == ".png" and p.stat().st_size > 0 for p in paths)
+    fit(cfg.replace(variant="baseline1"), tmp_path / "b1", attention_images=2)
+    assert not (tmp_path / "b1" / ATTENTION_DIR_NAME).exists()  # no attention to draw
 
 
 def test_auto_workers_feed_a_gpu_with_every_cpu_but_one():

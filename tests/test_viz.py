@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import torch
@@ -13,6 +15,7 @@ from a3m.viz import (
     LABEL_HEIGHT,
     attention_overlays,
     jet_colormap,
+    save_attention_examples,
     save_attention_maps,
 )
 
@@ -143,3 +146,43 @@ def test_numpy_input_and_explicit_feature_size():
 def test_bad_shapes_raise_value_error(images, masks, m_region, kwargs, match):
     with pytest.raises(ValueError, match=match):
         attention_overlays(images, masks, m_region, **kwargs)
+
+
+class MaskModel(torch.nn.Module):
+    """Stands for an A3M model: K masks on an 8x4 feature map, mask k brightest at row k, and
+    mask 1 flat (the least selective); ``masks=None`` stands for Baseline-1."""
+
+    def __init__(self, attention: bool = True):
+        super().__init__()
+        self.scale = torch.nn.Parameter(torch.ones(()))
+        self.attention = attention
+        self.seen_training: list[bool] = []
+
+    def forward(self, x: torch.Tensor) -> SimpleNamespace:
+        self.seen_training.append(self.training)
+        masks = torch.zeros(len(x), K, 8 * 4)
+        for k in range(K):
+            masks[:, k, 4 * k : 4 * k + 4] = self.scale
+        masks[:, 1] = 0.5
+        m_region = masks.amax(1)
+        if not self.attention:
+            masks = m_region = None
+        return SimpleNamespace(masks=masks, m_region=m_region, feature_size=(8, 4))
+
+
+def test_save_attention_examples_draws_the_most_selective_masks(tmp_path):
+    model = MaskModel().train()
+    names = ["gender", "flat", "bag"]
+    paths = save_attention_examples(
+        model, normalised_grey(), tmp_path, names=names, max_attributes=2
+    )
+    assert len(paths) == B and model.seen_training == [False] and model.training  # mode restored
+    with Image.open(paths[0]) as img:
+        assert img.size == ((2 + 2) * W, H + LABEL_HEIGHT)  # input, gender, bag, m_region
+        px = np.asarray(img).astype(int)[LABEL_HEIGHT:]
+    bag = px[:, 2 * W : 3 * W]  # the third tile: high at feature row 2 (pixels 8-11), not 0
+    assert bag[10, 2, 0] > bag[10, 2, 2] and bag[1, 2, 0] < bag[1, 2, 2]  # red there, blue here
+    unnamed = save_attention_examples(model, normalised_grey(), tmp_path / "unnamed")
+    with Image.open(unnamed[0]) as img:
+        assert img.size == ((K + 2) * W, H + LABEL_HEIGHT)  # "branch k" names, all K drawn
+    assert save_attention_examples(MaskModel(attention=False), normalised_grey(), tmp_path) == []

@@ -1,11 +1,12 @@
 """Check a dataset copy before training: counts against the public release, images decodable.
 
 ``check_dataset(name, root)`` loads every split, compares what it found with the public release's
-counts (:data:`EXPECTED`; ``docs/reproduction.md``, "Dataset formats", and the paper Sec. 4.1),
-lists the known quirks the loaders handled, and opens every image (or a random sample) so a corrupt
-file fails here rather than an hour into training. Count differences are notes, not problems: a
-synthetic or partial copy is smaller by design. Problems are what would break a run: a split that
-does not load (missing file, malformed line) or an image that cannot be decoded.
+counts (the registry entry's ``public_counts``; ``docs/reproduction.md``, "Dataset formats", and
+the paper Sec. 4.1), lists the known quirks the loaders handled, and opens every image (or a
+random sample) so a corrupt file fails here rather than an hour into training. Count differences
+are notes, not problems: a synthetic or partial copy is smaller by design. Problems are what
+would break a run: a split that does not load (missing file, malformed line) or an image that
+cannot be decoded.
 """
 
 from __future__ import annotations
@@ -18,45 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from a3m.data._io import ImageDataset, ImageReadError
-from a3m.data.registry import build_dataset, dataset_splits, get_entry
-
-EXPECTED: dict[str, dict[str, int]] = {
-    "cub": {
-        "train images": 5994,
-        "test images": 5794,
-        "classes": 200,
-        "binary attributes": 312,
-        "attribute heads": 28,
-    },
-    "cub_retrieval": {
-        "train images": 5864,
-        "test images": 5924,
-        "train classes": 100,
-        "test classes": 100,
-    },
-    "market1501": {
-        "train images": 12936,
-        "query images": 3368,
-        "gallery images": 15913,
-        "train ids": 751,
-        "query ids": 750,
-        "attribute heads": 12,
-    },
-    "compcars": {
-        "train images": 36456,
-        "test images": 15627,
-        "models": 431,
-        "attribute heads": 5,
-    },
-    "cars196": {
-        "train images": 8054,
-        "test images": 8131,
-        "images": 16185,
-        "train classes": 98,
-        "test classes": 98,
-    },
-}
-"""What the public releases hold, per registry name (count name -> value)."""
+from a3m.data.registry import DatasetEntry, build_dataset, get_entry
 
 MAX_LISTED = 10
 """Unreadable images listed one by one in a report; the rest are counted."""
@@ -122,33 +85,39 @@ class CheckReport:
         return "\n".join(lines)
 
 
-def _facts(name: str, splits: dict[str, ImageDataset]) -> dict[str, int]:
-    """The counts of :data:`EXPECTED` as found in the loaded splits."""
+def _count(what: str, entry: DatasetEntry, splits: dict[str, ImageDataset]) -> int | None:
+    """One count of :attr:`DatasetEntry.public_counts` as found in the loaded splits; None
+    when they do not tell (a split that failed, no attribute labels)."""
+    first = next(iter(splits.values()))
+    split, _, unit = what.partition(" ")
+    if split in splits:  # "<split> images", "<split> classes", "<split> ids"
+        ds = splits[split]
+        if unit == "images":
+            return len(ds)
+        if unit == "classes":
+            return len(ds.classes)
+        if unit == "ids":
+            return len(set(ds.pids.tolist()))
+    if what in ("classes", "models"):  # CompCars counts car models
+        return first.info.num_classes
+    if what == "images":  # over all the splits, when all loaded
+        return sum(len(ds) for ds in splits.values()) if len(splits) == len(entry.splits) else None
+    if what == "binary attributes":
+        return max(getattr(ds, "num_binary_attributes", 0) for ds in splits.values()) or None
+    if what == "attribute heads":
+        return first.info.num_attributes or None
+    return None
+
+
+def _facts(entry: DatasetEntry, splits: dict[str, ImageDataset]) -> dict[str, int]:
+    """The loaded splits' image counts, and the entry's public counts as found in them."""
     facts = {f"{split} images": len(ds) for split, ds in splits.items()}
-    first = next(iter(splits.values()), None)
-    if first is None:
+    if not splits:
         return facts
-    if name == "cub":
-        facts["classes"] = first.info.num_classes
-        binary = [getattr(ds, "num_binary_attributes", 0) for ds in splits.values()]
-        if max(binary):
-            facts["binary attributes"] = max(binary)
-            facts["attribute heads"] = first.info.num_attributes
-    elif name in ("cub_retrieval", "cars196"):
-        for split, ds in splits.items():
-            facts[f"{split} classes"] = len(ds.classes)
-        if name == "cars196" and len(splits) == 2:
-            facts["images"] = sum(len(ds) for ds in splits.values())
-    elif name == "market1501":
-        for split in ("train", "query"):
-            if split in splits:
-                facts[f"{split} ids"] = len(set(splits[split].pids.tolist()))
-        if first.info.num_attributes:
-            facts["attribute heads"] = first.info.num_attributes
-    elif name == "compcars":
-        facts["models"] = first.info.num_classes
-        if first.info.num_attributes:
-            facts["attribute heads"] = first.info.num_attributes
+    for what in entry.public_counts:
+        value = _count(what, entry, splits)
+        if value is not None:
+            facts[what] = value
     return facts
 
 
@@ -198,12 +167,11 @@ def check_dataset(
         a :class:`CheckReport`; ``report.ok`` is false when a split failed to load or an image
         could not be read.
     """
-    get_entry(name)  # an unknown name raises ValueError listing the valid ones
+    entry = get_entry(name)  # an unknown name raises ValueError listing the valid ones
     report = CheckReport(name=name, root=Path(root))
-    expected = EXPECTED.get(name, {})
     loaded: dict[str, ImageDataset] = {}
     quirk_splits: dict[tuple[str, int], list[str]] = {}
-    for split in dataset_splits(name):
+    for split in entry.splits:
         if progress:
             progress(f"loading {name}/{split}")
         try:
@@ -219,8 +187,8 @@ def check_dataset(
         where = ", ".join(splits) + (" (each)" if len(splits) > 1 else "")
         report.quirks.append(f"{where}: {count:,} {what}")
 
-    facts = _facts(name, loaded)
-    for what, value in expected.items():
+    facts = _facts(entry, loaded)
+    for what, value in entry.public_counts.items():
         report.counts[what] = (facts.get(what), value)
     for what, value in facts.items():
         report.counts.setdefault(what, (value, None))

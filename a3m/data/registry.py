@@ -1,75 +1,246 @@
-"""Datasets by name: ``build_dataset(name, root, split, transform=None, **options)``.
+"""Datasets by name: the one place that says what each dataset is.
 
-One entry per task on a public release; each names its loader class, its splits and its task.
-Loader options (``bbox_crop``, ``attributes``, ...) pass through ``**options``; an unknown name,
-split or option raises ``ValueError`` listing the valid ones.
+Each :class:`DatasetEntry` names its loader, task (with the task's evaluation protocol,
+:mod:`a3m.data.tasks`), splits, the paper's input size, the public release's counts (attribute
+heads included), its home page, the paper's table that reports it, and how a synthetic copy
+is written (:class:`SyntheticCopy`). Everything else (the config, the trainer, the study
+runner, ``a3m data check``, the synthetic cache, the dashboards) reads these entries: no
+dataset name is compared anywhere else.
+
+``build_dataset(name, root, split, transform=None, **options)`` loads one split. Loader options
+(``bbox_crop``, ``attributes``, ...) pass through ``**options``; an unknown name, split or
+option raises ``ValueError`` listing the valid ones.
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from PIL import Image
 
+from a3m.data import cars196, compcars, cub, market1501
 from a3m.data._io import ImageDataset
 from a3m.data.cars196 import Cars196
 from a3m.data.compcars import CompCars
 from a3m.data.cub import CUB, CUBRetrieval
 from a3m.data.market1501 import Market1501
+from a3m.data.synthetic.cars196 import write_cars196
+from a3m.data.synthetic.compcars import write_compcars
+from a3m.data.synthetic.cub import write_cub
+from a3m.data.synthetic.market1501 import write_market1501
+from a3m.data.tasks import Task, get_task
+
+
+@dataclass(frozen=True)
+class SyntheticCopy:
+    """How :mod:`a3m.data.synthetic` writes a small copy of a dataset in its public format.
+
+    Attributes:
+        writer: ``writer(out, *, seed, num_classes, images_per_class, image_size)`` writes the
+            files and returns the root a loader takes.
+        params: the default ``seed``, ``num_classes`` (identities per split for Market),
+            ``images_per_class`` and ``image_size`` (the images' height in pixels).
+        input_size: (h, w) a run on the copy trains at: its images' size, not the paper's.
+    """
+
+    writer: Callable[..., Path]
+    params: Mapping[str, int]
+    input_size: tuple[int, int]
 
 
 @dataclass(frozen=True)
 class DatasetEntry:
-    """A registered dataset.
+    """A registered dataset: one task on one public release.
 
     Attributes:
         name: registry name.
         loader: the :class:`~a3m.data._io.ImageDataset` subclass that reads it.
+        task: key of :data:`a3m.data.tasks.TASKS` (``"classification"``, ``"reid"``,
+            ``"retrieval"``); :attr:`protocol` is the task itself.
         splits: valid split names, the training split first.
-        task: ``"classification"``, ``"reid"`` or ``"retrieval"``.
+        release: the public release whose files it reads; entries of one release (CUB's
+            classification and retrieval) share a synthetic copy.
         root_hint: what ``root`` should point at.
+        home: where the public release is published.
+        input_size: the paper's network input (h, w), Sec. 4.2 (the loader's ``INPUT_SIZE``).
+        public_counts: what the public release holds (count name -> value; ``None``: a count
+            reported but not stated by the release), as ``a3m data check`` compares them.
+        paper_table: the paper's table that reports it.
+        synthetic: how a synthetic copy is written.
     """
 
     name: str
     loader: type[ImageDataset]
-    splits: tuple[str, ...]
     task: str
+    splits: tuple[str, ...]
+    release: str
     root_hint: str
+    home: str
+    input_size: tuple[int, int]
+    public_counts: Mapping[str, int | None]
+    paper_table: int
+    synthetic: SyntheticCopy
 
+    def __post_init__(self) -> None:
+        missing = set(self.protocol.eval_splits) - set(self.splits)
+        if missing:
+            raise ValueError(
+                f"{self.name}: the {self.task} protocol reads missing splits {missing}"
+            )
+
+    @property
+    def protocol(self) -> Task:
+        """The task: its metrics, primary metric and evaluation splits."""
+        return get_task(self.task)
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """The loader's keyword options with their defaults (from its signature)."""
+        signature = inspect.signature(self.loader.__init__)
+        return {
+            p.name: p.default
+            for p in signature.parameters.values()
+            if p.kind is inspect.Parameter.KEYWORD_ONLY
+        }
+
+    @property
+    def has_box_crop(self) -> bool:
+        """Whether the release has object boxes the loader can crop to (``bbox_crop``)."""
+        return "bbox_crop" in self.options
+
+    @property
+    def attribute_heads(self) -> int:
+        """Attribute heads of the public release (0: no attribute labels, K learned freely)."""
+        return self.public_counts.get("attribute heads") or 0
+
+
+_CUB_HOME = "https://www.vision.caltech.edu/datasets/cub_200_2011/"
+_CUB_ROOT = "folder containing CUB_200_2011/"
+_CUB_SYNTHETIC = SyntheticCopy(
+    write_cub,
+    # 20 classes x 30 images (about 15 train / 15 test each), 64x64.
+    {"seed": 0, "num_classes": 20, "images_per_class": 30, "image_size": 64},
+    input_size=(64, 64),
+)
 
 DATASETS: dict[str, DatasetEntry] = {
     "cub": DatasetEntry(
-        "cub", CUB, ("train", "test"), "classification", "folder containing CUB_200_2011/"
+        name="cub",
+        loader=CUB,
+        task="classification",
+        splits=("train", "test"),
+        release="cub",
+        root_hint=_CUB_ROOT,
+        home=_CUB_HOME,
+        input_size=cub.INPUT_SIZE,
+        public_counts={
+            "train images": 5994,
+            "test images": 5794,
+            "classes": 200,
+            "binary attributes": 312,
+            "attribute heads": 28,
+        },
+        paper_table=2,
+        synthetic=_CUB_SYNTHETIC,
     ),
     "cub_retrieval": DatasetEntry(
-        "cub_retrieval",
-        CUBRetrieval,
-        ("train", "test"),
-        "retrieval",
-        "folder containing CUB_200_2011/",
+        name="cub_retrieval",
+        loader=CUBRetrieval,
+        task="retrieval",
+        splits=("train", "test"),
+        release="cub",
+        root_hint=_CUB_ROOT,
+        home=_CUB_HOME,
+        input_size=cub.INPUT_SIZE,
+        public_counts={
+            "train images": 5864,
+            "test images": 5924,
+            "train classes": 100,
+            "test classes": 100,
+        },
+        paper_table=4,
+        synthetic=_CUB_SYNTHETIC,  # the same files: the retrieval split is the loader's
     ),
     "market1501": DatasetEntry(
-        "market1501",
-        Market1501,
-        ("train", "query", "gallery"),
-        "reid",
-        "folder containing Market-1501-v15.09.15/",
+        name="market1501",
+        loader=Market1501,
+        task="reid",
+        splits=("train", "query", "gallery"),
+        release="market1501",
+        root_hint="folder containing Market-1501-v15.09.15/",
+        home="https://zheng-lab-anu.github.io/Project/project_reid.html "
+        "(+ market_attribute.mat: https://github.com/vana77/Market-1501_Attribute)",
+        input_size=market1501.INPUT_SIZE,
+        public_counts={
+            "train images": 12936,
+            "query images": 3368,
+            "gallery images": 15913,
+            "train ids": 751,
+            "query ids": 750,
+            "attribute heads": 12,
+        },
+        paper_table=1,
+        synthetic=SyntheticCopy(
+            write_market1501,
+            # 40 train + 40 test identities, 10 images each (+ queries, distractors, junk),
+            # 128x64.
+            {"seed": 0, "num_classes": 40, "images_per_class": 10, "image_size": 128},
+            input_size=(128, 64),
+        ),
     ),
     "compcars": DatasetEntry(
-        "compcars",
-        CompCars,
-        ("train", "test"),
-        "classification",
-        "CompCars folder containing data/",
+        name="compcars",
+        loader=CompCars,
+        task="classification",
+        splits=("train", "test"),
+        release="compcars",
+        root_hint="CompCars folder containing data/",
+        home="https://mmlab.ie.cuhk.edu.hk/datasets/comp_cars/",
+        input_size=compcars.INPUT_SIZE,
+        public_counts={
+            "train images": 36456,
+            "test images": 15627,
+            "models": 431,
+            "attribute heads": 5,
+        },
+        paper_table=3,
+        synthetic=SyntheticCopy(
+            write_compcars,
+            # 20 models x 30 images, 96x128.
+            {"seed": 0, "num_classes": 20, "images_per_class": 30, "image_size": 96},
+            input_size=(96, 96),
+        ),
     ),
     "cars196": DatasetEntry(
-        "cars196", Cars196, ("train", "test"), "retrieval", "folder containing cars_annos.mat"
+        name="cars196",
+        loader=Cars196,
+        task="retrieval",
+        splits=("train", "test"),
+        release="cars196",
+        root_hint="folder containing cars_annos.mat",
+        home="https://ai.stanford.edu/~jkrause/cars/car_dataset.html",
+        input_size=cars196.INPUT_SIZE,
+        public_counts={
+            "train images": 8054,
+            "test images": 8131,
+            "images": 16185,
+            "train classes": 98,
+            "test classes": 98,
+        },
+        paper_table=5,
+        synthetic=SyntheticCopy(
+            write_cars196,
+            # 20 classes (10 train + 10 test for retrieval) x 30 images, 64x85.
+            {"seed": 0, "num_classes": 20, "images_per_class": 30, "image_size": 64},
+            input_size=(64, 64),
+        ),
     ),
 }
+"""Registry name -> :class:`DatasetEntry`."""
 
 
 def dataset_names() -> tuple[str, ...]:
@@ -91,12 +262,7 @@ def dataset_splits(name: str) -> tuple[str, ...]:
 
 def dataset_options(name: str) -> dict[str, Any]:
     """Keyword options of dataset ``name``'s loader with their defaults."""
-    signature = inspect.signature(get_entry(name).loader.__init__)
-    return {
-        p.name: p.default
-        for p in signature.parameters.values()
-        if p.kind is inspect.Parameter.KEYWORD_ONLY
-    }
+    return get_entry(name).options
 
 
 def build_dataset(
@@ -125,7 +291,7 @@ def build_dataset(
         raise ValueError(
             f"unknown split {split!r} of {name}; valid splits: {', '.join(entry.splits)}"
         )
-    valid = dataset_options(name)
+    valid = entry.options
     unknown = sorted(set(options) - set(valid))
     if unknown:
         raise ValueError(

@@ -1,12 +1,12 @@
 """Image transforms of the paper (Sec. 4.2): resize, random crop + horizontal flip, ImageNet norm.
 
 Input sizes (height, width): 224x224 for CUB-200-2011 and CARS196, 448x224 for Market-1501,
-448x448 for CompCars (the defaults also sit in each loader's ``INPUT_SIZE`` and
-``DatasetInfo.input_size``). Training resizes to ``scale`` times the input (256/224 by default,
-the usual ImageNet ratio) then takes a random crop and a random horizontal flip; evaluation
-resizes the same way and takes the center crop. Resizing is to a fixed (h, w), not the shorter
-side, so a box-cropped object is kept whole whatever its aspect ratio (as the authors' code
-resizes the crop straight to the input size).
+448x448 for CompCars (each loader's ``INPUT_SIZE``, named by its registry entry's
+``input_size`` and its splits' ``DatasetInfo.input_size``). Training resizes to ``scale``
+times the input (256/224 by default, the usual ImageNet ratio) then takes a random crop and a
+random horizontal flip; evaluation resizes the same way and takes the center crop. Resizing is
+to a fixed (h, w), not the shorter side, so a box-cropped object is kept whole whatever its
+aspect ratio (as the authors' code resizes the crop straight to the input size).
 """
 
 from __future__ import annotations
@@ -16,21 +16,12 @@ import functools
 import torch
 from torchvision.transforms import v2
 
-from a3m.data import cars196, compcars, cub, market1501
+from a3m.data.registry import get_entry
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 RESIZE_SCALE = 256 / 224
 """Resize-then-crop ratio: the training crop sees 1/1.14 of each side."""
-
-INPUT_SIZES: dict[str, tuple[int, int]] = {
-    "cub": cub.INPUT_SIZE,
-    "cub_retrieval": cub.INPUT_SIZE,
-    "market1501": market1501.INPUT_SIZE,
-    "compcars": compcars.INPUT_SIZE,
-    "cars196": cars196.INPUT_SIZE,
-}
-"""Default network input (height, width) per registry name, paper Sec. 4.2."""
 
 
 def build_transform(
@@ -58,11 +49,8 @@ def build_transform(
         a ``torchvision.transforms.v2.Compose`` taking a PIL image or a uint8 tensor (3, H, W)
         and giving a float32 tensor (3, height, width) (uint8 without ``normalize``).
     """
-    if dataset not in INPUT_SIZES:
-        raise ValueError(
-            f"unknown dataset {dataset!r}; valid names: {', '.join(sorted(INPUT_SIZES))}"
-        )
-    height, width = input_size if input_size is not None else INPUT_SIZES[dataset]
+    default = get_entry(dataset).input_size  # an unknown name: ValueError listing the valid ones
+    height, width = input_size if input_size is not None else default
     if height < 1 or width < 1:
         raise ValueError(f"input_size must be positive (height, width), got {input_size}")
     if scale < 1:

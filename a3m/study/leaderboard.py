@@ -11,28 +11,17 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from a3m.data.tasks import TASKS
 from a3m.study.compare import attach_verdicts, compare
 from a3m.study.runs import configuration_key, runs_frame, study_reference
 
-# Metrics a leaderboard shows when a run has them (evaluation, then training).
-LEADERBOARD_METRICS = (
+LEADERBOARD_METRICS: tuple[str, ...] = (
     "score",
-    "accuracy",
-    "category_accuracy",
-    "attr_acc/mean",
-    "rank1",
-    "rank5",
-    "rank10",
-    "rank20",
-    "mAP",
-    "recall_at_1",
-    "recall_at_2",
-    "recall_at_4",
-    "recall_at_8",
-    "nmi",
+    *dict.fromkeys(m for task in TASKS.values() for m in task.metrics),
     "train_loss",
-    "epoch",
 )
+"""Metrics a leaderboard shows when a run has them: ``score``, every task's protocol metrics
+(:data:`a3m.data.tasks.TASKS`, in the paper's order), then the training loss."""
 
 
 def ci95(values: pd.Series) -> float:

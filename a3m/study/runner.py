@@ -42,14 +42,6 @@ SYNTHETIC_BUDGET: dict[str, Any] = {
     "num_workers": 0,
     "eval_every": 1,
 }
-DATASET_HOME = {
-    "cub": "https://www.vision.caltech.edu/datasets/cub_200_2011/",
-    "cub_retrieval": "https://www.vision.caltech.edu/datasets/cub_200_2011/",
-    "market1501": "https://zheng-lab-anu.github.io/Project/project_reid.html "
-    "(+ market_attribute.mat: https://github.com/vana77/Market-1501_Attribute)",
-    "compcars": "https://mmlab.ie.cuhk.edu.hk/datasets/comp_cars/",
-    "cars196": "https://ai.stanford.edu/~jkrause/cars/car_dataset.html",
-}
 
 
 @dataclass(frozen=True)
@@ -124,6 +116,9 @@ def study_parser(spec: StudySpec) -> argparse.ArgumentParser:
         "(tiny backbone, small images, few epochs): runs on a laptop CPU",
     )
     run = p.add_argument_group("budget")
+    run.add_argument("--smoke-test", action="store_true",
+                     help="the smallest end-to-end run: --synthetic, 1 epoch, 1 seed, the first "
+                     "and last trial of the study, no report")  # fmt: skip
     run.add_argument("--epochs", type=_at_least(1), help="epochs per trial (default: the study's)")
     run.add_argument("--num-samples", type=_at_least(1), help="Optuna trials / grid repeats "
                      f"(default: {spec.num_samples})")  # fmt: skip
@@ -312,17 +307,22 @@ def _parse_sets(items: list[str]) -> dict[str, str]:
 def build_base(spec: StudySpec, args: argparse.Namespace) -> dict[str, Any]:
     """The RunConfig overrides every trial shares, checked by building a RunConfig now (so a bad
     flag fails in the driver, not in every trial)."""
+    from a3m.data.registry import get_entry
+    from a3m.data.synthetic import synthetic_cache
+
     base = dict(spec.base)
-    dataset = base.get("dataset", "cub")
+    dataset = base.get("dataset", RunConfig().dataset)
     if args.synthetic:
         base |= SYNTHETIC_BUDGET | spec.synthetic_base
         base["synthetic"] = True
-        base["data_root"] = str(_synthetic_cache(args.data_root))
+        # With --synthetic, --data-root is the cache of generated copies (RunConfig.data_root);
+        # resolved here, so every trial, wherever it runs, reads the driver's one.
+        base["data_root"] = str(synthetic_cache(args.data_root))
     else:
         if not args.data_root:
             raise UsageError(
                 f"no dataset: pass --data-root with your copy of {dataset!r} (public layout, "
-                f"from {DATASET_HOME[dataset]}; check it with `a3m data check --dataset "
+                f"from {get_entry(dataset).home}; check it with `a3m data check --dataset "
                 f"{dataset} --root PATH`), or run with --synthetic for a generated copy"
             )
         root = Path(args.data_root).expanduser().resolve()
@@ -339,11 +339,6 @@ def build_base(spec: StudySpec, args: argparse.Namespace) -> dict[str, Any]:
     except ConfigError as e:
         raise UsageError(f"bad study setting: {e}") from None
     return {k: v for k, v in flat.items() if k in base}
-
-
-def _synthetic_cache(data_root: str | None) -> Path:
-    root = data_root or os.environ.get("A3M_SYNTHETIC_DIR") or "~/.cache/a3m/synthetic"
-    return Path(root).expanduser().resolve()
 
 
 def grid_trials(spec: StudySpec, args: argparse.Namespace, base: dict[str, Any]) -> list[dict]:
@@ -509,6 +504,9 @@ def plan_study(
     from a3m.study.tracking import default_optuna_storage, redact, resolve_tracking_uri
     from a3m.train import dataset_root
 
+    if args.smoke_test:
+        args.synthetic, args.epochs, args.seeds, args.no_report = True, 1, 1, True
+        args.num_samples = min(args.num_samples or 2, 2)
     base = build_base(spec, args)
     if not args.resume:  # a resumed study keeps what it was launched with
         hold_out_for_search(spec, args, base)
@@ -599,6 +597,8 @@ def select_trials(plan: StudyPlan) -> tuple[list[dict] | None, dict[str, str]]:
     if args.resume or spec.pick("optuna_space", args.synthetic) is not None:
         return None, {}
     trials = grid_trials(spec, args, plan.base)
+    if args.smoke_test:  # the first and the last: both ends of every axis's order
+        trials = [trials[0], trials[-1]] if len(trials) > 1 else trials
     if args.rerun:
         return trials, {}
     client = open_store(plan.tracking_uri)
@@ -934,7 +934,8 @@ def main(spec: StudySpec, argv: list[str] | None = None) -> StudyResult:
     except UsageError as err:
         print(f"error: {err}", file=sys.stderr)
         raise
-    if not (study_parser(spec).parse_args(argv).no_report or result.interrupted):
+    args = study_parser(spec).parse_args(argv)
+    if not (args.no_report or args.smoke_test or result.interrupted):
         for hook in entry_points(group=AFTER_STUDY_GROUP):
             try:
                 hook.load()(result)

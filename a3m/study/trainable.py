@@ -36,6 +36,7 @@ from a3m.study.tracking import (
     trial_identity,
 )
 from a3m.train import (
+    ATTENTION_DIR_NAME,
     CHECKPOINT_NAME,
     CheckpointMismatchError,
     EpochResult,
@@ -44,7 +45,6 @@ from a3m.train import (
     load_checkpoint,
     resolve_device,
     resolve_num_workers,
-    save_attention_examples,
 )
 
 DETERMINISTIC_ERRORS: tuple[type[BaseException], ...] = (
@@ -155,7 +155,7 @@ def train_trial(config: dict[str, Any], study: StudyContext) -> None:
         if result.epoch == cfg.epochs:
             # Before the last report: Tune may stop the trial as soon as it has it.
             final_cfg = RunConfig.from_json(work / "config.json")  # resolved by fit
-            _log_final_artifacts(tracker, final_cfg, result.metrics, work, study.attention_images)
+            _log_final_artifacts(tracker, final_cfg, result.metrics, work)
         # Tune's scheduler needs the metric every epoch: between evaluations, the last one.
         last_score.update({k: v for k, v in result.metrics.items() if k in TUNE_METRICS})
         metrics = {**last_score, **result.metrics}
@@ -171,7 +171,7 @@ def train_trial(config: dict[str, Any], study: StudyContext) -> None:
 
     with system_metrics(tracker.run_id, study.tracking_uri, on=study.system_metrics):
         try:
-            fit(cfg, work, resume=resume, callback=report)
+            fit(cfg, work, resume=resume, callback=report, attention_images=study.attention_images)
         except SystemExit:
             # Tune stops a trial (ASHA, or the end of its budget) by raising SystemExit in it.
             epochs = max(tracker.logged_epochs, default=0)
@@ -220,18 +220,18 @@ def system_metrics(
 
 
 def _log_final_artifacts(
-    tracker: RunTracker, cfg: RunConfig, final: dict[str, float], work: Path, n_images: int
+    tracker: RunTracker, cfg: RunConfig, final: dict[str, float], work: Path
 ) -> None:
-    """Final metrics JSON, per-attribute accuracies, config, and a few attention maps."""
+    """Final metrics JSON, per-attribute accuracies, config, and the attention maps ``fit``
+    drew from the final model (``attention_images``) before this last callback."""
     tracker.log_dict(final, "metrics/final.json")
     per_attr = {k.split("/", 1)[1]: v for k, v in final.items() if k.startswith("attr_acc/")}
     if per_attr:
         tracker.log_dict(per_attr, "metrics/attribute_accuracy.json")
     tracker.log_dict(cfg.to_flat_dict(), "config.json")
-    if n_images > 0 and cfg.variant != "baseline1":
-        out = work / "attention"
-        save_attention_examples(cfg, work, out, n_images=n_images)
-        tracker.log_artifacts(out, "attention")
+    drawn = work / ATTENTION_DIR_NAME
+    if any(drawn.glob("*.png")):  # none for Baseline-1, or with attention_images = 0
+        tracker.log_artifacts(drawn, ATTENTION_DIR_NAME)
 
 
 def _maybe_inject_fault(fault: dict[str, Any], epoch: int) -> None:

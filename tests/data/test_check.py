@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
-from a3m.data import check_dataset
-from a3m.data.check import EXPECTED
-from a3m.data.registry import dataset_names
+from a3m.data import check_dataset, registry
+from a3m.data.registry import DATASETS, get_entry
 
 
 def test_expected_counts_cover_the_registry():
-    assert set(EXPECTED) == set(dataset_names())
-    assert EXPECTED["cub"]["train images"] == 5994
-    assert EXPECTED["market1501"]["gallery images"] == 15913
-    assert EXPECTED["compcars"]["models"] == 431
-    assert EXPECTED["cars196"]["images"] == 16185
+    assert all(entry.public_counts for entry in DATASETS.values())
+    assert DATASETS["cub"].public_counts["train images"] == 5994
+    assert DATASETS["market1501"].public_counts["gallery images"] == 15913
+    assert DATASETS["compcars"].public_counts["models"] == 431
+    assert DATASETS["cars196"].public_counts["images"] == 16185
+    heads = {name: entry.attribute_heads for name, entry in DATASETS.items()}
+    assert heads == {"cub": 28, "cub_retrieval": 0, "market1501": 12, "compcars": 5, "cars196": 0}
 
 
 def test_small_copy_is_ok_and_says_it_differs(make_cub):
@@ -33,12 +36,14 @@ def test_small_copy_is_ok_and_says_it_differs(make_cub):
 
 
 def test_matching_counts(make_cub, monkeypatch):
-    small = {"train images": 6, "test images": 6, "classes": 4}
-    monkeypatch.setitem(EXPECTED, "cub", small)
+    # "binary attributes" is counted, but has no public value here
+    small = {"train images": 6, "test images": 6, "classes": 4, "binary attributes": None}
+    entry = dataclasses.replace(get_entry("cub"), public_counts=small)
+    monkeypatch.setitem(registry.DATASETS, "cub", entry)
     report = check_dataset("cub", make_cub(), verify_images=False)
     assert report.matches_public_release  # facts without a public value do not count
     assert report.counts["binary attributes"] == (7, None)
-    assert all(report.counts[k] == (v, v) for k, v in small.items())
+    assert all(report.counts[k] == (v, v) for k, v in small.items() if v is not None)
     assert report.images_checked == 0
 
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from pathlib import Path
 
 import pytest
 
-import a3m.data.synthetic as synthetic
-from a3m.data.synthetic import SYNTHETIC_DATASETS, ensure_synthetic, write_synthetic
+from a3m.data import registry
+from a3m.data.registry import dataset_names, get_entry
+from a3m.data.synthetic import ensure_synthetic, synthetic_cache, write_synthetic
 
 TINY = {"num_classes": 2, "images_per_class": 2, "image_size": 32}
 MARKERS = {
@@ -29,7 +31,17 @@ def _digest(root: Path) -> dict[str, str]:
 
 
 def test_names():
-    assert set(SYNTHETIC_DATASETS) == set(MARKERS)
+    assert set(dataset_names()) == set(MARKERS)  # every registered dataset has a writer
+
+
+def test_one_cache_rule(tmp_path, monkeypatch):
+    monkeypatch.setenv("A3M_SYNTHETIC_DIR", str(tmp_path / "env"))
+    assert synthetic_cache(tmp_path / "given") == tmp_path / "given"
+    assert synthetic_cache() == synthetic_cache("") == tmp_path / "env"
+    monkeypatch.delenv("A3M_SYNTHETIC_DIR")
+    assert synthetic_cache() == Path("~/.cache/a3m/synthetic").expanduser().resolve()
+    monkeypatch.chdir(tmp_path)
+    assert synthetic_cache("rel") == tmp_path / "rel"  # absolute: every trial reads the same
 
 
 @pytest.mark.parametrize("name", sorted(MARKERS))
@@ -60,18 +72,25 @@ def test_unknown_name_lists_the_valid_ones(tmp_path):
         write_synthetic("cub", tmp_path, num_classes=0)
 
 
+def _set_writer(monkeypatch, name: str, writer) -> None:
+    """Replace the synthetic writer of registry entry ``name`` for one test."""
+    entry = get_entry(name)
+    synthetic = dataclasses.replace(entry.synthetic, writer=writer)
+    monkeypatch.setitem(registry.DATASETS, name, dataclasses.replace(entry, synthetic=synthetic))
+
+
 def _counting_writers(monkeypatch) -> list[str]:
     calls: list[str] = []
-    writers = dict(synthetic._WRITERS)
 
-    def wrap(name):
+    def wrap(name, write):
         def writer(out, **params):
             calls.append(name)
-            return writers[name](out, **params)
+            return write(out, **params)
 
         return writer
 
-    monkeypatch.setattr(synthetic, "_WRITERS", {n: wrap(n) for n in writers})
+    for name in dataset_names():
+        _set_writer(monkeypatch, name, wrap(name, get_entry(name).synthetic.writer))
     return calls
 
 
@@ -86,7 +105,7 @@ def test_ensure_caches_by_parameters(tmp_path, monkeypatch):
     assert (first / MARKERS["cub"]).is_file() and (first / "synthetic.json").is_file()
     assert first.parent == tmp_path and not list(tmp_path.glob(".*tmp-*"))
     # Defaults are resolved before hashing: spelling out a default hits the same copy.
-    defaults = synthetic.DEFAULTS["cub"]
+    defaults = get_entry("cub").synthetic.params
     assert ensure_synthetic("cub", tmp_path, **{**TINY, "seed": defaults["seed"]}) == first
 
 
@@ -96,7 +115,7 @@ def test_ensure_never_leaves_a_half_copy(tmp_path, monkeypatch):
         (Path(out) / "CUB_200_2011" / "images.txt").write_text("1 half.jpg\n")
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(synthetic, "_WRITERS", {**synthetic._WRITERS, "cub": crash})
+    _set_writer(monkeypatch, "cub", crash)
     with pytest.raises(RuntimeError, match="disk full"):
         ensure_synthetic("cub", tmp_path, **TINY)
     assert list(tmp_path.iterdir()) == []  # neither the final folder nor the temporary one

@@ -7,7 +7,8 @@ import torch
 from PIL import Image
 
 from a3m.data import build_dataset, build_transform
-from a3m.data.transforms import IMAGENET_MEAN, IMAGENET_STD, INPUT_SIZES, normalize_batch
+from a3m.data.registry import get_entry
+from a3m.data.transforms import IMAGENET_MEAN, IMAGENET_STD, normalize_batch
 
 
 @pytest.mark.parametrize(
@@ -25,7 +26,7 @@ def test_default_output_sizes(name, size, train):
     image = Image.new("RGB", (97, 61), (10, 20, 30))
     out = build_transform(name, train)(image)
     assert out.shape == (3, *size) and out.dtype == torch.float32
-    assert INPUT_SIZES[name] == size
+    assert get_entry(name).input_size == size
 
 
 def test_input_size_override():
@@ -59,7 +60,7 @@ def test_with_a_loader(make_cub):
 
 
 def test_bad_arguments():
-    with pytest.raises(ValueError, match="cars196, compcars, cub"):
+    with pytest.raises(ValueError, match="valid names: cub, cub_retrieval, .*, cars196"):
         build_transform("imagenet", True)
     with pytest.raises(ValueError, match="positive"):
         build_transform("cub", True, (0, 10))

@@ -46,10 +46,9 @@ def test_help(path, capsys):
 @pytest.mark.parametrize("path", [p for p in STUDIES if p.stem != "controls"], ids=lambda p: p.stem)
 def test_smallest_synthetic_budget_runs(path, ray_local, study_args):
     module = load(path)
-    # one seed even where the study's default is more (controls: 8); reports: tests/dashboards
-    extra = ["--epochs", "1", "--num-samples", "2", "--seeds", "1", "--no-report"]
-    result = module.main(module.SPEC, study_args(*extra))
-    assert result.num_errors == 0 and result.num_trials >= 2
+    # --smoke-test: 1 epoch, 1 seed, the first and last trial, no report (tests/dashboards)
+    result = module.main(module.SPEC, study_args("--smoke-test"))
+    assert result.num_errors == 0 and result.num_trials == 2
     table = pd.read_csv(result.leaderboard_csv)
     assert len(table) >= 2 and table["score_mean"].notna().all()
 

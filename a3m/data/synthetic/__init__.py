@@ -11,11 +11,12 @@ paper's effect: classes are combinations of attribute values drawn as small loca
 Public API::
 
     write_synthetic("cub", "/tmp/cub", seed=0)          # -> Path("/tmp/cub") holding CUB_200_2011/
-    ensure_synthetic("market1501", "~/.cache/a3m")      # cached by name and parameters
+    ensure_synthetic("market1501", synthetic_cache())   # cached by name and parameters
 
 Roots returned (what a loader takes): the folder that contains ``CUB_200_2011/`` (cub,
 cub_retrieval), ``Market-1501-v15.09.15/`` (market1501), CompCars' ``data/`` (compcars), and
-``cars_annos.mat`` (cars196).
+``cars_annos.mat`` (cars196). Each dataset's writer, default parameters and training size are
+in its registry entry (:class:`a3m.data.registry.SyntheticCopy`).
 """
 
 from __future__ import annotations
@@ -26,61 +27,48 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from a3m.data.synthetic.cars196 import write_cars196
-from a3m.data.synthetic.compcars import write_compcars
-from a3m.data.synthetic.cub import write_cub
-from a3m.data.synthetic.market1501 import write_market1501
+if TYPE_CHECKING:
+    from a3m.data.registry import DatasetEntry
 
 __all__ = [
-    "DEFAULTS",
+    "CACHE_ENV",
+    "DEFAULT_CACHE",
     "GENERATOR_VERSION",
-    "SYNTHETIC_DATASETS",
     "ensure_synthetic",
     "resolve_params",
+    "synthetic_cache",
     "write_synthetic",
 ]
 
 GENERATOR_VERSION = 1
 """Bumped whenever a writer's output changes, so cached copies are regenerated."""
 
-_WRITERS: dict[str, Callable[..., Path]] = {
-    "cub": write_cub,
-    "cub_retrieval": write_cub,  # same files; the retrieval split is a loader's concern
-    "market1501": write_market1501,
-    "compcars": write_compcars,
-    "cars196": write_cars196,
-}
-SYNTHETIC_DATASETS: tuple[str, ...] = tuple(_WRITERS)
-"""Names accepted by :func:`write_synthetic` and :func:`ensure_synthetic`."""
+CACHE_ENV = "A3M_SYNTHETIC_DIR"
+DEFAULT_CACHE = "~/.cache/a3m/synthetic"
 
-DEFAULTS: dict[str, dict[str, int]] = {
-    # cub: 20 classes x 30 images (about 15 train / 15 test each), 64x64.
-    "cub": {"seed": 0, "num_classes": 20, "images_per_class": 30, "image_size": 64},
-    "cub_retrieval": {"seed": 0, "num_classes": 20, "images_per_class": 30, "image_size": 64},
-    # market1501: 40 train + 40 test identities, 10 images each (+ queries, distractors,
-    # junk), 128x64.
-    "market1501": {"seed": 0, "num_classes": 40, "images_per_class": 10, "image_size": 128},
-    # compcars: 20 models x 30 images, 96x128.
-    "compcars": {"seed": 0, "num_classes": 20, "images_per_class": 30, "image_size": 96},
-    # cars196: 20 classes (10 train + 10 test for retrieval) x 30 images, 64x85.
-    "cars196": {"seed": 0, "num_classes": 20, "images_per_class": 30, "image_size": 64},
-}
-"""Default parameters per dataset (``num_classes`` is identities per split for Market)."""
+
+def synthetic_cache(root: str | Path | None = None) -> Path:
+    """The folder synthetic copies are cached in: ``root``, else ``$A3M_SYNTHETIC_DIR``, else
+    ``~/.cache/a3m/synthetic``; absolute, so every process of a study reads the same one."""
+    return Path(root or os.environ.get(CACHE_ENV) or DEFAULT_CACHE).expanduser().resolve()
+
 
 _PARAMS = ("seed", "num_classes", "images_per_class", "image_size")
 _MANIFEST = "synthetic.json"
 _STALE_SECONDS = 3600.0
 
 
-def _check_name(name: str) -> str:
-    if name not in _WRITERS:
-        valid = ", ".join(repr(n) for n in SYNTHETIC_DATASETS)
+def _entry(name: str) -> DatasetEntry:
+    # On use: the registry imports the writers, so a module-level import would be a cycle.
+    from a3m.data.registry import DATASETS
+
+    if name not in DATASETS:
+        valid = ", ".join(repr(n) for n in DATASETS)
         raise ValueError(f"unknown synthetic dataset {name!r}; valid names: {valid}")
-    return name
+    return DATASETS[name]
 
 
 def resolve_params(name: str, **params: Any) -> dict[str, int]:
@@ -89,11 +77,11 @@ def resolve_params(name: str, **params: Any) -> dict[str, int]:
     Raises:
         ValueError: for an unknown dataset name or parameter name.
     """
-    _check_name(name)
+    defaults = _entry(name).synthetic.params
     unknown = sorted(set(params) - set(_PARAMS))
     if unknown:
         raise ValueError(f"unknown parameter(s) {unknown}; valid: {', '.join(_PARAMS)}")
-    resolved = dict(DEFAULTS[name])
+    resolved = dict(defaults)
     resolved.update({k: v for k, v in params.items() if v is not None})
     return resolved
 
@@ -110,14 +98,14 @@ def write_synthetic(
     """Write a synthetic copy of dataset ``name`` into ``out``.
 
     Args:
-        name: one of :data:`SYNTHETIC_DATASETS` (``cub``, ``cub_retrieval``, ``market1501``,
-            ``compcars``, ``cars196``).
+        name: a registry name (``cub``, ``cub_retrieval``, ``market1501``, ``compcars``,
+            ``cars196``).
         out: folder to write into (created if needed); a previous copy of the same dataset
             in it (its ``CUB_200_2011/``, ``Market-1501-v15.09.15/``, ``data/`` or ``car_ims/``)
             is replaced, so no stale image survives.
         seed: random seed; the same seed gives byte-identical label files and images.
         num_classes: classes (for ``market1501``: identities in each of train and test);
-            ``None`` = the dataset's default (:data:`DEFAULTS`).
+            ``None`` = the dataset's default (its registry entry's ``synthetic.params``).
         images_per_class: images per class / identity; ``None`` = default.
         image_size: image height in pixels (square for CUB; width = height / 2 for Market,
             4/3 height for the car datasets); ``None`` = default.
@@ -138,28 +126,29 @@ def write_synthetic(
     )
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    return _WRITERS[name](out, **params)
+    return _entry(name).synthetic.writer(out, **params)
 
 
 def _cache_key(name: str, params: dict[str, int]) -> str:
-    # cub_retrieval writes the same files as cub: share the cached copy.
-    canonical = "cub" if name == "cub_retrieval" else name
+    # Keyed by the release, not the name: CUB's retrieval entry shares the classification copy.
+    release = _entry(name).release
     blob = json.dumps(
-        {"name": canonical, "params": params, "version": GENERATOR_VERSION}, sort_keys=True
+        {"name": release, "params": params, "version": GENERATOR_VERSION}, sort_keys=True
     )
-    return f"{canonical}-{hashlib.sha256(blob.encode()).hexdigest()[:16]}"
+    return f"{release}-{hashlib.sha256(blob.encode()).hexdigest()[:16]}"
 
 
 def ensure_synthetic(name: str, cache_dir: str | Path, **params: Any) -> Path:
     """Return a cached synthetic copy of ``name``, writing it first if needed.
 
-    The copy lives in ``cache_dir/<name>-<hash of name, resolved params, generator version>``.
+    The copy lives in ``cache_dir/<release>-<hash of release, resolved params, generator
+    version>`` (the release: the registry entry's, shared by CUB's two entries).
     It is written into a temporary sibling folder and renamed into place only when complete,
     so a crash mid-write never leaves a half copy that a later call would reuse; concurrent
     callers may both write, and the first rename wins.
 
     Args:
-        name: one of :data:`SYNTHETIC_DATASETS`.
+        name: a registry name.
         cache_dir: folder holding the cached copies (created if needed).
         **params: ``seed``, ``num_classes``, ``images_per_class``, ``image_size`` (as in
             :func:`write_synthetic`; defaults are filled in before hashing).

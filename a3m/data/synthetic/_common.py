@@ -8,7 +8,6 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
-import scipy.io
 from PIL import Image
 
 JPEG_QUALITY = 90
@@ -78,6 +77,8 @@ def savemat(path: Path, mdict: dict) -> None:
     scipy writes the creation time into the 116-byte descriptive header, which would make two
     runs with the same seed differ; the header text is free-form, so a fixed one is used.
     """
+    import scipy.io  # on use, as the loaders: `import a3m.data` (the registry) stays light
+
     buf = io.BytesIO()
     scipy.io.savemat(buf, mdict, do_compression=False, oned_as="row")
     data = bytearray(buf.getvalue())

@@ -1,0 +1,66 @@
+"""The dataset registry is the one place for each dataset fact: its entries agree with their
+loaders, and everything else (config, trainer, leaderboard, dashboards) reads them."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from a3m.config import RunConfig
+from a3m.data import build_dataset
+from a3m.data.registry import DATASETS, dataset_names, get_entry
+from a3m.data.synthetic import write_synthetic
+from a3m.data.tasks import TASKS, get_task, primary_metric
+from a3m.study.leaderboard import LEADERBOARD_METRICS
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("name", dataset_names())
+def test_entry_agrees_with_its_loader(name, tmp_path):
+    entry = get_entry(name)
+    root = write_synthetic(name, tmp_path, num_classes=4, images_per_class=4, image_size=48)
+    info = build_dataset(name, root, entry.splits[0]).info
+    assert (info.name, info.task, info.input_size) == (name, entry.task, entry.input_size)
+    assert (info.num_attributes > 0) == (entry.attribute_heads > 0)
+    assert set(entry.protocol.eval_splits) <= set(entry.splits)
+    assert entry.has_box_crop == (name != "market1501")  # Market's crops are the images
+
+
+@pytest.mark.parametrize("name", dataset_names())
+def test_config_reads_the_task_from_the_registry(name):
+    assert RunConfig(dataset=name).task == get_entry(name).task
+
+
+def test_task_table():
+    assert [primary_metric(t) for t in TASKS] == ["accuracy", "mAP", "recall_at_1"]
+    assert get_task("reid").eval_splits == ("query", "gallery")
+    assert get_task("reid").metrics[-1] == "mAP"  # the paper's column order
+    with pytest.raises(ValueError, match="valid tasks: classification, reid, retrieval"):
+        get_task("detection")
+
+
+def test_leaderboard_lists_every_protocol_metric_and_no_epoch():
+    assert LEADERBOARD_METRICS[0] == "score" and "epoch" not in LEADERBOARD_METRICS
+    assert {m for task in TASKS.values() for m in task.metrics} < set(LEADERBOARD_METRICS)
+
+
+# A comparison with a registry name: `== "cub"`, `"cub" !=`, `in ("cub_retrieval", ...)`.
+NAMES = "|".join(DATASETS)
+COMPARED = re.compile(
+    rf"""[=!]=\s*["']({NAMES})["']|["']({NAMES})["']\s*[=!]=|\bin\s*[(\[{{]\s*["']({NAMES})["']"""
+)
+
+
+def test_no_dataset_name_is_compared_outside_the_registry():
+    sources = [*(ROOT / "a3m").rglob("*.py"), *(ROOT / "dashboards").rglob("*.py")]
+    found = [
+        f"{path.relative_to(ROOT)}:{n}: {line.strip()}"
+        for path in sources
+        if path.name != "registry.py" or path.parent.name != "data"
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if COMPARED.search(line)
+    ]
+    assert not found, "dataset names compared outside a3m/data/registry.py:\n" + "\n".join(found)
