@@ -109,3 +109,22 @@ def test_exit_codes():
     assert result(3, 1).exit_code == 1
     assert result(3, 3).exit_code == 3
     assert result(3, 0, interrupted=True).exit_code == 130
+
+
+def test_resume_of_a_folder_that_is_not_a_study_is_one_line(study_args, tmp_path):
+    from a3m.study.runner import UsageError, run_study
+
+    spec = StudySpec("x", "d", base={"dataset": "cub", "d": 16})
+    with pytest.raises(UsageError, match="--resume .*nope: not a study folder"):
+        run_study(spec, study_args("--resume", str(tmp_path / "nope")))
+    assert not (tmp_path / "mlflow.db").exists()  # refused before any run was opened
+
+
+def test_without_address_a_study_starts_its_own_local_ray(monkeypatch):
+    from a3m.study.runner import ray_address
+
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    assert ray_address(None) == "local"  # never a cluster `ray start` left running
+    assert ray_address("auto") == "auto"
+    monkeypatch.setenv("RAY_ADDRESS", "10.0.0.1:6379")  # inside `ray job submit`
+    assert ray_address(None) == "10.0.0.1:6379"

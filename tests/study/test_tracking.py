@@ -1,0 +1,50 @@
+"""The MLflow tracker on a local store: experiments that open on their training runs, one run
+per key (a retried trial, a resumed `a3m train`), failures that keep their reason without
+credentials."""
+
+from __future__ import annotations
+
+from mlflow import MlflowClient
+
+from a3m.study.tracking import (
+    ERROR_TAG,
+    EXPERIMENT_KIND,
+    RunTracker,
+    finish_run,
+    get_or_create_experiment,
+)
+
+
+def test_experiments_open_on_their_training_runs(tmp_path):
+    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    new = get_or_create_experiment(client, "new")
+    assert client.get_experiment(new).tags["mlflow.experimentKind"] == "custom_model_development"
+    old = client.create_experiment("old")  # made before: tagged when next used
+    assert get_or_create_experiment(client, "old") == old
+    assert EXPERIMENT_KIND.items() <= client.get_experiment(old).tags.items()
+
+
+def test_a_single_run_is_found_again_by_its_folder(tmp_path):
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    first = RunTracker.for_single_run(uri, "single", tmp_path / "run")
+    first.log_epoch(1, {"accuracy": 0.5})
+    first.finish("FAILED", "RuntimeError: boom")
+    again = RunTracker.for_single_run(uri, "single", tmp_path / "run")  # a3m train --resume
+    assert again.run_id == first.run_id and again.logged_epochs == {1}
+    again.start()
+    run = MlflowClient(uri).get_run(again.run_id)
+    assert run.info.status == "RUNNING" and ERROR_TAG not in run.data.tags
+    assert run.data.tags["a3m.retries"] == "1" and "boom" in run.data.tags["a3m.retried_after"]
+    other = RunTracker.for_single_run(uri, "single", tmp_path / "other")
+    assert other.run_id != first.run_id
+
+
+def test_a_failure_keeps_its_reason_cut_and_without_credentials(tmp_path):
+    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    run = client.create_run(get_or_create_experiment(client, "e")).info.run_id
+    finish_run(client, run, "FAILED", error="x postgresql://u:SECRET@db/o " + "y" * 9000)
+    tags = client.get_run(run).data.tags
+    assert "SECRET" not in tags[ERROR_TAG] and "u:***@db" in tags[ERROR_TAG]
+    assert len(tags[ERROR_TAG]) == 5000
+    finish_run(client, run, "FINISHED")  # an ended run keeps its status unless forced
+    assert client.get_run(run).info.status == "FAILED"
