@@ -140,7 +140,7 @@ def after_study(result: StudyResult) -> None:
 
 def parser() -> argparse.ArgumentParser:
     """The command line of ``dashboards/build.py``."""
-    from a3m.study.runner import HelpFormatter
+    from a3m.study.spec import HelpFormatter
 
     p = argparse.ArgumentParser(
         prog="dashboards/build.py",

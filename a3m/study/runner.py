@@ -1,5 +1,6 @@
-"""Run a study: a :class:`StudySpec` + the shared command-line flags -> Ray Tune trials logged
-to MLflow, then a leaderboard.
+"""Run a study: a :class:`~a3m.study.spec.StudySpec` + the shared command-line flags (both in
+:mod:`a3m.study.spec`) -> Ray Tune trials logged to MLflow, then the leaderboard and the paired
+verdicts.
 
 A study script is a spec and a call (``main(SPEC)``). The runner connects to Ray (a local
 instance started for the run, or ``--address``), opens the MLflow experiment and the parent run,
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import itertools
 import json
 import math
 import os
@@ -24,213 +24,28 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from a3m.config import ConfigError, RunConfig
-
-# With --synthetic: a budget that runs on a laptop CPU in minutes and still separates variants.
-SYNTHETIC_BUDGET: dict[str, Any] = {
-    "backbone": "tiny",
-    "pretrained": False,
-    "d": 64,
-    "epochs": 8,
-    "lr_drop_epochs": 2,
-    "batch_size": 32,
-    "lr": 0.03,
-    "num_workers": 0,
-    "eval_every": 1,
-}
-
-
-@dataclass(frozen=True)
-class StudySpec:
-    """What a study sweeps. Axes are RunConfig fields.
-
-    Attributes:
-        name: MLflow experiment and Tune run name (``-synthetic`` is appended with --synthetic).
-        description: one line for ``--help``.
-        base: RunConfig overrides shared by every trial (the paper's setting for the study).
-        grid: axis -> values; their cross product (grid search).
-        points: explicit grid points (dicts of overrides), e.g. two 1-D sweeps; crossed with
-            ``grid`` and the seeds.
-        optuna_space: axis -> ``ray.tune`` domain (``tune.uniform`` ...); makes the study an
-            Optuna TPE search of ``--num-samples`` trials instead of a grid.
-        num_samples: Optuna trials (or grid repeats) unless --num-samples says otherwise.
-        seeds: seeds per configuration unless --seeds says otherwise.
-        reference: the configuration every other one is compared with, seed by seed (FIELD ->
-            value, e.g. ``{"variant": "baseline1"}``); the other varying fields stay the
-            candidate's own. None: the best configuration so far (open searches).
-        synthetic_*: replace the field of the same name with --synthetic (``None`` keeps the
-            full one; ``synthetic_base`` is added to the synthetic budget), so the smallest
-            budget stays small.
-    """
-
-    name: str
-    description: str
-    base: dict[str, Any]
-    grid: dict[str, list[Any]] = field(default_factory=dict)
-    points: list[dict[str, Any]] | None = None
-    optuna_space: dict[str, Any] | None = None
-    num_samples: int = 1
-    seeds: int = 1
-    reference: dict[str, Any] | None = None
-    synthetic_base: dict[str, Any] = field(default_factory=dict)
-    synthetic_grid: dict[str, list[Any]] | None = None
-    synthetic_points: list[dict[str, Any]] | None = None
-    synthetic_optuna_space: dict[str, Any] | None = None
-    synthetic_num_samples: int | None = None
-    synthetic_reference: dict[str, Any] | None = None
-
-    def pick(self, attr: str, synthetic: bool) -> Any:
-        """``attr``, or its ``synthetic_`` replacement with --synthetic when it has one."""
-        replacement = getattr(self, f"synthetic_{attr}") if synthetic else None
-        return getattr(self, attr) if replacement is None else replacement
-
-
-class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Each flag's default said once: argparse's, unless the help text already says it or
-    there is nothing to say (None, False, an empty list)."""
-
-    def _get_help_string(self, action: argparse.Action) -> str:
-        text = action.help or ""
-        if "default:" in text or action.default in (None, False, [], argparse.SUPPRESS):
-            return text
-        return super()._get_help_string(action)
-
-
-def study_parser(spec: StudySpec) -> argparse.ArgumentParser:
-    """The flags every study shares."""
-    p = argparse.ArgumentParser(
-        prog=f"studies/{spec.name}.py",
-        description=spec.description,
-        formatter_class=HelpFormatter,
-    )
-    data = p.add_argument_group("data")
-    data.add_argument("--data-root", help="your copy of the dataset (public layout)")
-    data.add_argument(
-        "--synthetic",
-        action="store_true",
-        help="generate (or reuse) a synthetic copy in the public format and shrink the budget "
-        "(tiny backbone, small images, few epochs): runs on a laptop CPU",
-    )
-    run = p.add_argument_group("budget")
-    run.add_argument("--smoke-test", action="store_true",
-                     help="the smallest end-to-end run: --synthetic, 1 epoch, 1 seed, the first "
-                     "and last trial of the study, no report")  # fmt: skip
-    run.add_argument("--epochs", type=_at_least(1), help="epochs per trial (default: the study's)")
-    run.add_argument("--num-samples", type=_at_least(1), help="Optuna trials / grid repeats "
-                     f"(default: {spec.num_samples})")  # fmt: skip
-    run.add_argument("--seeds", type=_at_least(1), default=spec.seeds,
-                     help="seeds per configuration (a grid axis; runs on the same seed are "
-                     "paired: same init, data order and augmentation)")  # fmt: skip
-    run.add_argument(
-        "--scheduler", choices=("fifo", "asha"), default="fifo", help="ASHA stops weak trials"
-    )
-    run.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE",
-                     help="override RunConfig fields of every trial: --set lr=0.01")  # fmt: skip
-    cluster = p.add_argument_group("cluster and tracking")
-    cluster.add_argument("--address", help="Ray cluster address ('auto' inside a cluster); "
-                         "default: a local Ray started for this run")  # fmt: skip
-    cluster.add_argument("--gpus-per-trial", type=_at_least(0.0), default=None,
-                         help="GPUs per trial, may be fractional (default: 1 if the cluster "
-                         "has GPUs, else 0)")  # fmt: skip
-    cluster.add_argument("--cpus-per-trial", type=_above(0.0), default=None,
-                         help="CPUs per trial; its DataLoader gets all but one (default: 1 "
-                         "without GPUs; with GPUs, a GPU node's CPUs per GPU x --gpus-per-trial, "
-                         "so the input pipeline keeps up)")  # fmt: skip
-    cluster.add_argument("--tracking-uri", help="MLflow tracking URI (default: "
-                         "$MLFLOW_TRACKING_URI or sqlite:///mlflow.db)")  # fmt: skip
-    cluster.add_argument("--experiment", help="MLflow experiment name (default: the study's)")
-    cluster.add_argument("--optuna-storage", help="Optuna RDB URL (default: optuna.db beside a "
-                         "SQLite tracking store)")  # fmt: skip
-    cluster.add_argument("--storage-path", default="runs/tune",
-                         help="Tune results and checkpoints; shared storage (s3://, gs://, NFS) "
-                         "on a cluster")  # fmt: skip
-    cluster.add_argument("--resume", nargs="?", const="latest", metavar="PATH",
-                         help="restore an interrupted study: its Tune folder, or the latest one "
-                         "of this study under --storage-path")  # fmt: skip
-    cluster.add_argument("--rerun", action="store_true",
-                         help="train every trial again, even those whose identical run (same "
-                         "settings, seed and data) already FINISHED in the experiment")  # fmt: skip
-    cluster.add_argument("--max-failures", type=_at_least(0), default=2,
-                         help="retries of a crashed trial from its last checkpoint")  # fmt: skip
-    cluster.add_argument("--out", default="results", help="folder for the leaderboard CSV")
-    cluster.add_argument("--system-metrics", action=argparse.BooleanOptionalAction,
-                         default=None, help="log each trial's CPU, memory and GPU use to its "
-                         "MLflow run (system/*) every 10 s (default: on when trials get "
-                         "GPUs)")  # fmt: skip
-    cluster.add_argument("--verbose", action="store_true",
-                         help="Tune's per-result tables and the trials' own log lines (Ray's "
-                         "checkpoint messages, warnings); without it, a line per finished "
-                         "trial")  # fmt: skip
-    cluster.add_argument("--no-report", action="store_true",
-                         help="skip the after-study hooks (HTML report)")  # fmt: skip
-    return p
-
-
-def _at_least(low: float):
-    """An argparse type: a number (int when ``low`` is) >= ``low``."""
-    kind = type(low)
-
-    def parse(text: str):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {kind.__name__}, got {text!r}") from None
-        if value < low:
-            raise argparse.ArgumentTypeError(f"must be >= {low}, got {text}")
-        return value
-
-    return parse
-
-
-def _above(low: float):
-    """An argparse type: a float > ``low``."""
-
-    def parse(text: str) -> float:
-        value = _at_least(float(low))(text)
-        if value <= low:
-            raise argparse.ArgumentTypeError(f"must be > {low}, got {text}")
-        return value
-
-    return parse
-
-
-def launch_settings(args: argparse.Namespace, base: dict[str, Any]) -> dict[str, str]:
-    """What a study's trials were launched with: the shared settings and the search flags.
-    Kept on the parent run, so that ``--resume`` can refuse flags that would change them."""
-    flags = {"a3m.seeds": args.seeds, "a3m.scheduler": args.scheduler,
-             "a3m.num_samples": args.num_samples or ""}  # fmt: skip
-    return {**{k: str(v) for k, v in base.items()}, **{k: str(v) for k, v in flags.items()}}
-
-
-def check_same_launch(launched: dict[str, str], now: dict[str, str]) -> None:
-    """``--resume`` continues a study exactly as it was launched: repeat its command with
-    ``--resume``; a flag that would change its trials is refused, not silently ignored."""
-    from a3m.study.tracking import canonical
-
-    differ = [
-        f"{k}: launched with {launched[k]!r}, now {now.get(k, '')!r}"
-        for k in sorted(launched)
-        if k in now
-        and canonical(launched[k]) != canonical(now[k])
-        and k != "data_root"  # the same data may be mounted elsewhere on resume
-    ]
-    if differ:
-        raise UsageError(
-            "--resume continues the study as it was launched, but these differ: "
-            + "; ".join(differ)
-            + ". Resume with the original flags, or start a new study."
-        )
-
-
-EXIT_OK = 0  # every trial finished
-EXIT_SOME_FAILED = 1  # the study completed, some trials failed (their reasons are in MLflow)
-EXIT_USAGE = 2  # bad flags or settings: nothing was launched (argparse's own code)
-EXIT_ALL_FAILED = 3  # every trial failed
-EXIT_INTERRUPTED = 130  # Ctrl-C: unfinished trials KILLED, resumable with --resume
+from a3m.config import RunConfig
+from a3m.study.spec import (
+    EXIT_ALL_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_SOME_FAILED,
+    StudySpec,
+    UsageError,
+    build_base,
+    check_same_launch,
+    grid_trials,
+    hold_out_for_search,
+    launch_settings,
+    search_metric,
+    study_axes,
+    study_parser,
+    study_reference_of,
+)
 
 
 @contextlib.contextmanager
@@ -294,67 +109,6 @@ class StudyResult:
         return EXIT_SOME_FAILED if self.num_errors else EXIT_OK
 
 
-def _parse_sets(items: list[str]) -> dict[str, str]:
-    out = {}
-    for item in items:
-        if "=" not in item:
-            raise UsageError(f"--set expects FIELD=VALUE, got {item!r}")
-        k, v = item.split("=", 1)
-        out[k.strip()] = v.strip()
-    return out
-
-
-def build_base(spec: StudySpec, args: argparse.Namespace) -> dict[str, Any]:
-    """The RunConfig overrides every trial shares, checked by building a RunConfig now (so a bad
-    flag fails in the driver, not in every trial)."""
-    from a3m.data.registry import get_entry
-    from a3m.data.synthetic import synthetic_cache
-
-    base = dict(spec.base)
-    dataset = base.get("dataset", RunConfig().dataset)
-    if args.synthetic:
-        base |= SYNTHETIC_BUDGET | spec.synthetic_base
-        base["synthetic"] = True
-        # With --synthetic, --data-root is the cache of generated copies (RunConfig.data_root);
-        # resolved here, so every trial, wherever it runs, reads the driver's one.
-        base["data_root"] = str(synthetic_cache(args.data_root))
-    else:
-        if not args.data_root:
-            raise UsageError(
-                f"no dataset: pass --data-root with your copy of {dataset!r} (public layout, "
-                f"from {get_entry(dataset).home}; check it with `a3m data check --dataset "
-                f"{dataset} --root PATH`), or run with --synthetic for a generated copy"
-            )
-        root = Path(args.data_root).expanduser().resolve()
-        if not root.exists():
-            raise UsageError(f"--data-root {root} does not exist; or use --synthetic")
-        base["data_root"] = str(root)
-    if args.epochs is not None:
-        # Keep the paper's shape of the schedule: the low lr for the last sixth (10 of 60).
-        base["epochs"] = args.epochs
-        base["lr_drop_epochs"] = min(base.get("lr_drop_epochs", 10), args.epochs // 6)
-    base |= _parse_sets(args.set)
-    try:
-        flat = RunConfig.from_flat_dict(base).to_flat_dict()
-    except ConfigError as e:
-        raise UsageError(f"bad study setting: {e}") from None
-    return {k: v for k, v in flat.items() if k in base}
-
-
-def grid_trials(spec: StudySpec, args: argparse.Namespace, base: dict[str, Any]) -> list[dict]:
-    """Every trial of a grid study, as its settings beyond ``base``: the grid's cross product,
-    crossed with the points and the seeds, in that order."""
-    grid = spec.pick("grid", args.synthetic)
-    points = spec.pick("points", args.synthetic) or [{}]
-    first = int(base.get("seed", 0))
-    trials = []
-    for values in itertools.product(*grid.values()):
-        for point in points:
-            for seed in range(first, first + args.seeds):
-                trials.append({**dict(zip(grid, values, strict=True)), **point, "seed": seed})
-    return trials
-
-
 def _latest_run(storage: str, name: str) -> str:
     """The newest ``<name>_<%Y%m%d-%H%M%S>`` folder under the storage path (local or a bucket,
     listed through pyarrow, Tune's own file-system layer); name order is time order."""
@@ -404,18 +158,6 @@ def cpus_per_gpu() -> float:
     return max(1.0, min(ratios)) if ratios else 1.0
 
 
-class UsageError(SystemExit):
-    """A study that cannot run as asked (a flag, the data, the store): nothing was launched.
-    Exits with :data:`EXIT_USAGE`; ``str()`` is the one-line reason, which :func:`main` prints."""
-
-    def __init__(self, message: str):
-        super().__init__(EXIT_USAGE)
-        self.message = message
-
-    def __str__(self) -> str:
-        return self.message
-
-
 @dataclass
 class StudyPlan:
     """Everything decided before anything launches (flags parsed once, checks passed)."""
@@ -437,21 +179,28 @@ class StudyPlan:
         return RunConfig.from_flat_dict(self.base).epochs
 
 
-def run_study(
-    spec: StudySpec, argv: list[str] | None = None, *, fault: dict[str, Any] | None = None
-) -> StudyResult:
-    """Parse the flags, run (or resume) the study, write its leaderboard and verdicts.
+FAULT_ENV = "A3M_TEST_FAULT"
+"""Tests only: JSON of a fault every trial of the study injects (see ``StudyContext.fault``),
+read by the driver from its environment, so no public function takes it."""
 
-    Steps: :func:`plan_study` (checks, nothing launched) -> :func:`connect` (Ray, the parent
-    MLflow run) -> :func:`build_tuner` -> ``fit`` -> :func:`reconcile` -> :func:`summarise`.
-    The parent run ends KILLED (Ctrl-C) or FAILED with the reason on every path that raises.
 
-    Args:
-        fault: test-only fault injection handed to every trial (see ``StudyContext``).
+def run_study(spec: StudySpec, argv: list[str] | None = None) -> StudyResult:
+    """Parse the flags, run (or resume) the study, write its leaderboard and verdicts."""
+    return run_parsed(spec, study_parser(spec).parse_args(argv), argv)
+
+
+def run_parsed(spec: StudySpec, args: argparse.Namespace, argv: list[str] | None) -> StudyResult:
+    """Run a study whose flags are parsed (``argv``, as given, goes into the parent run's
+    command tag and the printed ``--resume`` command).
+
+    Steps: :func:`plan_study` (checks, nothing launched) -> :func:`select_trials` (what is not
+    finished yet) -> :func:`connect` (Ray, the parent MLflow run) -> :func:`build_tuner` ->
+    ``fit`` -> :func:`reconcile` -> :func:`summarise`. The parent run ends KILLED (Ctrl-C) or
+    FAILED with the reason on every path that raises.
     """
     from a3m.study.tracking import finish_run, redact
 
-    plan = plan_study(spec, study_parser(spec).parse_args(argv), argv)
+    plan = plan_study(spec, args, argv)
     todo, reused = select_trials(plan)
     if todo == []:  # every trial already finished: no Ray, no training
         client, _, parent_run_id = open_parent_run(plan)
@@ -460,7 +209,7 @@ def run_study(
     client, experiment_id, parent_run_id, resources = connect(plan)
     link_reused(client, parent_run_id, reused)
     try:
-        tuner = build_tuner(plan, experiment_id, parent_run_id, resources, fault, todo)
+        tuner = build_tuner(plan, experiment_id, parent_run_id, resources, todo)
         with graceful_interrupt() as interrupt:
             results = tuner.fit()
         interrupted = interrupt["interrupted"] or (
@@ -651,51 +400,11 @@ def connect(plan: StudyPlan) -> tuple[Any, str, str, dict[str, float]]:
     return client, experiment_id, parent_run_id, {"cpu": cpus, "gpu": gpus}
 
 
-SEARCH_VAL_FRACTION = 0.1
-"""The validation part a search that adapts to results (ASHA, Optuna) holds out of the
-training split unless the study sets ``val_fraction``: what it decides on must not be the test
-split it then reports."""
-
-
-def search_metric(base: dict[str, Any]) -> str:
-    """What Tune ranks and stops trials by: ``val_score`` (the held-out part of the training
-    split) when the trials have one, else ``score`` (each trial's protocol metric on the
-    evaluation split, under one name for every task, so one study can rank several datasets)."""
-    return "val_score" if float(base.get("val_fraction", 0) or 0) > 0 else "score"
-
-
-def hold_out_for_search(spec: StudySpec, args: argparse.Namespace, base: dict[str, Any]) -> None:
-    """A search that adapts to results (``--scheduler asha``, an Optuna space) decides on a
-    validation part: :data:`SEARCH_VAL_FRACTION` of the training split unless the study sets
-    ``val_fraction`` (0 is allowed, with a warning: it then selects on the test split)."""
-    adaptive = args.scheduler == "asha" or spec.pick("optuna_space", args.synthetic) is not None
-    if not adaptive:
-        return
-    if "val_fraction" not in base:
-        base["val_fraction"] = SEARCH_VAL_FRACTION
-        print(f"the search decides on a validation part: val_fraction={SEARCH_VAL_FRACTION} of "
-              "the training split is held out (--set val_fraction=F to change it)")  # fmt: skip
-    elif not float(base["val_fraction"]) > 0:
-        print("warning: val_fraction=0: the search decides on the test split, which it then "
-              "reports; its ranking is optimistic", file=sys.stderr)  # fmt: skip
-
-
-def study_axes(spec: StudySpec, synthetic: bool) -> tuple[str, ...]:
-    """The RunConfig fields a study varies (grid axes, point fields, Optuna's space), in the
-    spec's order: what tells its trials apart."""
-    axes = list(spec.pick("grid", synthetic))
-    for point in spec.pick("points", synthetic) or []:
-        axes += [k for k in point if k not in axes]
-    axes += [k for k in spec.pick("optuna_space", synthetic) or {} if k not in axes]
-    return tuple(axes)
-
-
 def build_tuner(
     plan: StudyPlan,
     experiment_id: str,
     parent_run_id: str,
     resources: dict[str, float],
-    fault: dict[str, Any] | None = None,
     trials: list[dict] | None = None,
 ):
     """A new Tuner over the study's search space (the grid trials to train, ``trials``, as one
@@ -712,7 +421,7 @@ def build_tuner(
         parent_run_id=parent_run_id,
         fingerprints=plan.fingerprints,
         threads=max(1, math.floor(resources["cpu"])),
-        fault=dict(fault or {}),
+        fault=json.loads(os.environ.get(FAULT_ENV) or "{}"),
         axes=study_axes(spec, args.synthetic),
         source=plan.command.split()[0] if plan.command else spec.name,
         system_metrics=resources["gpu"] > 0 if args.system_metrics is None else args.system_metrics,
@@ -834,19 +543,6 @@ def summarise(
     )  # fmt: skip
 
 
-def study_reference_of(spec: StudySpec, synthetic: bool) -> dict[str, Any] | None:
-    """The spec's reference configuration (its synthetic one with --synthetic), checked against
-    RunConfig's fields so that a typo fails before any trial runs."""
-    reference = spec.pick("reference", synthetic)
-    if not reference:
-        return None
-    fields = set(RunConfig().to_flat_dict())
-    unknown = sorted(set(reference) - fields)
-    if unknown:
-        raise UsageError(f"study {spec.name!r}: reference names unknown config field(s) {unknown}")
-    return dict(reference)
-
-
 def print_verdicts(comparisons: Any, reference: dict[str, Any] | None, seeds: int) -> None:
     """The paired verdicts, one line per configuration, or why there are none."""
     from a3m.stats import min_pairs_to_decide
@@ -924,17 +620,19 @@ what comes after it."""
 
 
 def main(spec: StudySpec, argv: list[str] | None = None) -> StudyResult:
-    """Entry point of every study script: run the study, then the after-study hooks (e.g. the
-    HTML report) unless ``--no-report`` or interrupted. A failing hook is reported, never
-    fatal. Exits with :attr:`StudyResult.exit_code` when it is not 0."""
+    """Entry point of every study script: parse the flags once, run the study, then the
+    after-study hooks (e.g. the HTML report) unless ``--no-report``, ``--smoke-test`` or
+    interrupted. A failing hook is reported, never fatal. Exits with
+    :attr:`StudyResult.exit_code` when it is not 0, and with a one-line reason on a
+    :class:`~a3m.study.spec.UsageError`."""
     from importlib.metadata import entry_points
 
+    args = study_parser(spec).parse_args(argv)
     try:
-        result = run_study(spec, argv)
+        result = run_parsed(spec, args, argv)
     except UsageError as err:
         print(f"error: {err}", file=sys.stderr)
         raise
-    args = study_parser(spec).parse_args(argv)
     if not (args.no_report or args.smoke_test or result.interrupted):
         for hook in entry_points(group=AFTER_STUDY_GROUP):
             try:

@@ -65,7 +65,7 @@ at most this long; an epoch of a real dataset takes longer, so it is checkpointe
 
 TUNE_METRICS = ("score", "val_score")
 """What Tune ranks trials by: the held-out ``val_score`` when the run has a validation part,
-else ``score`` (a3m.study.runner.search_metric)."""
+else ``score`` (a3m.study.spec.search_metric)."""
 
 POINT_KEY = "point"
 """A param-space key whose value (a dict) is merged into the run config: lets a grid list

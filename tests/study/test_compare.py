@@ -154,7 +154,7 @@ def test_search_metric_and_the_held_out_part():
     import argparse
 
     from a3m.study import StudySpec
-    from a3m.study.runner import SEARCH_VAL_FRACTION, hold_out_for_search, search_metric
+    from a3m.study.spec import SEARCH_VAL_FRACTION, hold_out_for_search, search_metric
 
     spec = StudySpec("x", "d", base={})
     args = argparse.Namespace(scheduler="asha", synthetic=False)

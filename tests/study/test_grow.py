@@ -12,7 +12,7 @@ import pytest
 from mlflow import MlflowClient
 
 from a3m.study import StudySpec, run_study
-from a3m.study.runner import grid_trials, study_parser
+from a3m.study.spec import grid_trials, study_parser
 from a3m.study.tracking import trial_identity
 
 pytestmark = pytest.mark.slow

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
 from a3m.study import StudySpec, run_study
+from a3m.study.runner import FAULT_ENV
 
 pytestmark = pytest.mark.slow
 
@@ -90,11 +93,13 @@ def test_raising_trial_is_failed_with_reason_and_study_completes(ray_local, stud
     assert "FAILED:1" in pd.read_csv(result.leaderboard_csv)["status"].str.cat()
 
 
-def test_dead_worker_is_retried_from_its_checkpoint(ray_local, study_args, tmp_path):
+def test_dead_worker_is_retried_from_its_checkpoint(ray_local, study_args, tmp_path, monkeypatch):
     spec = StudySpec("crash", "a worker dies after epoch 2", base=TINY)
     marker = tmp_path / "crashed.pid"
     args = study_args("--epochs", "3", "--max-failures", "2")
-    result = run_study(spec, args, fault={"exit_after_epoch": 2, "marker": str(marker)})
+    fault = {"exit_after_epoch": 2, "marker": str(marker)}
+    monkeypatch.setenv(FAULT_ENV, json.dumps(fault))  # the only way in: an environment variable
+    result = run_study(spec, args)
     assert marker.exists(), "the fault was not injected"
     assert (result.num_trials, result.num_errors) == (1, 0)
     client = MlflowClient(result.tracking_uri)
@@ -161,7 +166,7 @@ def test_system_metrics_are_logged_to_the_trial_run(tmp_path):
 
 
 def test_system_metrics_default_follows_the_gpus():
-    from a3m.study.runner import study_parser
+    from a3m.study.spec import study_parser
 
     parser = study_parser(StudySpec("x", "d", base={}))
     assert parser.parse_args([]).system_metrics is None  # on exactly when trials get GPUs
