@@ -41,10 +41,10 @@ class RunConfig:
 
     # data
     dataset: str = "cub"
-    # Where the run's data is: your copy of the public release; with synthetic=True the folder
-    # the generated copies are cached in ("" = a3m.data.synthetic.synthetic_cache()'s default)
-    data_root: str = ""
+    data_root: str = ""  # your copy of the public release (empty with synthetic=True)
     synthetic: bool = False  # generate (or reuse) a synthetic copy in the public format
+    # where synthetic copies are cached ("" = a3m.data.synthetic.synthetic_cache()'s default)
+    synthetic_cache: str = ""
     bbox_crop: bool = True  # crop to the object box where the dataset has one (paper: CUB)
     input_size: tuple[int, ...] = ()  # (h, w); () = the dataset's default (Sec. 4.2)
     # Share of the training split held out (seeded, stratified by class) to pick the best epoch

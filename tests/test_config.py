@@ -106,3 +106,17 @@ def test_build_model_and_loss_from_config():
         RunConfig(dataset="cub_retrieval", backbone="tiny", d=24).resolve(4, (), (32, 32))
     )
     assert retrieval.attribute_fc is None and retrieval.num_attributes == 8
+
+
+def test_the_users_data_and_the_synthetic_cache_are_two_fields(tmp_path, monkeypatch):
+    import a3m.train as train
+
+    seen = []
+    monkeypatch.setattr(train, "ensure_synthetic", lambda name, cache, seed: seen.append(cache))
+    train.dataset_root(RunConfig(synthetic=True, synthetic_cache=str(tmp_path / "c")))
+    # a run logged before the fields were apart kept its cache in data_root: still found
+    train.dataset_root(RunConfig(synthetic=True, data_root=str(tmp_path / "old")))
+    monkeypatch.setenv("A3M_SYNTHETIC_DIR", str(tmp_path / "env"))
+    train.dataset_root(RunConfig(synthetic=True))  # the one rule: the environment's default
+    assert seen == [tmp_path / "c", tmp_path / "old", tmp_path / "env"]
+    assert train.dataset_root(RunConfig(data_root=str(tmp_path))) == tmp_path

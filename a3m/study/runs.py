@@ -15,7 +15,7 @@ from mlflow import MlflowClient
 
 from a3m.study.tracking import PARENT_TAG, REFERENCE_TAG, RUN_KIND_TAG, TRIAL_TAG
 
-NOT_A_SETTING = frozenset({"seed", "data_root", "num_workers", "device"})
+NOT_A_SETTING = frozenset({"seed", "data_root", "synthetic_cache", "num_workers", "device"})
 """Params that never make two runs different configurations: the seed pairs runs, the others
 say where and how a run ran, not what it computed."""
 

@@ -201,7 +201,7 @@ def check_same_launch(launched: dict[str, str], now: dict[str, str]) -> None:
         for k in sorted(launched)
         if k in now
         and canonical(launched[k]) != canonical(now[k])
-        and k != "data_root"  # the same data may be mounted elsewhere on resume
+        and k not in ("data_root", "synthetic_cache")  # the data may be elsewhere on resume
     ]
     if differ:
         raise UsageError(
@@ -239,9 +239,9 @@ def build_base(spec: StudySpec, args: argparse.Namespace) -> dict[str, Any]:
     if args.synthetic:
         base |= SYNTHETIC_BUDGET | spec.synthetic_base
         base["synthetic"] = True
-        # With --synthetic, --data-root is the cache of generated copies (RunConfig.data_root);
-        # resolved here, so every trial, wherever it runs, reads the driver's one.
-        base["data_root"] = str(synthetic_cache(args.data_root))
+        # With --synthetic, --data-root names the cache of generated copies; resolved here, so
+        # every trial, wherever it runs, reads the driver's one.
+        base["synthetic_cache"] = str(synthetic_cache(args.data_root))
     else:
         if not args.data_root:
             raise UsageError(

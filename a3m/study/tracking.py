@@ -42,7 +42,9 @@ RUN_KIND_TAG = "a3m.run_kind"  # "trial" (a study's) or "single" (a3m train): a 
 RUN_DIR_TAG = "a3m.run_dir"  # on a single run: its output folder (its key)
 MAX_ERROR_CHARS = 5000  # of a failure's reason kept in a3m.error
 IDENTITY_TAG = "a3m.identity"  # on a training run: what it computes (trial_identity)
-NOT_IDENTITY = frozenset({"num_workers", "device", "data_root", "compile", "channels_last"})
+NOT_IDENTITY = frozenset(
+    {"num_workers", "device", "data_root", "synthetic_cache", "compile", "channels_last"}
+)
 """RunConfig fields that say where and how fast a run ran, not what it computed."""
 
 

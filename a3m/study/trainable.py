@@ -41,6 +41,7 @@ from a3m.train import (
     CheckpointMismatchError,
     EpochResult,
     NonFiniteLossError,
+    dataset_root,
     fit,
     load_checkpoint,
     resolve_device,
@@ -144,7 +145,7 @@ def train_trial(config: dict[str, Any], study: StudyContext) -> None:
     }
     tracker.log_params(cfg.to_flat_dict(), tags)
     if cfg.dataset in study.fingerprints:
-        tracker.log_dataset(cfg.dataset, study.fingerprints[cfg.dataset], cfg.data_root)
+        tracker.log_dataset(cfg.dataset, study.fingerprints[cfg.dataset], dataset_root(cfg))
     tracker.log_history(history)
 
     last_score: dict[str, float] = {}
