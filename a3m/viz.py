@@ -14,6 +14,7 @@ default font. :func:`save_attention_examples` draws a model's own attention on a
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -36,7 +37,7 @@ __all__ = [
 IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
 IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
 
-LABEL_HEIGHT = 12
+LABEL_HEIGHT = 12  # pixels per line of a tile's name (names wrap over as many as they need)
 """Height in pixels of the band above the tiles that holds their names (only when named)."""
 
 INPUT_TITLE, REGION_TITLE = "input", "m_region"
@@ -131,11 +132,23 @@ def _normalise_per_map(maps: torch.Tensor) -> torch.Tensor:
     return (maps - lo) / (hi - lo).clamp_min(1e-12)
 
 
-def _fit_text(draw: ImageDraw.ImageDraw, text: str, font: ImageFont.ImageFont, width: int) -> str:
-    """Trim ``text`` (CUB names are long) until it fits in ``width`` pixels."""
-    while text and draw.textlength(text, font=font) > width - 2:
-        text = text[:-1]
-    return text
+def _wrap_text(
+    draw: ImageDraw.ImageDraw, text: str, font: ImageFont.ImageFont, width: int
+) -> list[str]:
+    """``text`` as lines that fit in ``width`` pixels, broken after ``_``, ``:`` or a space
+    where it can be, else between letters: CUB's names are long and the tiles of a synthetic
+    run are 64 pixels wide, and a name must be read whole (``has_wing_color``)."""
+    lines: list[str] = []
+    for part in re.findall(r"[^_: ]+[_: ]*|[_: ]+", text):
+        if lines and draw.textlength(lines[-1] + part.rstrip(), font=font) <= width - 2:
+            lines[-1] += part
+            continue
+        lines.append("")
+        for char in part:
+            if lines[-1] and draw.textlength(lines[-1] + char, font=font) > width - 2:
+                lines.append("")
+            lines[-1] += char
+    return [line.strip() for line in lines if line.strip()] or [""]
 
 
 def attention_overlays(
@@ -165,8 +178,8 @@ def attention_overlays(
         select: the attributes to draw, by index or name (e.g. the paper's five); default all.
 
     Returns:
-        B RGB images of width ``(len(select) + 2) * W`` and height ``H`` (+ ``LABEL_HEIGHT`` when
-        ``names`` is given).
+        B RGB images of width ``(len(select) + 2) * W`` and height ``H``, plus ``LABEL_HEIGHT``
+        per line of the longest wrapped name when ``names`` is given.
 
     Raises:
         ValueError: on shapes that do not fit together, an unknown attribute or a bad alpha.
@@ -214,13 +227,15 @@ def attention_overlays(
         if titles is None:
             out.append(tile_img)
             continue
-        canvas = Image.new("RGB", (tile_img.width, height + LABEL_HEIGHT), "white")
-        canvas.paste(tile_img, (0, LABEL_HEIGHT))
+        measure = ImageDraw.Draw(tile_img)
+        wrapped = [_wrap_text(measure, title, font, width) for title in titles]
+        band = LABEL_HEIGHT * max(len(lines) for lines in wrapped)
+        canvas = Image.new("RGB", (tile_img.width, height + band), "white")
+        canvas.paste(tile_img, (0, band))
         draw = ImageDraw.Draw(canvas)
-        for t, title in enumerate(titles):
-            draw.text(
-                (t * width + 1, 0), _fit_text(draw, title, font, width), fill="black", font=font
-            )
+        for t, lines in enumerate(wrapped):
+            for i, line in enumerate(lines):
+                draw.text((t * width + 1, i * LABEL_HEIGHT), line, fill="black", font=font)
         out.append(canvas)
     return out
 

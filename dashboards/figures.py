@@ -3,47 +3,58 @@
     ablation_bars             Fig. 5: the attention ablations, grouped bars per metric
     attention_maps            Fig. 6: attribute-guided masks of a few query images
     alpha_beta_curves         Fig. 7: accuracy against alpha and against beta
-    attribute_accuracy_bars   Fig. 8: per-attribute accuracy, Baseline-2 against A3M
+    attribute_accuracy_bars   Fig. 8: per-attribute accuracy, of what the study varied
     parallel_coordinates, param_importance_bars, best_value_history: open (Optuna) searches
 
 Each takes the runs frame of :func:`dashboards.data.load_runs` (or a hand-made one in the same
 layout) and returns a ``plotly.graph_objects.Figure``. Values are shown in percent (the paper's
 unit; our metrics are fractions); a point is the mean over the seeds of one configuration, with
 its 95% confidence interval (Student t, :func:`a3m.study.leaderboard.ci95`) as an error bar
-when two or more seeds ran. Runs that lack a metric (failed, never evaluated) are not drawn,
-and a note under the plot names them and says why.
+(Fig. 7: a shaded band) when two or more seeds ran. Runs that lack a metric (failed, never
+evaluated) are not drawn, and a note under the plot names them and says why. Text is wrapped
+or given room (titles, notes, tick labels, legends): Plotly cuts off what does not fit.
 """
 
 from __future__ import annotations
 
 import base64
+import io
 import math
 import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
 from a3m.data.tasks import TASKS
 from a3m.study.leaderboard import ci95
+from a3m.study.tracking import canonical
 from dashboards.data import (
     ATTRIBUTE_PREFIX,
+    VALIDATION_METRIC,
     config_runs_per_variant,
     has_metric,
     label,
     metric_label,
     missing_note,
     numeric,
+    study_base,
     task_of,
     variants_in,
     varying_settings,
 )
 
+if TYPE_CHECKING:
+    from PIL import Image
+
 PERCENT = 100.0  # our metrics are fractions, the paper's figures are in percent
 PAPER_WEIGHT = 0.5  # alpha = beta = 0.5: the paper's setting (Sec. 4.2), the sweeps' fixed value
+NOTE_WIDTH = 120  # characters per line of a note: about 720 px at 11 px, inside a 1000 px PNG
 
 
 def _stats(values: pd.Series) -> tuple[float, float, int]:
@@ -63,8 +74,9 @@ def _error_bars(cis: Sequence[float]) -> dict | None:
 
 def _note(fig: go.Figure, *lines: str | None, below: int = 60) -> go.Figure:
     """Write what is missing under the plot (an annotation in paper coordinates), ``below``
-    pixels under the plot area: past the x axis' tick labels and title."""
-    text = "<br>".join(line for line in lines if line)
+    pixels under the plot area: past the x axis' tick labels and title. Long lines are wrapped
+    (Plotly never wraps text: a long line runs past the figure's right edge, cut off)."""
+    text = "<br>".join(_wrap(line) for line in lines if line)
     if not text:
         return fig
     n = text.count("<br>") + 1
@@ -85,9 +97,18 @@ def _note(fig: go.Figure, *lines: str | None, below: int = 60) -> go.Figure:
     return fig
 
 
-def _wrap(text: str, width: int = 130) -> str:
-    """A long note as lines of at most ``width`` characters (Plotly does not wrap text)."""
-    return "<br>".join(textwrap.wrap(text, width))
+def _wrap(text: str, width: int = NOTE_WIDTH) -> str:
+    """A long note as lines of at most ``width`` characters (Plotly does not wrap text); the
+    line breaks it has (``<br>``) are kept."""
+    return "<br>".join(
+        "<br>".join(textwrap.wrap(line, width, break_on_hyphens=False)) or line
+        for line in text.split("<br>")
+    )
+
+
+def _capitalized(text: str) -> str:
+    """A caption's clause as a figure's subtitle: its first letter in capitals."""
+    return text[:1].upper() + text[1:]
 
 
 def _empty(title: str, message: str) -> go.Figure:
@@ -197,21 +218,109 @@ def sweep_variant(runs: pd.DataFrame) -> tuple[pd.DataFrame, str | None]:
     return runs[runs["params.variant"] == pick], pick
 
 
+SWEEP_COLORS = {"alpha": ("#636efa", "rgba(99, 110, 250, 0.2)"),
+                "beta": ("#ef553b", "rgba(239, 85, 59, 0.2)")}  # fmt: skip
+"""Fig. 7's line and band colour of each sweep (Plotly's first two)."""
+
+
+def _sweep_metric(runs: pd.DataFrame, metric: str | None) -> str:
+    return metric or ("accuracy" if has_metric(runs, "accuracy") else "score")
+
+
+def alpha_beta_sweeps(runs: pd.DataFrame, metric: str | None = None) -> dict[str, pd.DataFrame]:
+    """Fig. 7's points: per axis (``alpha``, ``beta``) the sweep with the other weight at 0.5,
+    one row per value with a value of ``metric``: value, mean and 95% CI half-width (percent),
+    n (runs with a value). One variant (:func:`sweep_variant`); ``metric`` as
+    :func:`alpha_beta_curves`."""
+    metric = _sweep_metric(runs, metric)
+    runs, _ = sweep_variant(runs)
+    if not has_metric(runs, metric):
+        return {
+            axis: pd.DataFrame(columns=["value", "mean", "ci", "n"]) for axis in ("alpha", "beta")
+        }
+    return {
+        axis: _sweep(runs, axis, other, metric).dropna(subset=["mean"])
+        for axis, other in (("alpha", "beta"), ("beta", "alpha"))
+    }
+
+
+def interval_text(sweeps: Mapping[str, pd.DataFrame]) -> str:
+    """What Fig. 7's intervals are, for its caption: ``"mean over 3 seeds per point, 95% CI
+    (Student t over seeds) shaded"``, or ``"one seed: no interval"``."""
+    counts = pd.concat([s["n"] for s in sweeps.values()]) if sweeps else pd.Series(dtype=int)
+    counts = counts[counts > 0]
+    if counts.empty or counts.max() < 2:
+        return "one seed: no interval"
+    low, high = int(counts.min()), int(counts.max())
+    seeds = f"{low}" if low == high else f"{low}-{high}"
+    drawn = [_bands(sweep, axis) for axis, sweep in sweeps.items()]
+    shaded = any(bands for bands, _ in drawn)
+    bars = any(
+        not c and np.isfinite(ci)
+        for (_, covered), sweep in zip(drawn, sweeps.values(), strict=True)
+        for c, ci in zip(covered, sweep["ci"], strict=True)
+    )
+    how = "as error bars"  # a lone point with a CI makes no area
+    if shaded:
+        how = "shaded (error bars on lone points)" if bars else "shaded"
+    text = f"mean over {seeds} seeds per point, 95% CI (Student t over seeds) {how}"
+    if low < 2:
+        text += "; a point with one seed has no interval"
+    return text
+
+
+def _bands(sweep: pd.DataFrame, axis: str) -> tuple[list[go.Scatter], list[bool]]:
+    """The shaded 95% CI of a sweep: one filled polygon (mean + ci out, mean - ci back) per run
+    of 2+ consecutive points that have a CI, and which points a band covers (the others keep
+    an error bar where they have a CI: a lone point makes no area)."""
+    has_ci = np.isfinite(sweep["ci"].to_numpy(dtype=float))
+    covered = [False] * len(sweep)
+    bands = []
+    start = 0
+    while start < len(sweep):
+        stop = start
+        while stop < len(sweep) and has_ci[stop]:
+            stop += 1
+        if stop - start >= 2:
+            part = sweep.iloc[start:stop]
+            x = part["value"].tolist()
+            upper = (part["mean"] + part["ci"]).tolist()
+            lower = (part["mean"] - part["ci"]).tolist()
+            bands.append(
+                go.Scatter(
+                    name=f"{axis} 95% CI",
+                    x=x + x[::-1],
+                    y=upper + lower[::-1],
+                    fill="toself",
+                    fillcolor=SWEEP_COLORS[axis][1],
+                    line={"width": 0},
+                    mode="lines",
+                    hoverinfo="skip",
+                    showlegend=False,
+                )
+            )
+            covered[start:stop] = [True] * (stop - start)
+        start = stop + 1
+    return bands, covered
+
+
 def alpha_beta_curves(runs: pd.DataFrame, metric: str | None = None) -> go.Figure:
     """Fig. 7: accuracy against alpha (beta = 0.5, left) and against beta (alpha = 0.5, right),
-    the weights of loss (11), mean over seeds with 95% CIs.
+    the weights of loss (11): the mean over seeds as a line, and where two or more seeds ran
+    its 95% CI (Student t over seeds) as a shaded band (an error bar on a lone point with one).
 
     Args:
         runs: runs frame with ``params.alpha`` and ``params.beta``.
         metric: default ``accuracy`` (the paper's), else ``score``.
     """
-    metric = metric or ("accuracy" if has_metric(runs, "accuracy") else "score")
+    metric = _sweep_metric(runs, metric)
     title = f"Fig. 7: {metric_label(metric)} against the loss weights alpha and beta"
     runs, variant = sweep_variant(runs)
     if variant is not None:
         title += f" ({label(variant)} runs)"
     if not has_metric(runs, metric):
         return _empty(title, f"no run has {metric_label(metric)}")
+    sweeps = alpha_beta_sweeps(runs, metric)
     fig = make_subplots(
         rows=1,
         cols=2,
@@ -221,17 +330,22 @@ def alpha_beta_curves(runs: pd.DataFrame, metric: str | None = None) -> go.Figur
     )
     notes = []
     for col, (axis, other) in enumerate((("alpha", "beta"), ("beta", "alpha")), start=1):
-        sweep = _sweep(runs, axis, other, metric).dropna(subset=["mean"])
+        sweep = sweeps[axis]
         if len(sweep) < 2:
             notes.append(f"no {axis} sweep at {other} = {PAPER_WEIGHT} (points: {len(sweep)})")
+        bands, covered = _bands(sweep, axis)
+        for band in bands:  # first: under the line
+            fig.add_trace(band, row=1, col=col)
+        cis = [math.nan if c else ci for c, ci in zip(covered, sweep["ci"], strict=True)]
         fig.add_trace(
             go.Scatter(
                 name=f"{axis} sweep",
                 x=sweep["value"].tolist(),
                 y=sweep["mean"].tolist(),
-                error_y=_error_bars(sweep["ci"].tolist()),
+                error_y=_error_bars(cis),
                 customdata=sweep["n"].tolist(),
                 mode="lines+markers",
+                line={"color": SWEEP_COLORS[axis][0]},
                 hovertemplate=f"{axis}=%{{x}}: %{{y:.2f}}% (n=%{{customdata}})<extra></extra>",
             ),
             row=1,
@@ -239,7 +353,11 @@ def alpha_beta_curves(runs: pd.DataFrame, metric: str | None = None) -> go.Figur
         )
         fig.update_xaxes(title_text=axis, row=1, col=col)
     fig.update_yaxes(title_text=f"{metric_label(metric)} (%)", row=1, col=1)
-    fig.update_layout(title={"text": title}, showlegend=False)
+    fig.update_layout(
+        title={"text": title, "subtitle": {"text": _capitalized(interval_text(sweeps))}},
+        showlegend=False,
+        margin={"t": 110},  # the subtitle's line
+    )
     in_sweeps = runs[
         np.isclose(numeric(runs, "alpha"), PAPER_WEIGHT)
         | np.isclose(numeric(runs, "beta"), PAPER_WEIGHT)
@@ -258,116 +376,383 @@ def attribute_names(runs: pd.DataFrame) -> list[str]:
     )
 
 
+ATTRIBUTE_CONFIGS = 4
+"""Fig. 8 of a study that varies something besides the variant shows at most this many
+configurations (its reference and the best others): more bars per attribute do not read."""
+
+
+class AttributeComparison(NamedTuple):
+    """What Fig. 8 compares (:func:`attribute_comparison`).
+
+    Attributes:
+        groups: legend name -> the runs of one compared configuration (all its seeds, failed
+            ones too), in drawing order.
+        what: what is compared and how it was chosen, one clause for a caption (lower case).
+        short: the same in a few words, for the figure's subtitle.
+        notes: lines for the note under the plot (how each variant's configuration was chosen,
+            a paper variant that ran without attribute accuracies).
+        scope: the runs whose lack of attribute accuracies the note names.
+    """
+
+    groups: dict[str, pd.DataFrame]
+    what: str
+    short: str
+    notes: list[str]
+    scope: pd.DataFrame
+
+
+def _by_dataset(runs: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    """The runs per dataset, in first-seen order (one group without a dataset column)."""
+    if "params.dataset" not in runs:
+        return [("", runs)]
+    return [(str(d), g) for d, g in runs.groupby("params.dataset", sort=False, dropna=False)]
+
+
+def attribute_comparison(
+    runs: pd.DataFrame,
+    reference: Mapping[str, str] | None = None,
+    variants: Sequence[str] = ("baseline2", "a3m"),
+    max_configs: int = ATTRIBUTE_CONFIGS,
+) -> AttributeComparison:
+    """What Fig. 8 compares: what the study varied.
+
+    An ablation (two or more variants logged per-attribute accuracies): ``variants`` (the
+    paper's Baseline-2 against A3M) when all of them did, else every variant that did; one
+    configuration per variant (:func:`dashboards.data.config_runs_per_variant`). A study of one
+    variant that varies other settings (alpha/beta points, the authors'-code switches, d): its
+    configurations, all of them when at most ``max_configs``, else the study's reference and
+    the best others by mean ``val_score`` (validation split; ``score``, the test split's, when
+    no run logged one); they are named by the settings in which they differ. A study run
+    on several datasets is compared within each.
+
+    Args:
+        runs: runs frame with ``metrics.attr_acc/<name>`` columns.
+        reference: the study's declared reference configuration.
+        variants: the variants the paper compares.
+        max_configs: configurations shown of a study that varies something else.
+    """
+    names = attribute_names(runs)
+    if not names:
+        what = "no run has per-attribute accuracies (attr_acc/<name>)"
+        return AttributeComparison({}, what, what, [], runs.iloc[0:0])
+    with_attrs = runs[runs[[f"{ATTRIBUTE_PREFIX}{n}" for n in names]].notna().any(axis=1)]
+    present = variants_in(with_attrs)
+    if len(present) >= 2:
+        return _variant_comparison(runs, present, variants, reference)
+    return _config_comparison(runs, with_attrs, reference, max_configs)
+
+
+def _variant_comparison(
+    runs: pd.DataFrame,
+    present: list[str],
+    variants: Sequence[str],
+    reference: Mapping[str, str] | None,
+) -> AttributeComparison:
+    """Fig. 8 of an ablation: the paper's variants, else the ones with attribute heads."""
+    lacking = [v for v in variants if v not in present]
+    drawn = list(variants) if not lacking else present
+    scope = runs[runs["params.variant"].isin(drawn)]
+    picked: dict[str, list[pd.DataFrame]] = {}
+    names: dict[str, str] = {}
+    rules: list[str] = []
+    for _, part in _by_dataset(scope):  # a configuration per variant within each dataset
+        chosen, configs, rule = config_runs_per_variant(part, "variant", reference)
+        rules += [rule] if rule and rule not in rules else []
+        for variant in drawn:
+            group = chosen[chosen["params.variant"] == variant]
+            if len(group):
+                picked.setdefault(variant, []).append(group)
+                names.setdefault(variant, configs.get(variant, ""))
+    groups = {
+        label(v) + (f" ({names[v]})" if names[v] else ""): pd.concat(picked[v])
+        for v in drawn
+        if v in picked
+    }
+    versus = " against ".join(label(v) for v in variants)
+    if lacking:
+        what = (
+            f"the variants that logged per-attribute accuracies "
+            f"({', '.join(label(v) for v in drawn)}); the paper compares {versus}, but no "
+            f"{', '.join(label(v) for v in lacking)} run has them here"
+        )
+        rules.append(f"no {', '.join(label(v) for v in lacking)} runs with attribute accuracies")
+        short = f"the variants with attribute accuracies (the paper: {versus})"
+    else:
+        what = f"{versus}, as in the paper"
+        short = what
+    if any(names.get(v) for v in drawn):
+        what += "; one configuration per variant, as the note under the plot says"
+    return AttributeComparison(groups, what, short, rules, scope)
+
+
+def _mean_per_config(keys: pd.Series, runs: pd.DataFrame, metric: str) -> pd.Series:
+    """Each configuration's mean ``metric`` (NaN without one), each dataset weighing the same
+    whatever its scale: a configuration is ranked by the mean of its datasets' means."""
+    col = f"metrics.{metric}"
+    frame = pd.DataFrame(
+        {
+            "key": keys[runs.index],
+            "value": runs.get(col, pd.Series(np.nan, index=runs.index)).astype(float),
+            "dataset": runs.get("params.dataset", pd.Series("", index=runs.index)),
+        }
+    )
+    by_dataset = frame.groupby(["key", "dataset"], sort=False)["value"].mean()
+    return by_dataset.groupby(level="key", sort=False).mean()
+
+
+def _config_comparison(
+    runs: pd.DataFrame,
+    with_attrs: pd.DataFrame,
+    reference: Mapping[str, str] | None,
+    max_configs: int,
+) -> AttributeComparison:
+    """Fig. 8 of a study of one variant: its configurations (the reference and the best)."""
+    variant = label(with_attrs["params.variant"].iloc[0]) if "params.variant" in runs else ""
+    settings = varying_settings(with_attrs, exclude=["dataset"])
+    if not settings:
+        what = f"one configuration ({variant or 'all runs'}) logged per-attribute accuracies"
+        return AttributeComparison({variant or "all runs": with_attrs}, what, what, [], with_attrs)
+    keys = pd.Series(
+        list(zip(*(runs[f"params.{s}"].map(canonical) for s in settings), strict=True)),
+        index=runs.index,
+    )
+    configs = list(dict.fromkeys(keys[with_attrs.index]))
+    logged = {k: runs.loc[keys[keys == k].index[0]] for k in configs}  # values as logged
+
+    def describe(key: tuple[str, ...], among: Sequence[str]) -> str:
+        return ", ".join(f"{s}={logged[key][f'params.{s}']}" for s in among)
+
+    # The reference: the configuration at the declared values (the study's base elsewhere).
+    fixed = {s: canonical(v) for s, v in (reference or {}).items() if s in settings}
+    base = study_base(with_attrs, settings)
+    at_reference = [
+        k for k in configs if fixed and all(k[settings.index(s)] == v for s, v in fixed.items())
+    ]
+    ref = max(
+        at_reference, key=lambda k: sum(k[i] == base[s] for i, s in enumerate(settings)),
+        default=None,
+    )  # fmt: skip
+    # The others by mean val_score (chosen without the test split) where the runs logged it.
+    metric = VALIDATION_METRIC if has_metric(with_attrs, VALIDATION_METRIC) else "score"
+    means = _mean_per_config(keys, with_attrs, metric)
+    others = sorted(
+        (k for k in configs if k != ref), key=lambda k: -np.nan_to_num(means[k], nan=-np.inf)
+    )
+    if len(configs) > max_configs:
+        others = others[: max_configs - (ref is not None)]
+    shown = ([ref] if ref is not None else []) + others
+
+    # Names: by how each differs from the reference, else by the settings the shown ones vary.
+    groups = {}
+    if ref is not None:
+        differ = [[s for i, s in enumerate(settings) if k[i] != ref[i]] for k in others]
+        union = [s for s in settings if any(s in d for d in differ)]
+        name = "reference" + (f" ({describe(ref, union)})" if len(union) <= 3 else "")
+        groups[name] = runs[keys == ref]
+        groups |= {describe(k, d): runs[keys == k] for k, d in zip(others, differ, strict=True)}
+    else:
+        varied = [s for i, s in enumerate(settings) if len({k[i] for k in shown}) > 1]
+        groups = {describe(k, varied or settings): runs[keys == k] for k in shown}
+
+    by = (
+        f"mean {VALIDATION_METRIC} (validation split)"
+        if metric == VALIDATION_METRIC
+        else "mean score (the test split's: the pick flatters them)"
+    )
+    short_by = f"mean {metric}" + (" (test split)" if metric == "score" else "")
+    configurations = f"{variant} configurations" if variant else "configurations"
+    if len(shown) < len(configs):
+        best = f"the {len(others)}{' other' * (ref is not None)} configurations with the best"
+        against = ""
+        if ref is not None:
+            against = f"the study's reference ({describe(ref, settings)}) against "
+        what = f"{against}{best} {by}, of the {len(configs)} {configurations} with per-attribute "
+        what += "accuracies"
+        short = (
+            f"{'the reference against ' * (ref is not None)}{best} {short_by}, of {len(configs)}"
+        )
+    else:
+        every = "both" if len(configs) == 2 else f"all {len(configs)}"
+        what = f"{every} {configurations} with per-attribute accuracies"
+        short = f"{every} {configurations} of the study"
+        if ref is not None:
+            what += f", the study's reference ({describe(ref, settings)}) first"
+            short += ", the reference first"
+        if len(others) > 1 and has_metric(with_attrs, metric):
+            what += f", {'the others' if ref is not None else 'in order of'} {by}"
+    return AttributeComparison(groups, what, short, [], runs[keys.isin(shown)])
+
+
 def attribute_accuracy_bars(
     runs: pd.DataFrame,
     variants: Sequence[str] = ("baseline2", "a3m"),
     reference: Mapping[str, str] | None = None,
+    max_configs: int = ATTRIBUTE_CONFIGS,
 ) -> go.Figure:
-    """Fig. 8: per-attribute accuracy, one bar per variant for every attribute (names on the
-    x axis), mean over seeds with 95% CIs; the legend gives each variant's mean over attributes.
+    """Fig. 8: per-attribute accuracy, one bar per compared configuration for every attribute
+    (names on the x axis, whole), mean over seeds with 95% CIs; the legend gives each one's mean
+    over attributes. What is compared follows the study (:func:`attribute_comparison`): an
+    ablation's Baseline-2 against A3M, another study's configurations. One row of bars per
+    dataset when the study ran several.
 
     Args:
         runs: runs frame with ``metrics.attr_acc/<name>`` columns.
-        variants: the variants to compare (the paper: Baseline-2 and A3M); when none of them
-            ran, every variant that has attribute accuracies is drawn.
-        reference: the study's reference configuration, as for :func:`ablation_bars`.
+        variants, reference, max_configs: as :func:`attribute_comparison`.
     """
     title = "Fig. 8: attribute classification accuracy"
-    names = attribute_names(runs)
-    if not names or "params.variant" not in runs:
-        return _empty(title, "no run has per-attribute accuracies (attr_acc/<name>)")
-    cols = [f"{ATTRIBUTE_PREFIX}{n}" for n in names]
-    with_attrs = runs[runs[cols].notna().any(axis=1)]
-    present = variants_in(with_attrs)
-    drawn = [v for v in variants if v in present] or present
-    chosen, configs, rule = config_runs_per_variant(
-        runs[runs["params.variant"].isin(drawn)], "variant", reference
+    comparison = attribute_comparison(runs, reference, variants, max_configs)
+    if not comparison.groups:
+        return _empty(title, comparison.what)
+    rows = []  # (dataset, its attributes with a value in a compared configuration)
+    for dataset, part in _by_dataset(pd.concat(comparison.groups.values())):
+        names = attribute_names(part)
+        if names:
+            rows.append((dataset, names))
+    if not rows:  # e.g. the configuration chosen for each variant failed
+        return _empty(title, "no compared configuration has per-attribute accuracies")
+    # Plotly does not wrap tick labels: room under each row for the longest, turned 45 degrees
+    drop = 20 + int(4.6 * max(len(n) for _, names in rows for n in names))
+    plot, gap = 330, drop + 60
+    fig = make_subplots(
+        rows=len(rows),
+        cols=1,
+        subplot_titles=[d for d, _ in rows] if len(rows) > 1 else None,
+        vertical_spacing=gap / (len(rows) * plot + (len(rows) - 1) * gap) if len(rows) > 1 else 0,
     )
-    fig = go.Figure()
-    for variant in drawn:
-        group = chosen[chosen["params.variant"] == variant]
-        stats = [_stats(group[c]) for c in cols]
-        mean = group.get(f"{ATTRIBUTE_PREFIX}mean", group[cols].mean(axis=1)).mean() * PERCENT
-        name = label(variant) + (f" ({configs[variant]})" if configs.get(variant) else "")
-        name += f", mean {mean:.1f}%"
-        fig.add_trace(
-            go.Bar(
-                name=name,
-                x=names,
-                y=[s[0] for s in stats],
-                error_y=_error_bars([s[1] for s in stats]),
-                customdata=[s[2] for s in stats],
-                hovertemplate="%{x}: %{y:.2f}% (n=%{customdata})<extra>"
-                + label(variant)
-                + "</extra>",
+    colors = qualitative.Plotly
+    subtitle = _wrap(_capitalized(comparison.short), 110)
+    # title, subtitle lines, and the first row's dataset above its plot
+    top = 80 + 16 * (subtitle.count("<br>") + 1) + 24 * (len(rows) > 1)
+    for i, (name, group) in enumerate(comparison.groups.items()):
+        legend = _wrap(name, 40)  # on the right, beside the plot: narrow
+        if len(rows) == 1:
+            cols = [
+                c
+                for c in group
+                if c.startswith(ATTRIBUTE_PREFIX) and c != f"{ATTRIBUTE_PREFIX}mean"
+            ]
+            mean = group.get(f"{ATTRIBUTE_PREFIX}mean", group[cols].mean(axis=1)).mean()
+            legend += f", mean {mean * PERCENT:.1f}%"
+        for row, (dataset, names) in enumerate(rows, start=1):
+            part = group[group["params.dataset"] == dataset] if dataset else group
+            if part.empty:
+                continue
+            stats = [
+                _stats(part.get(f"{ATTRIBUTE_PREFIX}{n}", pd.Series(dtype=float))) for n in names
+            ]
+            fig.add_trace(
+                go.Bar(
+                    name=legend,
+                    legendgroup=name,
+                    showlegend=row == 1 or not any(t.legendgroup == name for t in fig.data),
+                    marker_color=colors[i % len(colors)],
+                    x=names,
+                    y=[s[0] for s in stats],
+                    error_y=_error_bars([s[1] for s in stats]),
+                    customdata=[s[2] for s in stats],
+                    hovertemplate="%{x}: %{y:.2f}% (n=%{customdata})<extra>" + name + "</extra>",
+                ),
+                row=row,
+                col=1,
             )
-        )
+    fig.update_xaxes(tickangle=-45, automargin=True)
+    fig.update_xaxes(title_text="attribute", row=len(rows), col=1)
+    fig.update_yaxes(title_text="accuracy (%)")
     fig.update_layout(
-        title={"text": title},
+        title={"text": title, "subtitle": {"text": subtitle}},
         barmode="group",
-        xaxis_title="attribute",
-        yaxis_title="accuracy (%)",
-        xaxis_tickangle=-45,
-        legend_title_text="variant",
-        height=600,
+        legend_title_text="compared",
+        margin={"t": top},
+        height=top + len(rows) * plot + (len(rows) - 1) * gap,  # + the note's margin, below
     )
-    lacking = [label(v) for v in variants if v not in present]
-    return _note(
+    fig = _note(
         fig,
-        _wrap(rule),
-        f"no {', '.join(lacking)} runs with attribute accuracies" if lacking else None,
+        *comparison.notes,
         # a run counts as missing when it has no attribute accuracy at all
         missing_note(
-            runs.assign(**{"metrics.attribute accuracies": runs[cols].max(axis=1)})[
-                runs["params.variant"].isin(drawn)
-            ],
+            comparison.scope.assign(
+                **{
+                    "metrics.attribute accuracies": comparison.scope[
+                        [c for c in comparison.scope if c.startswith(ATTRIBUTE_PREFIX)]
+                    ].max(axis=1)
+                }
+            ),
             ["attribute accuracies"],
         ),
-        below=170,  # under CUB's long attribute names, turned 45 degrees
+        below=drop + 50,  # under the tick labels and the axis title
     )
+    if fig.layout.margin.b is None:  # no note: room for the tick labels and the axis title
+        fig.update_layout(margin={"b": drop + 60})
+    fig.update_layout(height=fig.layout.height + fig.layout.margin.b)
+    return fig
 
 
-def _data_uri(path: str | Path) -> str:
-    return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode("ascii")
-
-
-def attention_maps(images: pd.DataFrame, max_images: int = 4) -> go.Figure:
+def attention_maps(
+    images: pd.DataFrame, max_images: int = 4, names: Sequence[str] = ()
+) -> go.Figure:
     """Fig. 6: one row per query image: the input, the attribute-guided masks m^(k) of the most
-    selective attributes, and m_region (red high, blue low), as the trials drew them.
+    selective attributes, and m_region (red high, blue low), as the trials drew them, each tile
+    with its whole name above it (:func:`a3m.viz.attention_overlays` wraps long names).
 
     Args:
         images: one row per PNG with ``file`` (a local copy), ``label`` and ``artifact``, as
             :func:`dashboards.data.download_attention_images` returns.
         max_images: rows drawn.
+        names: unused; kept for callers that pass the runs' attribute names.
     """
     title = "Fig. 6: attribute-guided attention maps (input | masks m^(k) | m_region)"
     if images.empty:
         return _empty(title, "no attention maps were logged (Baseline-1 has none)")
     from PIL import Image
 
-    rows = images.head(max_images).reset_index(drop=True)
-    sizes = []  # (width, height) of each row
-    for f in rows["file"]:
-        with Image.open(f) as image:
-            sizes.append(image.size)
-    fig = make_subplots(
-        rows=len(rows),
-        cols=1,
-        vertical_spacing=0.3 / len(rows),  # room for each row's title
-        subplot_titles=[f"{r.label}: {Path(r.artifact).name}" for r in rows.itertuples()],
-    )
-    for i, row in rows.iterrows():
+    width, side, top, bottom = 1000, 20, 70, 20  # pixels
+    plot_width = width - 2 * side
+    title_px, gap_px = 24, 12
+    rows = []
+    for row in images.head(max_images).itertuples():
+        with Image.open(row.file) as opened:
+            rows.append((row, opened.convert("RGB")))
+    # Each row from the top: its title, then its image; in pixels, then as domains.
+    spans, y = [], 0.0
+    for _, image in rows:
+        y += title_px
+        spans.append((y, y + image.height * plot_width / image.width))
+        y = spans[-1][1] + gap_px
+    plot_height = y - gap_px
+    fig = go.Figure()
+    for i, ((row, image), (y0, y1)) in enumerate(zip(rows, spans, strict=True), start=1):
+        suffix = "" if i == 1 else str(i)
+        domain = [1 - y1 / plot_height, 1 - y0 / plot_height]
         fig.add_trace(
-            go.Image(source=_data_uri(row["file"]), name=Path(row["artifact"]).name),
-            row=i + 1,
-            col=1,
+            go.Image(
+                source=_image_uri(image), name=Path(row.artifact).name, xaxis=f"x{suffix}",
+                yaxis=f"y{suffix}",
+            )
+        )  # fmt: skip
+        fig.update_layout(
+            {
+                f"xaxis{suffix}": {"domain": [0, 1], "anchor": f"y{suffix}", "visible": False},
+                f"yaxis{suffix}": {"domain": domain, "anchor": f"x{suffix}", "visible": False},
+            }
         )
-    fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False)
-    width = 1000
-    aspect = max(h / w for w, h in sizes)
-    fig.update_layout(title={"text": title}, width=width, height=120 + len(rows) * aspect * width)
+        fig.add_annotation(
+            text=f"{row.label}: {Path(row.artifact).name}", xref="paper", yref="paper", x=0.5,
+            y=domain[1], xanchor="center", yanchor="bottom", showarrow=False, font={"size": 14},
+        )  # fmt: skip
+    fig.update_layout(
+        title={"text": title},
+        width=width,
+        height=top + plot_height + bottom,
+        margin={"l": side, "r": side, "t": top, "b": bottom},
+    )
     return fig
+
+
+def _image_uri(image: Image.Image) -> str:
+    """A PIL image as a PNG data URI (what go.Image draws)."""
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 def _dimension(runs: pd.DataFrame, param: str) -> dict:

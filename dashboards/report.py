@@ -4,11 +4,13 @@
 (``paper_claims.csv``) with what these runs say about each, seed against seed
 (:mod:`dashboards.claims`), then every configuration against the study's reference
 (:func:`a3m.study.compare.compare`), each row linking to its runs in the MLflow UI. Then always
-the leaderboard; the paper's table of each dataset that ran (Tables 1-5); Fig. 5 when variants
-vary; Fig. 7 when alpha and beta were swept around the paper's 0.5; Fig. 8 when there are
-per-attribute accuracies; Fig. 6 when attention maps were logged; the search plots for an open
-(Optuna) search; and the runs that failed or never evaluated. An experiment without finished
-runs gets a page that says so.
+the leaderboard; the paper's table of each dataset with our values (Tables 1-5); Fig. 5 when
+variants vary; Fig. 7 when alpha and beta were swept around the paper's 0.5; Fig. 8 when two or
+more configurations have per-attribute accuracies (it compares what the study varied:
+:func:`dashboards.figures.attribute_comparison`); Fig. 6 when attention maps were logged; the
+search plots for an open (Optuna) search; and the runs that failed or never evaluated. A figure
+with nothing to draw is left out, and the last section says which were and why. An experiment
+without finished runs gets a page that says so.
 
 :func:`write_report` writes ``report.html`` with Plotly's JavaScript inline (it opens offline,
 e.g. from a cluster's shared disk), ``leaderboard.csv`` and ``tableN.csv``, and a PNG per
@@ -170,18 +172,25 @@ def plan_sections(
             data=board,
         ),
     ]
+    skipped: list[str] = []  # "what: why", for the last section
     for number in tables.tables_for(runs):
         comparison = tables.comparison_table(runs, number, paper, reference=reference)
-        sections.append(
-            Section(
-                f"table{number}",
-                tables.TABLE_TITLES[number],
-                tables.table_caption(runs, number, reference),
-                figure=tables.comparison_figure(comparison),
-                data=comparison,
+        if comparison["ours"].notna().any():
+            sections.append(
+                Section(
+                    f"table{number}",
+                    tables.TABLE_TITLES[number],
+                    tables.table_caption(runs, number, reference),
+                    figure=tables.comparison_figure(comparison),
+                    data=comparison,
+                )
             )
-        )
-    if len(variants_in(runs)) > 1:
+        else:
+            skipped.append(
+                f"{tables.TABLE_TITLES[number]}: no run on its dataset has the protocol's metrics"
+            )
+    variants = variants_in(runs)
+    if len(variants) > 1:
         sections.append(
             Section(
                 "fig5_ablation",
@@ -191,26 +200,41 @@ def plan_sections(
                 figure=figures.ablation_bars(runs, reference=reference),
             )
         )
+    else:
+        skipped.append(
+            "Fig. 5 (the attention modules): the study ran one variant"
+            + (f" ({label(variants[0])})" if variants else "")
+        )
     if sweeps_alpha_beta(runs):
+        sweeps = figures.alpha_beta_sweeps(runs)
         sections.append(
             Section(
                 "fig7_alpha_beta",
                 "Fig. 7: the loss weights alpha and beta",
                 "Loss (11) = L_add + alpha L_cat + beta mean_k L_k: alpha swept at beta = 0.5 and "
-                "beta at alpha = 0.5 (the paper's choice); one variant (A3M when it ran).",
+                "beta at alpha = 0.5 (the paper's choice); one variant (A3M when it ran); "
+                f"{figures.interval_text(sweeps)}.",
                 figure=figures.alpha_beta_curves(runs),
             )
         )
-    if figures.attribute_names(runs):
+    else:
+        skipped.append(
+            f"Fig. 7 (the loss weights): alpha and beta were not swept around the paper's "
+            f"{figures.PAPER_WEIGHT}"
+        )
+    compared = figures.attribute_comparison(runs, reference)
+    if len(compared.groups) >= 2:
         sections.append(
             Section(
                 "fig8_attributes",
                 "Fig. 8: per-attribute accuracy",
-                "Accuracy of each attribute head on the test set, Baseline-2 against A3M (one "
-                "configuration per variant, as the note under the plot says).",
+                f"Accuracy of each attribute head on the test set: {compared.what}. Mean over "
+                "seeds, with 95% CIs where two or more ran.",
                 figure=figures.attribute_accuracy_bars(runs, reference=reference),
             )
         )
+    else:
+        skipped.append(f"Fig. 8 (per-attribute accuracy): {compared.what}")
     if attention is not None and not attention.empty:
         sections.append(
             Section(
@@ -218,8 +242,13 @@ def plan_sections(
                 "Fig. 6: attention maps",
                 "Query images of the test split with the attribute-guided masks m^(k) of the most "
                 "selective attributes and m_region, as the best attention run logged them.",
-                figure=figures.attention_maps(attention),
+                figure=figures.attention_maps(attention, names=figures.attribute_names(runs)),
             )
+        )
+    else:
+        skipped.append(
+            "Fig. 6 (attention maps): "
+            + ("none were downloaded" if attention is None else "no run logged any")
         )
     if diagnostics is not None and not diagnostics.empty:
         sections.append(
@@ -267,7 +296,24 @@ def plan_sections(
                 html=runs_overview_html(runs, only_problems=True),
             )
         )
+    for section in [s for s in sections if s.figure is not None and not s.figure.data]:
+        sections.remove(section)  # a figure with nothing to draw: say why, draw no empty box
+        reasons = [a.text for a in section.figure.layout.annotations if a.text]
+        skipped.append(f"{section.title}: {'; '.join(reasons) or 'nothing to draw'}")
+    if skipped:
+        sections.append(not_shown_section(skipped))
     return sections
+
+
+def not_shown_section(skipped: Sequence[str]) -> Section:
+    """The last section: the figures this study has not the runs for, and why."""
+    items = "".join(f"<li>{html.escape(line.replace('<br>', ' '))}</li>" for line in skipped)
+    return Section(
+        "not_shown",
+        "Not in this report",
+        "Each figure appears only where the study has the runs for it.",
+        html=f'<ul class="skipped">{items}</ul>',
+    )
 
 
 def no_runs_message(runs: pd.DataFrame, experiment: str) -> str | None:

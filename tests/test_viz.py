@@ -67,9 +67,12 @@ def test_names_add_a_label_band_and_select_picks_tiles(tmp_path):
         select=["bag", 2],
     )
     assert [p.name for p in paths] == ["q_0010.png", "q_0011.png"]
+    # the band holds the longest name whole, over as many lines as it needs
+    lines = _band_lines(["input", "bag", "upper_colour_with_a_very_long_name", "m_region"])
+    assert lines > 1
     with Image.open(paths[0]) as img:
-        assert img.size == ((2 + 2) * W, H + LABEL_HEIGHT)
-        band = np.asarray(img)[:LABEL_HEIGHT]
+        assert img.size == ((2 + 2) * W, H + LABEL_HEIGHT * lines)
+        band = np.asarray(img)[: LABEL_HEIGHT * lines]
     assert (band < 128).any()  # some dark text was written on the white band
 
 
@@ -177,12 +180,45 @@ def test_save_attention_examples_draws_the_most_selective_masks(tmp_path):
         model, normalised_grey(), tmp_path, names=names, max_attributes=2
     )
     assert len(paths) == B and model.seen_training == [False] and model.training  # mode restored
+    band = LABEL_HEIGHT * _band_lines(["input", "gender", "bag", "m_region"])
     with Image.open(paths[0]) as img:
-        assert img.size == ((2 + 2) * W, H + LABEL_HEIGHT)  # input, gender, bag, m_region
-        px = np.asarray(img).astype(int)[LABEL_HEIGHT:]
+        assert img.size == ((2 + 2) * W, H + band)  # input, gender, bag, m_region
+        px = np.asarray(img).astype(int)[band:]
     bag = px[:, 2 * W : 3 * W]  # the third tile: high at feature row 2 (pixels 8-11), not 0
     assert bag[10, 2, 0] > bag[10, 2, 2] and bag[1, 2, 0] < bag[1, 2, 2]  # red there, blue here
     unnamed = save_attention_examples(model, normalised_grey(), tmp_path / "unnamed")
     with Image.open(unnamed[0]) as img:
-        assert img.size == ((K + 2) * W, H + LABEL_HEIGHT)  # "branch k" names, all K drawn
+        band = LABEL_HEIGHT * _band_lines(["input", "branch 0", "m_region"])
+        assert img.size == ((K + 2) * W, H + band)  # "branch k" names, all K drawn
     assert save_attention_examples(MaskModel(attention=False), normalised_grey(), tmp_path) == []
+
+
+def _band_lines(names: list[str]) -> int:
+    """Lines of the label band over tiles of W pixels holding these names."""
+    from PIL import ImageDraw, ImageFont
+
+    from a3m.viz import _wrap_text
+
+    draw, font = ImageDraw.Draw(Image.new("RGB", (W, 12))), ImageFont.load_default()
+    return max(len(_wrap_text(draw, name, font, W)) for name in names)
+
+
+def test_long_names_are_wrapped_whole_never_cut():
+    from PIL import ImageDraw, ImageFont
+
+    from a3m.viz import _wrap_text
+
+    font = ImageFont.load_default()
+    draw = ImageDraw.Draw(Image.new("RGB", (64, 12)))
+    lines = _wrap_text(draw, "has_underparts_color", font, 64)
+    assert "".join(lines) == "has_underparts_color" and len(lines) > 1  # every letter kept
+    assert all(draw.textlength(line, font=font) <= 62 for line in lines)
+    assert lines[0].endswith("_")  # broken after an underscore where it can be
+    assert _wrap_text(draw, "m_region", font, 64) == ["m_region"]
+    # the strip's label band grows to the longest name's lines
+    H = W = 16
+    images = torch.zeros(1, 3, H, W)
+    img = attention_overlays(images, torch.rand(1, 1, 4, 4), torch.rand(1, 4, 4),
+                             names=["has_underparts_color"])[0]  # fmt: skip
+    wrapped = _wrap_text(draw, "has_underparts_color", font, W)
+    assert img.size == (3 * W, H + LABEL_HEIGHT * len(wrapped))

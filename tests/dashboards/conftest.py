@@ -55,10 +55,35 @@ def make_frame(*rows: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(list(rows))
 
 
+ALPHA_BETA_POINTS = [(0.1, 0.5), (0.3, 0.5), (0.5, 0.5), (0.7, 0.5), (1.0, 0.5),
+                     (0.5, 0.1), (0.5, 0.3), (0.5, 0.7), (0.5, 1.0)]  # fmt: skip
+"""studies/alpha_beta_cub.py's synthetic points: alpha swept at beta = 0.5, then beta at 0.5."""
+
+
+def alpha_beta_frame(
+    seeds: int = 1, attributes: tuple[str, ...] = ATTRIBUTES, **extra: float
+) -> pd.DataFrame:
+    """The runs of the alpha/beta study (A3M only, reference alpha = beta = 0.5): accuracy rises
+    with alpha and falls with beta, 1 point apart per seed; per-attribute accuracies 2 points
+    apart per attribute. ``extra`` metrics are added to every run as they are."""
+    rows = []
+    for i, (alpha, beta) in enumerate(ALPHA_BETA_POINTS):
+        for seed in range(seeds):
+            acc = 0.6 + 0.1 * alpha - 0.04 * beta + 0.01 * seed
+            metrics = {"score": acc, "accuracy": acc, **extra}
+            metrics |= {f"attr_acc/{a}": acc + 0.02 * k for k, a in enumerate(attributes)}
+            params = {"alpha": alpha, "beta": beta}
+            start = i * seeds + seed
+            rows.append(make_run(f"p{i}s{seed}", "a3m", seed, params=params, metrics=metrics,
+                                 start=start))  # fmt: skip
+    return make_frame(*rows)
+
+
 @pytest.fixture
 def frames() -> SimpleNamespace:
-    """``frames.frame(frames.run("r1", "a3m", metrics={...}), ...)`` -> a runs frame."""
-    return SimpleNamespace(run=make_run, frame=make_frame)
+    """``frames.frame(frames.run("r1", "a3m", metrics={...}), ...)`` -> a runs frame;
+    ``frames.alpha_beta(seeds)``: the alpha/beta study's."""
+    return SimpleNamespace(run=make_run, frame=make_frame, alpha_beta=alpha_beta_frame)
 
 
 # -- a tiny MLflow store -----------------------------------------------------------------------

@@ -124,6 +124,32 @@ def test_alpha_beta_curves_two_panels_with_ci(sweeps):
     assert "1 run without accuracy: p7 (A3M, seed 0) FINISHED, never evaluated" in _notes(fig)
 
 
+def test_alpha_beta_curves_shade_the_ci_of_several_seeds(frames):
+    runs = frames.alpha_beta(seeds=3)
+    fig = figures.alpha_beta_curves(runs)
+    bands = [t for t in fig.data if t.fill == "toself"]
+    assert [(t.name, t.xaxis) for t in bands] == [("alpha 95% CI", "x"), ("beta 95% CI", "x2")]
+    alpha = next(t for t in fig.data if t.name == "alpha sweep")
+    assert alpha.error_y.array is None  # the band shows the interval
+    # the band runs along mean + ci and back along mean - ci (Student t over the 3 seeds)
+    at = runs[runs["params.beta"] == "0.5"].groupby("params.alpha")["metrics.accuracy"]
+    ci = [ci95(g) * 100 for _, g in at]
+    mean = [g.mean() * 100 for _, g in at]
+    upper, lower = list(bands[0].y[:5]), list(bands[0].y[5:])[::-1]
+    np.testing.assert_allclose(upper, np.add(mean, ci))
+    np.testing.assert_allclose(lower, np.subtract(mean, ci))
+    assert list(bands[0].x) == [0.1, 0.3, 0.5, 0.7, 1.0, 1.0, 0.7, 0.5, 0.3, 0.1]
+    sweeps = figures.alpha_beta_sweeps(runs)
+    assert figures.interval_text(sweeps) == (
+        "mean over 3 seeds per point, 95% CI (Student t over seeds) shaded"
+    )
+    assert fig.layout.title.subtitle.text == "M" + figures.interval_text(sweeps)[1:]
+
+    one = figures.alpha_beta_curves(frames.alpha_beta(seeds=1))
+    assert not [t for t in one.data if t.fill] and len(one.data) == 2
+    assert one.layout.title.subtitle.text == "One seed: no interval"
+
+
 def test_alpha_beta_curves_say_which_sweep_is_missing(frames):
     run = frames.run
     runs = frames.frame(
@@ -168,10 +194,86 @@ def test_attribute_accuracy_bars_baseline2_against_a3m(attributes):
 
 
 def test_attribute_accuracy_bars_name_a_missing_variant(attributes):
+    # an ablation without Baseline-2: the variants that ran with attribute heads, and why
     runs = attributes[attributes["params.variant"] != "baseline2"]
     fig = figures.attribute_accuracy_bars(runs)
-    assert [t.name.split(",")[0] for t in fig.data] == ["A3M"]
+    assert [t.name.split(",")[0] for t in fig.data] == ["Att-1", "A3M"]
     assert "no Baseline-2 runs with attribute accuracies" in _notes(fig)
+    what = figures.attribute_comparison(runs).what
+    assert what.startswith("the variants that logged per-attribute accuracies (Att-1, A3M)")
+
+
+def test_fig8_of_an_alpha_beta_study_compares_its_points(frames):
+    runs = frames.alpha_beta(seeds=2)
+    reference = {"alpha": "0.5", "beta": "0.5"}
+    compared = figures.attribute_comparison(runs, reference)
+    # the reference, then the 3 best others by mean score: alpha 1.0, 0.7 and beta 0.1
+    assert list(compared.groups) == [
+        "reference (alpha=0.5, beta=0.5)", "alpha=1.0", "alpha=0.7", "beta=0.1"]  # fmt: skip
+    assert set(compared.groups["alpha=1.0"]["run_id"]) == {"p4s0", "p4s1"}
+    assert compared.what.startswith(
+        "the study's reference (alpha=0.5, beta=0.5) against the 3 other configurations with "
+        "the best mean score (the test split's"
+    )
+    assert "of the 9 A3M configurations" in compared.what and not compared.notes
+    fig = figures.attribute_accuracy_bars(runs, reference=reference)
+    assert [t.legendgroup for t in fig.data] == list(compared.groups)
+    assert "Baseline-2" not in _notes(fig) + fig.layout.title.subtitle.text
+    assert "The reference against the 3 other" in fig.layout.title.subtitle.text
+    # a few configurations: all of them; no reference declared: named by what they vary
+    few = runs[runs["params.beta"] == "0.5"].iloc[:6]  # alpha 0.1, 0.3, 0.5 at beta 0.5
+    assert list(figures.attribute_comparison(few).groups) == ["alpha=0.5", "alpha=0.3",
+                                                                "alpha=0.1"]  # fmt: skip
+    assert figures.attribute_comparison(few).what.startswith("all 3 A3M configurations")
+
+
+def test_fig8_ranks_by_the_validation_score_when_there_is_one(frames):
+    runs = frames.alpha_beta()
+    # the validation split prefers small alphas: the test score (which prefers large) is unused
+    runs["metrics.val_score"] = 1.0 - runs["params.alpha"].astype(float)
+    compared = figures.attribute_comparison(runs, {"alpha": "0.5", "beta": "0.5"})
+    assert list(compared.groups)[1:] == ["alpha=0.1", "alpha=0.3", "beta=0.1"]
+    assert "best mean val_score (validation split)" in compared.what
+
+
+def test_fig8_of_a_study_on_two_datasets_has_a_row_each(frames):
+    run = frames.run
+    rows = []
+    for dataset, names in (("cub", ["has_bill_shape"]), ("market1501", ["gender", "age"])):
+        for d in (16, 128):
+            metrics = {"score": 0.5 + d / 1000} | {f"attr_acc/{n}": 0.6 for n in names}
+            rows.append(run(f"{dataset}{d}", dataset=dataset, params={"d": d}, metrics=metrics))
+    fig = figures.attribute_accuracy_bars(frames.frame(*rows), reference={"d": "128"})
+    ref = "reference (d=128)"
+    assert [(t.name, t.xaxis, list(t.x)) for t in fig.data] == [
+        (ref, "x", ["has_bill_shape"]), (ref, "x2", ["age", "gender"]),
+        ("d=16", "x", ["has_bill_shape"]), ("d=16", "x2", ["age", "gender"]),
+    ]  # fmt: skip
+    assert [t.showlegend for t in fig.data] == [True, False, True, False]
+    assert [a.text for a in fig.layout.annotations][:2] == ["cub", "market1501"]
+
+
+def test_fig8_leaves_room_for_long_attribute_names(frames):
+    def bars(name):
+        runs = frames.alpha_beta(attributes=(name, "has_size"))
+        return figures.attribute_accuracy_bars(runs)
+
+    short, long = bars("has_crown"), bars("has_underparts_color_and_pattern_long")
+    assert "has_underparts_color_and_pattern_long" in long.data[0].x  # whole, never cut
+    assert long.layout.xaxis.automargin
+    # the tick labels are turned 45 degrees: a longer name needs a deeper bottom margin
+    assert long.layout.margin.b >= short.layout.margin.b + 4 * (37 - 9)
+    assert long.layout.height - long.layout.margin.b == short.layout.height - short.layout.margin.b
+
+
+def test_notes_are_wrapped_never_cut(market):
+    long_error = "NonFiniteLossError: " + "loss is nan at epoch 1 " * 12
+    runs = market.assign(**{"tags.a3m.error": long_error})
+    fig = figures.ablation_bars(runs, metrics=["rank1", "mAP"])
+    (note,) = [a.text for a in fig.layout.annotations]
+    lines = note.split("<br>")
+    assert len(lines) > 1 and max(map(len, lines)) <= figures.NOTE_WIDTH
+    assert fig.layout.margin.b >= 60 + 16 * len(lines)
 
 
 def test_attention_maps_show_the_logged_pngs(tmp_path):

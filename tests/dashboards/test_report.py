@@ -33,20 +33,21 @@ def test_sections_follow_the_data(frames, tmp_path):
         run("a", "a3m", metrics={"score": 0.8, "accuracy": 0.8} | attrs),
         run("b", "baseline2", metrics={"score": 0.7, "accuracy": 0.7} | attrs),
     )
-    assert _keys(ablation) == ["leaderboard", "table2", "fig5_ablation", "fig8_attributes"]
+    assert _keys(ablation) == [
+        "leaderboard", "table2", "fig5_ablation", "fig8_attributes", "not_shown"]  # fmt: skip
 
     sweep = frames.frame(*[
         run(f"p{i}", "a3m", params={"alpha": a, "beta": b}, metrics={"score": 0.5, "accuracy": 0.5})
         for i, (a, b) in enumerate([(0.1, 0.5), (0.5, 0.5), (0.9, 0.5), (0.5, 0.1)])
     ])  # fmt: skip
-    assert _keys(sweep) == ["leaderboard", "table2", "fig7_alpha_beta"]
+    assert _keys(sweep) == ["leaderboard", "table2", "fig7_alpha_beta", "not_shown"]
 
     market = frames.frame(
         run("m", "a3m", dataset="market1501", metrics={"score": 0.6, "mAP": 0.6}),
         run("f", "att1", dataset="market1501", status="FAILED", error="boom"),
     )
     keys = _keys(market)
-    assert keys == ["leaderboard", "table1", "fig5_ablation", "problems"]
+    assert keys == ["leaderboard", "table1", "fig5_ablation", "problems", "not_shown"]
 
     from PIL import Image
 
@@ -57,6 +58,68 @@ def test_sections_follow_the_data(frames, tmp_path):
     assert "fig6_attention" in _keys(ablation, attention=images)
 
 
+def _sections(runs, **kw) -> dict[str, report.Section]:
+    return {s.key: s for s in report.plan_sections(runs, experiment="x", **kw)}
+
+
+def _annotations(fig) -> str:
+    return " ".join(a.text for a in fig.layout.annotations)
+
+
+@pytest.mark.parametrize(
+    "seeds, interval",
+    [(1, "one seed: no interval"), (3, "mean over 3 seeds per point, 95% CI (Student t over "
+                                       "seeds) shaded")],
+)  # fmt: skip
+def test_an_alpha_beta_study_gets_its_own_figures(frames, tmp_path, seeds, interval):
+    runs = frames.alpha_beta(seeds)
+    reference = {"alpha": "0.5", "beta": "0.5"}
+    sections = _sections(runs, reference=reference)
+    assert list(sections)[2:] == [
+        "leaderboard", "table2", "fig7_alpha_beta", "fig8_attributes", "not_shown"]  # fmt: skip
+    assert sections["fig7_alpha_beta"].caption.endswith(f"; {interval}.")
+    fig8 = sections["fig8_attributes"]
+    # Fig. 8 compares the points the study ran, never Baseline-2 it was not meant to have
+    assert fig8.caption.startswith(
+        "Accuracy of each attribute head on the test set: the study's reference (alpha=0.5, "
+        "beta=0.5) against the 3 other configurations with the best mean score"
+    )
+    assert [t.legendgroup for t in fig8.figure.data] == [
+        "reference (alpha=0.5, beta=0.5)", "alpha=1.0", "alpha=0.7", "beta=0.1"]  # fmt: skip
+    assert "Baseline-2" not in fig8.caption + _annotations(fig8.figure)
+    skipped = sections["not_shown"].html
+    assert "<li>Fig. 5 (the attention modules): the study ran one variant (A3M)</li>" in skipped
+    assert "Fig. 6 (attention maps): none were downloaded" in skipped
+    page = report.write_report(runs, tmp_path, experiment="ab", reference=reference, png=False)
+    text = page.html.read_text()
+    assert "no Baseline-2 runs" not in text and 'href="#not_shown"' in text
+
+
+def test_figures_without_their_runs_are_left_out_and_listed(frames):
+    run = frames.run
+    attrs = {"attr_acc/has_bill_shape": 0.7, "attr_acc/mean": 0.7}
+    # Baseline-1 has no attribute heads: one configuration with attribute accuracies, no Fig. 8
+    runs = frames.frame(
+        run("a", "a3m", metrics={"score": 0.8, "accuracy": 0.8} | attrs),
+        run("b", "baseline1", metrics={"score": 0.7, "accuracy": 0.7}),
+        run("m", "a3m", dataset="market1501", metrics={"score": 0.6}),  # no rank-1, no mAP
+    )
+    history = pd.DataFrame({"run_id": ["elsewhere"], "metric": ["diag/m_k_mean"], "epoch": [1],
+                            "value": [0.5]})  # fmt: skip
+    sections = _sections(runs, diagnostics=history)
+    assert list(sections)[2:] == ["leaderboard", "table2", "fig5_ablation", "not_shown"]
+    skipped = sections["not_shown"].html
+    assert "Table 1: Market-1501 re-identification (ResNet-50): no run on its dataset" in skipped
+    assert "Fig. 8 (per-attribute accuracy): one configuration (A3M) logged per-attribute" in (
+        skipped
+    )
+    # a figure with nothing to draw: its reason, not an empty box
+    assert "Training diagnostics: why a variant trails or leads: none of these runs logged" in (
+        skipped
+    )
+    assert "Fig. 7 (the loss weights): alpha and beta were not swept" in skipped
+
+
 def test_open_search_gets_the_search_plots(frames):
     run = frames.run
     lrs = [0.0123456789, 0.0345678912, 0.0567891234, 0.0789123456]  # as TPE samples them
@@ -65,7 +128,7 @@ def test_open_search_gets_the_search_plots(frames):
         for i, (lr, s) in enumerate(zip(lrs, [0.5, 0.7, 0.6, 0.65], strict=True))
     ])  # fmt: skip
     keys = _keys(sampled)
-    assert keys[-3:] == ["search_parallel", "search_importance", "search_history"]
+    assert keys[-4:] == ["search_parallel", "search_importance", "search_history", "not_shown"]
     assert "fig7_alpha_beta" not in keys  # beta does not vary: no sweep
     # a grid: repeated values, or a new but round value in every run (d = 16, 64, 256)
     for ds in ([16, 16, 64], [16, 64, 256]):
@@ -98,7 +161,7 @@ def test_report_files_of_the_tiny_study(tiny_store, tmp_path):
     written = report.write_report(runs, tmp_path, experiment=tiny_store.mixed, png=False)
     assert written.sections == [
         *FIRST, "leaderboard", "table2", "fig5_ablation", "fig7_alpha_beta", "fig8_attributes",
-        "problems",
+        "problems", "not_shown",
     ]  # fmt: skip
     assert sorted(p.name for p in written.csvs) == [
         "claims.csv", "leaderboard.csv", "paired_comparisons.csv", "table2.csv"]  # fmt: skip
