@@ -255,7 +255,8 @@ def plan_study(
 
     if args.smoke_test:
         args.synthetic, args.epochs, args.seeds, args.no_report = True, 1, 1, True
-        args.num_samples = min(args.num_samples or 2, 2)
+        # an Optuna search samples 2 trials; a grid runs its first and last (select_trials) once
+        args.num_samples = 2 if spec.pick("optuna_space", True) is not None else 1
     base = build_base(spec, args)
     if not args.resume:  # a resumed study keeps what it was launched with
         hold_out_for_search(spec, args, base)

@@ -248,7 +248,7 @@ def test_study_runs_on_both_nodes_and_logs_to_the_server(
     submit = _ray(
         cluster, "job", "submit", "--address", cluster["A3M_RAY_JOB_ADDRESS"],
         "--working-dir", str(ROOT), "--",
-        "python", f"studies/{STUDY}.py", "--synthetic", "--epochs", "1", "--address", "auto",
+        "python", f"studies/{STUDY}.py", "--synthetic", "--epochs", "2", "--address", "auto",
         "--tracking-uri", cluster["MLFLOW_TRACKING_URI"],
         "--storage-path", str(shared / "tune"), "--out", str(shared / "results"),
         "--cpus-per-trial", "1", "--no-report",

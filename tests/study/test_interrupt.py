@@ -28,7 +28,7 @@ def runs_of(client: MlflowClient, experiment: str):
 
 @pytest.mark.slow
 def test_ctrl_c_kills_runs_and_prints_the_resume_command(study_args, tmp_path):
-    args = [sys.executable, str(SCRIPT), *study_args("--epochs", "4", "--no-report")]
+    args = [sys.executable, str(SCRIPT), *study_args("--epochs", "3", "--no-report")]
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
     experiment = "ablation_compcars-synthetic"
@@ -72,7 +72,7 @@ def test_ctrl_c_kills_runs_and_prints_the_resume_command(study_args, tmp_path):
     assert all("a3m.stopped_early" not in r.data.tags for r in trials)
     for run in trials:
         steps = sorted(m.step for m in client.get_metric_history(run.info.run_id, "epoch"))
-        assert steps == list(range(1, 5))
+        assert steps == list(range(1, 4))
 
 
 @pytest.mark.parametrize(

@@ -27,7 +27,7 @@ def trial_runs(client: MlflowClient, experiment: str):
 
 
 def test_killed_driver_resumes_without_rerunning_or_duplicating(study_args, tmp_path):
-    args = [sys.executable, str(SCRIPT), *study_args("--epochs", "4")]
+    args = [sys.executable, str(SCRIPT), *study_args("--epochs", "3")]
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}  # its own local Ray
     client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
     experiment = "ablation_compcars-synthetic"
@@ -62,7 +62,7 @@ def test_killed_driver_resumes_without_rerunning_or_duplicating(study_args, tmp_
     for run in runs:
         assert run.info.status == "FINISHED"
         steps = sorted(m.step for m in client.get_metric_history(run.info.run_id, "epoch"))
-        assert steps == [1, 2, 3, 4], (run.data.tags["a3m.trial_id"], steps)
+        assert steps == [1, 2, 3], (run.data.tags["a3m.trial_id"], steps)
         if run.data.tags["a3m.trial_id"] in before:  # finished before the kill: not re-run
             assert run.info.end_time == before[run.data.tags["a3m.trial_id"]]
     assert "leaderboard" in resumed.stdout
