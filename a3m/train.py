@@ -53,11 +53,10 @@ from a3m.diagnostics import (
     param_groups,
 )
 from a3m.models import A3MLoss, Model, build_loss, build_model
-from a3m.viz import save_attention_examples
+from a3m.viz import ATTENTION_DIR_NAME, save_attention_examples
 
 CHECKPOINT_NAME = "checkpoint.pt"
 BEST_WEIGHTS_NAME = "model_best.pt"  # written only with a validation part (val_fraction > 0)
-ATTENTION_DIR_NAME = "attention"  # Fig. 6 drawings of the final model (fit's attention_images)
 
 # Fields that decide the model's parameters: a checkpoint made with other values is refused.
 MODEL_FIELDS = (

@@ -25,6 +25,7 @@ from PIL import Image, ImageDraw, ImageFont
 from torch import nn
 
 __all__ = [
+    "ATTENTION_DIR_NAME",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "LABEL_HEIGHT",
@@ -37,6 +38,9 @@ __all__ = [
 IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
 IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
 
+ATTENTION_DIR_NAME = "attention"
+"""Folder of a run's Fig. 6 drawings: in its output folder (fit's ``attention_images``) and
+as its MLflow artifact path, where the dashboards look for them."""
 LABEL_HEIGHT = 12  # pixels per line of a tile's name (names wrap over as many as they need)
 """Height in pixels of the band above the tiles that holds their names (only when named)."""
 

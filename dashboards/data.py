@@ -25,6 +25,7 @@ from a3m.data.tasks import metric_label
 from a3m.models import VARIANTS
 from a3m.study.runs import NOT_A_SETTING, runs_frame
 from a3m.study.tracking import ERROR_TAG, canonical, resolve_tracking_uri
+from a3m.viz import ATTENTION_DIR_NAME
 
 VARIANT_LABELS: dict[str, str] = {
     "baseline1": "Baseline-1",
@@ -37,7 +38,6 @@ VARIANT_LABELS: dict[str, str] = {
 """The paper's names of our variants (Sec. 4.3), in the order of :data:`a3m.models.VARIANTS`."""
 
 ATTRIBUTE_PREFIX = "metrics.attr_acc/"
-ATTENTION_DIR = "attention"  # artifact folder of the trials' Fig. 6 overlays
 
 
 def load_runs(experiment: str, tracking_uri: str | None = None) -> pd.DataFrame:
@@ -394,7 +394,7 @@ def _download(
         run_id = str(run["run_id"])
         pngs = sorted(
             a.path
-            for a in client.list_artifacts(run_id, ATTENTION_DIR)
+            for a in client.list_artifacts(run_id, ATTENTION_DIR_NAME)
             if not a.is_dir and a.path.endswith(".png")
         )[:max_images]
         if not pngs:

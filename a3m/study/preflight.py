@@ -29,17 +29,19 @@ def check_data(root: Path, datasets: Iterable[str]) -> dict[str, str]:
     Returns:
         dataset -> fingerprint.
     """
-    fingerprints = {}
+    fingerprints: dict[str, str] = {}
+    fingerprint = ""  # of the one copy: hashed once, not once per dataset read from it
     for name in datasets:
         try:
             for split in dataset_splits(name):
                 build_dataset(name, root, split)
-            fingerprints[name] = dataset_fingerprint(root)
+            fingerprint = fingerprint or dataset_fingerprint(root)
         except (OSError, ValueError) as err:  # DatasetFormatError is a ValueError
             raise PreflightError(
                 f"--data-root {root}: the {name} copy does not load ({err}); check it with "
                 f"`a3m data check --dataset {name} --root {root}`"
             ) from None
+        fingerprints[name] = fingerprint
     return fingerprints
 
 

@@ -156,3 +156,18 @@ def test_credentials_never_reach_the_store(ray_local, study_args, tmp_path, caps
     for path in tmp_path.rglob("*"):  # the store, its artifacts, Tune's files
         if path.is_file() and path.stat().st_size < 50_000_000:
             assert secret.encode() not in path.read_bytes(), path
+
+
+def test_a_copy_read_by_several_datasets_is_fingerprinted_once(tmp_path, monkeypatch):
+    import a3m.study.preflight as preflight
+    from a3m.data.fingerprint import dataset_fingerprint
+    from a3m.data.synthetic import write_synthetic
+
+    root = write_synthetic("cub", tmp_path, seed=0, num_classes=4, images_per_class=6)
+    calls = []
+    monkeypatch.setattr(
+        preflight, "dataset_fingerprint", lambda r: calls.append(r) or dataset_fingerprint(r)
+    )
+    found = check_data(root, ["cub", "cub_retrieval"])  # one CUB copy, two datasets
+    assert found == {"cub": dataset_fingerprint(root), "cub_retrieval": dataset_fingerprint(root)}
+    assert calls == [root]
