@@ -249,7 +249,7 @@ def _near_best_result(
     if verdict == INCONCLUSIVE:
         # the least decided configuration: the most seeds to bring its CI off the band's edge
         estimates = [
-            stats.seeds_needed(_sd_of(runs, r, claim["metric"]), band - float(r["mean_diff"]))
+            stats.seeds_needed(float(r["sd_diff"]), band - float(r["mean_diff"]))
             for _, r in group[~within & group["n_pairs"].gt(0)].iterrows()
         ]
         finite = [e for e in estimates if np.isfinite(e)]
@@ -291,7 +291,7 @@ def _result(
         "seeds_needed": math.nan,
         "seeds_needed_at": "",
         "note": "; ".join(notes),
-        _SD: _sd_of(runs, row, claim["metric"]),
+        _SD: float(row["sd_diff"]),
     }
 
 
@@ -386,14 +386,3 @@ def _describe_raw(runs: pd.DataFrame, values: Mapping[str, str]) -> str:
 def _setting_of(runs: pd.DataFrame, row: pd.Series, reference: Mapping[str, str]) -> str:
     """A comparison row's values of the reference's fields (``alpha=0.3``), as logged."""
     return _describe_raw(runs, {k: row[k] for k in reference if k in row})
-
-
-def _sd_of(runs: pd.DataFrame, row: pd.Series, metric: str) -> float:
-    """The standard deviation of a comparison's per-seed differences, from the runs' exact
-    values (compare's ``differences`` text is rounded); NaN below two pairs."""
-    cand = [r for r in str(row["candidate_runs"]).split(";") if r]
-    ref = [r for r in str(row["reference_runs"]).split(";") if r]
-    if len(cand) < 2 or len(cand) != len(ref):
-        return math.nan
-    values = runs.set_index("run_id")[f"metrics.{metric}"].astype(float)
-    return float(np.std(values.loc[cand].to_numpy() - values.loc[ref].to_numpy(), ddof=1))

@@ -35,6 +35,7 @@ COMPARISON_COLUMNS = (
     "seeds",
     "differences",
     "mean_diff",
+    "sd_diff",
     "ci_low",
     "ci_high",
     "ci_method",
@@ -153,7 +154,7 @@ def compare(
                            n_comparisons=family) if v == "no evidence" else np.nan
         for sd, m, v in zip(table["sd_diff"], table["mean_diff"], table["verdict"], strict=True)
     ]  # fmt: skip
-    columns = [c for c in table.columns if c not in COMPARISON_COLUMNS and c != "sd_diff"]
+    columns = [c for c in table.columns if c not in COMPARISON_COLUMNS]
     return table[columns + list(COMPARISON_COLUMNS)]
 
 
