@@ -135,17 +135,17 @@ def train_trial(config: dict[str, Any], study: StudyContext) -> None:
             # saved it as terminated: the trial is done, its run complete; leave both alone.
             return
     tracker.start()
-    fingerprint = study.fingerprints.get(cfg.dataset, "unknown")
+    flat, fingerprint = cfg.to_flat_dict(), study.fingerprints.get(cfg.dataset, "unknown")
     tags = {
         **config_tags(cfg, fingerprint, study.source),
-        IDENTITY_TAG: trial_identity(cfg.to_flat_dict(), fingerprint),
+        IDENTITY_TAG: trial_identity(flat, fingerprint),
         # where it ran: a cluster's trials spread over nodes
         "a3m.ray_node_id": ray.get_runtime_context().get_node_id(),
         "a3m.hostname": socket.gethostname(),
     }
-    tracker.log_params(cfg.to_flat_dict(), tags)
+    tracker.log_params(flat, tags)
     if cfg.dataset in study.fingerprints:
-        tracker.log_dataset(cfg.dataset, study.fingerprints[cfg.dataset], dataset_root(cfg))
+        tracker.log_dataset(cfg.dataset, fingerprint, dataset_root(cfg))
     tracker.log_history(history)
 
     last_score: dict[str, float] = {}
