@@ -17,6 +17,8 @@ Commands:
   release's counts, open every image; exit 1 on problems.
 - ``a3m data synth --dataset NAME --out PATH``: write a small synthetic copy in the public
   format (``a3m.data.synthetic.write_synthetic``).
+- ``a3m data cache --dataset NAME --root PATH``: decode and resize every image once into a
+  uint8 cache that runs read instead (``a3m.data.cache``, docs/cache.md).
 """
 
 from __future__ import annotations
@@ -99,8 +101,51 @@ def cmd_data_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_data_cache(args: argparse.Namespace) -> int:
+    """``a3m data cache``: decode and resize each split once into an image cache
+    (:func:`a3m.data.cache.write_cache`) and print where it went."""
+    from a3m.data._io import ImageReadError
+    from a3m.data.base import DatasetFormatError
+    from a3m.data.cache import write_cache
+    from a3m.data.registry import build_dataset, get_entry
+
+    entry = get_entry(args.dataset)
+    options = {"bbox_crop": args.bbox_crop} if entry.has_box_crop else {}
+    size = tuple(args.input_size) if args.input_size else None
+    splits = args.split or entry.splits
+    unknown = [s for s in splits if s not in entry.splits]
+    if unknown:
+        print(f"a3m data cache: {args.dataset} has no split {unknown[0]!r}; valid: "
+              f"{', '.join(entry.splits)}", file=sys.stderr)  # fmt: skip
+        return 2
+    log = None if args.quiet else print
+    for split in splits:
+        try:
+            dataset = build_dataset(args.dataset, args.root, split, **options)
+            path = write_cache(dataset, size, args.out, workers=args.workers, log=log)
+        except (FileNotFoundError, DatasetFormatError, ImageReadError) as err:
+            print(f"a3m data cache: {err}", file=sys.stderr)
+            return 2 if isinstance(err, FileNotFoundError) else 1
+        print(f"{args.dataset}/{split}: {len(dataset)} images cached in {path}")
+    height, width = size or entry.input_size
+    how = " (image_cache 'auto')" if args.out is None else f" with --image-cache {path.parents[1]}"
+    print(f"a run of {args.dataset} on this data at input size {height}x{width} reads it{how}")
+    return 0
+
+
+def _input_size(text: str) -> tuple[int, int]:
+    """``224`` or ``448x224`` (height x width) -> (height, width)."""
+    try:
+        sides = [int(v) for v in text.lower().replace(",", "x").split("x")]
+    except ValueError:
+        sides = []
+    if len(sides) not in (1, 2) or min(sides) < 1:
+        raise argparse.ArgumentTypeError(f"expected SIDE or HxW in pixels, got {text!r}")
+    return (sides[0], sides[-1])
+
+
 def register_data(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``a3m data check`` and ``a3m data synth``."""
+    """Add ``a3m data check``, ``a3m data synth`` and ``a3m data cache``."""
     from a3m.data.registry import DATASETS
 
     names = ", ".join(f"{n} ({e.root_hint})" for n, e in DATASETS.items())
@@ -144,6 +189,44 @@ def register_data(subparsers: argparse._SubParsersAction) -> None:
     synth.add_argument("--images-per-class", type=int, default=None)
     synth.add_argument("--image-size", type=int, default=None, help="image side in pixels")
     synth.set_defaults(func=cmd_data_synth)
+
+    cache = commands.add_parser(
+        "cache",
+        help="decode and resize a dataset's images once, into a uint8 cache runs read",
+        description="Writes each split's images, box-cropped and resized as the training and "
+        "evaluation transforms do before their crop, into memory-mappable .npy shards under "
+        "DIR/<dataset>/ (docs/cache.md). Runs on the same data and input size read them "
+        f"(RunConfig.image_cache, 'auto' by default) with the same pixels. Datasets: {names}.",
+    )
+    cache.add_argument(
+        "--dataset", required=True, choices=list(DATASETS), metavar="NAME", help="one of the above"
+    )
+    cache.add_argument("--root", required=True, type=Path, help="dataset root, as for training")
+    cache.add_argument("--split", nargs="+", help="splits to cache (default: all)")
+    cache.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="folder of caches (default: $A3M_IMAGE_CACHE or ~/.cache/a3m/images, where "
+        "image_cache=auto looks)",
+    )
+    cache.add_argument(
+        "--input-size",
+        type=_input_size,
+        metavar="HxW",
+        help="the runs' input size (default: the dataset's, as in RunConfig)",
+    )
+    cache.add_argument(
+        "--bbox-crop",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="crop to the object boxes, as RunConfig.bbox_crop (default: on)",
+    )
+    cache.add_argument(
+        "--workers", type=int, default=min(8, os.cpu_count() or 1), help="decoding processes"
+    )
+    cache.add_argument("--quiet", "-q", action="store_true", help="no line per shard")
+    cache.set_defaults(func=cmd_data_cache)
 
 
 # -- a3m train --------------------------------------------------------------------------------

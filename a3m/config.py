@@ -26,6 +26,7 @@ OPTIMIZERS: tuple[str, ...] = ("sgd",)
 SCHEDULES: tuple[str, ...] = ("step", "cosine")
 DISTANCES: tuple[str, ...] = ("euclidean", "cosine")
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
+AUGMENT_ON: tuple[str, ...] = ("loader", "device")
 
 UNSUPERVISED_K = 8
 """K attribute branches for datasets without attribute labels (retrieval), unless set."""
@@ -101,6 +102,14 @@ class RunConfig:
     amp: bool = True  # bf16 autocast on CUDA
     channels_last: bool = True  # on CUDA
     compile: bool = False
+    # Decoded images (docs/cache.md): "auto" = read the split's cache from A3M_IMAGE_CACHE or
+    # ~/.cache/a3m/images when `a3m data cache` wrote one for this data, "off" = always decode
+    # the files, or a folder of caches. Same pixels either way. a3m.data.cache.find_cache
+    image_cache: str = "auto"
+    # Where the training crop and flip run: "loader" (the DataLoader's workers) or "device"
+    # (batched after the host-to-device copy; needs an image cache). The same draws of the
+    # same seeded stream, so the same pixels either way. a3m.data.device_augment
+    augment_on: str = "loader"
     # A name for the run that changes nothing it computes: two labels of one configuration are
     # an A/A control (studies/controls.py), or a repeat kept apart from the first.
     label: str = ""
@@ -124,6 +133,14 @@ class RunConfig:
         _choice("distance", self.distance, DISTANCES)
         _choice("ap_mode", self.ap_mode, tuple(AP_MODES))
         _choice("device", self.device, DEVICES)
+        _choice("augment_on", self.augment_on, AUGMENT_ON)
+        if not self.image_cache.strip():
+            raise ConfigError("image_cache must be 'auto', 'off' or a folder of caches, got ''")
+        if self.augment_on == "device" and self.image_cache == "off":
+            raise ConfigError(
+                "augment_on='device' crops and flips the cached images on the device: it needs "
+                "image_cache 'auto' or a folder, got 'off'"
+            )
         for name in ("alpha", "beta", "weight_decay", "momentum", "num_classes"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")

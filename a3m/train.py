@@ -34,6 +34,8 @@ from a3m import metrics
 from a3m.config import ConfigError, RunConfig
 from a3m.data import ImageDataset, build_dataset
 from a3m.data.base import DatasetInfo
+from a3m.data.cache import find_cache
+from a3m.data.device_augment import CROP_KEY, crop_flip_batch
 from a3m.data.registry import get_entry
 from a3m.data.synthetic import ensure_synthetic, synthetic_cache
 from a3m.data.tasks import get_task, primary_metric
@@ -43,7 +45,7 @@ from a3m.data.training import (
     shuffle_attribute_labels,
     shuffle_labels,
 )
-from a3m.data.transforms import build_transform, normalize_batch
+from a3m.data.transforms import build_resize, build_transform, normalize_batch
 from a3m.diagnostics import (
     PREFIX,
     attention_stats,
@@ -122,15 +124,41 @@ VAL_SPLIT = "val"
 """The held-out part of the training split (``RunConfig.val_fraction``), named as a split."""
 
 
-def _transform(cfg: RunConfig, train: bool) -> Callable[[Any], torch.Tensor]:
+def _transform(
+    cfg: RunConfig, train: bool, *, crop_on_device: bool = False
+) -> Callable[[Any], torch.Tensor]:
     # uint8 out of the workers; the trainer normalises on the device (normalize_batch)
+    if crop_on_device:  # ... and crops and flips there too (SplitPart's device_crop)
+        return build_resize(cfg.dataset, tuple(cfg.input_size) or None)
     return build_transform(cfg.dataset, train, tuple(cfg.input_size) or None, normalize=False)
 
 
+def _crop_on_device(cfg: RunConfig, train: bool) -> tuple[int, int] | None:
+    """The training crop's (height, width) when ``cfg.augment_on`` leaves it to the device."""
+    if not (train and cfg.augment_on == "device"):
+        return None
+    return tuple(cfg.input_size) or get_entry(cfg.dataset).input_size
+
+
 def _load_split(cfg: RunConfig, split: str, train: bool) -> ImageDataset:
+    """The split as published, with the run's transform, read from its image cache when
+    ``cfg.image_cache`` finds one (said in one printed line; same pixels as decoding)."""
     options = {"bbox_crop": cfg.bbox_crop} if get_entry(cfg.dataset).has_box_crop else {}
-    root = dataset_root(cfg)
-    return build_dataset(cfg.dataset, root, split, transform=_transform(cfg, train), **options)
+    on_device = split == "train" and _crop_on_device(cfg, train) is not None
+    transform = _transform(cfg, train, crop_on_device=on_device)
+    dataset = build_dataset(cfg.dataset, dataset_root(cfg), split, transform=transform, **options)
+    found = find_cache(dataset, tuple(cfg.input_size) or None, cfg.image_cache)
+    if found.message:
+        print(found.message, flush=True)
+    if on_device and found.cache is None:
+        raise ConfigError(
+            f"augment_on='device' needs an image cache of {cfg.dataset}/{split} "
+            f"(image_cache={cfg.image_cache!r} found none to use): write it with `a3m data "
+            f"cache --dataset {cfg.dataset} --root ROOT --input-size HxW` (docs/cache.md), "
+            "or set augment_on='loader'"
+        )
+    dataset.image_cache = found.cache
+    return dataset
 
 
 def _training_parts(
@@ -158,8 +186,9 @@ def _training_parts(
     if cfg.label_noise > 0:
         labels = shuffle_labels(split.labels[kept], cfg.label_noise, cfg.seed)
     part = SplitPart(
-        split, kept, attributes=attributes, labels=labels, seed=cfg.seed if train else None
-    )
+        split, kept, attributes=attributes, labels=labels, seed=cfg.seed if train else None,
+        device_crop=_crop_on_device(cfg, train),
+    )  # fmt: skip
     if held is None:
         return part, None
     # The held-out part is evaluated: the evaluation transform, the true labels.
@@ -277,10 +306,20 @@ def _to_device(target: dict[str, torch.Tensor], device: torch.device) -> dict[st
     return {k: v.to(device, non_blocking=True) for k, v in target.items()}
 
 
-def _to_input(images: torch.Tensor, device: torch.device, channels_last: bool) -> torch.Tensor:
-    """A loader's (uint8) batch -> the network's normalised float input on ``device``."""
-    images = normalize_batch(images.to(device, non_blocking=True))
-    return images.contiguous(memory_format=torch.channels_last) if channels_last else images
+def _to_input(
+    images: torch.Tensor,
+    device: torch.device,
+    channels_last: bool,
+    crops: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """A loader's (uint8) batch -> the network's normalised float input on ``device``; with
+    the batch's ``crops`` (``RunConfig.augment_on="device"``), cropped and flipped there."""
+    images = images.to(device, non_blocking=True)
+    if crops is not None:
+        images = crop_flip_batch(images, crops)
+    images = normalize_batch(images)
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+    return images.contiguous(memory_format=layout)
 
 
 def _autocast(device: torch.device, amp: bool):
@@ -364,7 +403,7 @@ def train_one_epoch(
 
         batches = tqdm(loader, desc=f"epoch {epoch + 1}", leave=False, dynamic_ncols=True)
     for step, (images, target) in enumerate(batches):
-        images = _to_input(images, device, channels_last)
+        images = _to_input(images, device, channels_last, target.pop(CROP_KEY, None))
         target = _to_device(target, device)
         with _autocast(device, amp):
             out = model(images)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -29,6 +29,9 @@ from torchvision.io import ImageReadMode, decode_image, read_file
 from torchvision.transforms.functional import pil_to_tensor
 
 from a3m.data.base import DatasetFormatError, DatasetInfo
+
+if TYPE_CHECKING:
+    from a3m.data.cache import ImageCache
 
 SOURCES: dict[str, str] = {
     "cub": "CUB-200-2011 is published at https://www.vision.caltech.edu/datasets/cub_200_2011/ "
@@ -202,6 +205,10 @@ class ImageDataset(Dataset):
         attributes: int64 array (N, K) of attribute class ids, ``IGNORE_INDEX`` where unknown.
         boxes: float array (N, 4) of crop boxes ``(left, top, right, bottom)`` or ``None``.
         quirks: known quirks of the public release met while loading, as counts.
+        image_cache: when set (:func:`a3m.data.cache.find_cache`), items are read from this
+            :class:`~a3m.data.cache.ImageCache` of the split, already cropped and resized as
+            the transform's first step does, instead of decoded; the transform must resize to
+            the cache's size (its ``Resize`` then passes the image through unchanged).
     """
 
     def __init__(
@@ -238,6 +245,7 @@ class ImageDataset(Dataset):
         self.transform = transform
         self.quirks = {k: int(v) for k, v in (quirks or {}).items() if v}
         self.extra = {k: np.asarray(v, dtype=np.int64) for k, v in (extra or {}).items()}
+        self.image_cache: ImageCache | None = None
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -258,7 +266,10 @@ class ImageDataset(Dataset):
             raise ImageReadError(f"{self.info.name}/{self.split} item {index}: {err}") from err
 
     def __getitem__(self, index: int) -> tuple[Any, dict[str, Any]]:
-        image = self.read_image(index)  # uint8 (3, H, W)
+        if self.image_cache is not None:
+            image = self.image_cache[index]  # uint8 (3, H, W), resized
+        else:
+            image = self.read_image(index)  # uint8 (3, H, W)
         image = image.float().div_(255.0) if self.transform is None else self.transform(image)
         target: dict[str, Any] = {
             "label": int(self.labels[index]),
@@ -271,6 +282,8 @@ class ImageDataset(Dataset):
 
     def __repr__(self) -> str:
         quirks = f", quirks={self.quirks}" if self.quirks else ""
+        cache = self.image_cache
+        quirks += "" if cache is None else f", image_cache={str(cache.path)!r}"
         return (
             f"{type(self).__name__}(split={self.split!r}, items={len(self)}, "
             f"classes={len(self.classes)}, K={self.info.num_attributes}, root={str(self.root)!r}"

@@ -25,6 +25,7 @@ from torch.utils.data import Dataset
 
 from a3m.data._io import ImageDataset
 from a3m.data.base import DatasetInfo
+from a3m.data.device_augment import CROP_KEY, CropFlipDraw
 
 _MASK64 = (1 << 64) - 1
 _GOLDEN64 = 0x9E3779B97F4A7C15
@@ -139,6 +140,12 @@ class SplitPart(Dataset):
             (seed, epoch, index), whatever the process, worker or model around it draws.
             ``set_epoch`` before each epoch; DataLoader workers must not be persistent (a
             worker gets the part as it is when the epoch's iteration starts).
+        device_crop: (height, width): leave the random crop and flip to the device
+            (``RunConfig.augment_on="device"``). The split's transform then only resizes;
+            each item is the whole resized image, and ``target["crop"]`` its crop and flip
+            (:class:`~a3m.data.device_augment.CropFlipDraw`), drawn in the seeded stream exactly
+            as the loader transform's ``RandomCrop`` and ``RandomHorizontalFlip`` would draw
+            them: :func:`~a3m.data.device_augment.crop_flip_batch` gives the same pixels.
 
     Cost of the seeding: about 4 us per item (saving, seeding and restoring
     ``torch.default_generator``); a 64x64 crop + flip alone takes about 240 us, a CUB image's
@@ -154,6 +161,7 @@ class SplitPart(Dataset):
         attributes: np.ndarray | None = None,
         labels: np.ndarray | None = None,
         seed: int | None = None,
+        device_crop: tuple[int, int] | None = None,
     ) -> None:
         self.dataset = dataset
         n = len(dataset)
@@ -176,6 +184,7 @@ class SplitPart(Dataset):
         self._labels = labels
         self.seed = seed
         self.epoch = 0
+        self._draw_crop = None if device_crop is None else CropFlipDraw(tuple(device_crop))
 
     @property
     def info(self) -> DatasetInfo:
@@ -205,13 +214,13 @@ class SplitPart(Dataset):
     def __getitem__(self, index: int) -> tuple[Any, dict[str, Any]]:
         item = int(self.indices[index])
         if self.seed is None:
-            image, target = self.dataset[item]
+            image, target = self._draw(item)
         else:
             generator = torch.default_generator
             state = generator.get_state()
             generator.manual_seed(mix_seed(self.seed, self.epoch, item))
             try:
-                image, target = self.dataset[item]
+                image, target = self._draw(item)
             finally:
                 generator.set_state(state)
         if self._attributes is not None:
@@ -220,8 +229,16 @@ class SplitPart(Dataset):
             target["label"] = int(self._labels[index])
         return image, target
 
+    def _draw(self, item: int) -> tuple[Any, dict[str, Any]]:
+        """The split's item, with its crop and flip when they are left to the device."""
+        image, target = self.dataset[item]
+        if self._draw_crop is not None:
+            target[CROP_KEY] = self._draw_crop(image)
+        return image, target
+
     def __repr__(self) -> str:
         seeded = "" if self.seed is None else f", seed={self.seed}, epoch={self.epoch}"
         noisy = "" if self._attributes is None else ", attributes replaced"
         noisy += "" if self._labels is None else ", labels replaced"
+        noisy += "" if self._draw_crop is None else ", crop and flip on the device"
         return f"SplitPart({self.dataset!r}, items={len(self)}{seeded}{noisy})"

@@ -49,21 +49,47 @@ def build_transform(
         a ``torchvision.transforms.v2.Compose`` taking a PIL image or a uint8 tensor (3, H, W)
         and giving a float32 tensor (3, height, width) (uint8 without ``normalize``).
     """
-    default = get_entry(dataset).input_size  # an unknown name: ValueError listing the valid ones
-    height, width = input_size if input_size is not None else default
-    if height < 1 or width < 1:
-        raise ValueError(f"input_size must be positive (height, width), got {input_size}")
-    if scale < 1:
-        raise ValueError(f"scale must be >= 1 (resize at least to the crop), got {scale}")
-    resize = (max(height, round(height * scale)), max(width, round(width * scale)))
+    height, width = _input_size(dataset, input_size)
     if train:
         geometry = [v2.RandomCrop((height, width)), v2.RandomHorizontalFlip()]
     else:
         geometry = [v2.CenterCrop((height, width))]
-    steps = [v2.ToImage(), v2.Resize(resize, antialias=True), *geometry]
+    steps = [*build_resize(dataset, input_size, scale=scale).transforms, *geometry]
     if normalize:
         steps += [v2.ToDtype(torch.float32, scale=True), v2.Normalize(IMAGENET_MEAN, IMAGENET_STD)]
     return v2.Compose(steps)
+
+
+def resize_size(
+    dataset: str, input_size: tuple[int, int] | None = None, *, scale: float = RESIZE_SCALE
+) -> tuple[int, int]:
+    """(height, width) every image is resized to before the crop: ``round(scale * side)`` of
+    the input size (the dataset's default unless ``input_size``), at least the input size."""
+    height, width = _input_size(dataset, input_size)
+    if scale < 1:
+        raise ValueError(f"scale must be >= 1 (resize at least to the crop), got {scale}")
+    return max(height, round(height * scale)), max(width, round(width * scale))
+
+
+def build_resize(
+    dataset: str, input_size: tuple[int, int] | None = None, *, scale: float = RESIZE_SCALE
+) -> v2.Compose:
+    """The first steps of :func:`build_transform`, train and evaluation alike: a PIL image or
+    uint8 tensor (3, H, W) -> uint8 (3, *:func:`resize_size`*). What the image cache stores
+    (:mod:`a3m.data.cache`): its writer calls this, so cached pixels are the decoded path's.
+    An image already at that size passes through unchanged (torchvision's ``Resize`` returns
+    it as it is), which is how the full transform reads a cached image."""
+    return v2.Compose(
+        [v2.ToImage(), v2.Resize(resize_size(dataset, input_size, scale=scale), antialias=True)]
+    )
+
+
+def _input_size(dataset: str, input_size: tuple[int, int] | None) -> tuple[int, int]:
+    default = get_entry(dataset).input_size  # an unknown name: ValueError listing the valid ones
+    height, width = input_size if input_size is not None else default
+    if height < 1 or width < 1:
+        raise ValueError(f"input_size must be positive (height, width), got {input_size}")
+    return height, width
 
 
 def normalize_batch(images: torch.Tensor) -> torch.Tensor:
