@@ -115,3 +115,19 @@ def _fmt(value: object) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
     return str(value)
+
+
+def kernel_seconds(fn: Callable[[], object], calls: int) -> float:
+    """GPU time per call of ``fn`` (``calls`` calls): the kernels' time summed by
+    ``torch.profiler``, i.e. how long the GPU is busy, however long the host takes to queue
+    the work. On a launch-bound step this is well below the wall time; it is the floor that
+    removing the launch overhead (CUDA graphs, several trials per GPU) can reach."""
+    from torch.profiler import ProfilerActivity, profile
+
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+        for _ in range(calls):
+            fn()
+        torch.cuda.synchronize()
+    kernels = [e for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA]
+    return sum(getattr(e, "device_time", 0.0) for e in kernels) / 1e6 / calls
