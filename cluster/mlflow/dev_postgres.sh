@@ -9,7 +9,9 @@
 #   dev_postgres.sh install       # Debian/Ubuntu, as root: the server package, no default cluster
 #
 # Environment: PG_LISTEN (default 127.0.0.1), PG_BIN (folder of initdb/pg_ctl; default: found
-# on PATH, else the newest /usr/lib/postgresql/*/bin), PG_SUPERUSER (default postgres).
+# on PATH, else the newest /usr/lib/postgresql/*/bin), PG_SUPERUSER (default postgres),
+# PG_MAX_CONNECTIONS (default 300, set at each start): above what the MLflow server's pools may
+# open (138 with one worker, 261 with two, see db_pool.sh), with room for Optuna and psql.
 # PostgreSQL refuses to run as root: as root the server runs as the system user `postgres`
 # (created by Debian's package), so DIR's parent folders must be traversable by that user.
 set -euo pipefail
@@ -75,7 +77,6 @@ start() {
 listen_addresses = '${PG_LISTEN:-127.0.0.1}'
 port = $port
 unix_socket_directories = ''
-max_connections = 100
 shared_buffers = 64MB
 CONF
         if [[ "${PG_LISTEN:-127.0.0.1}" != "127.0.0.1" ]]; then
@@ -83,7 +84,9 @@ CONF
             echo "host all all samenet scram-sha-256" >>"$data/pg_hba.conf"
         fi
     fi
-    as_owner "$bin/pg_ctl" -D "$data" -l "$dir/postgres.log" -w -t 60 start >/dev/null \
+    # max_connections on the command line, so that a restart can change it (a server setting).
+    as_owner "$bin/pg_ctl" -D "$data" -l "$dir/postgres.log" -w -t 60 \
+        -o "-c max_connections=${PG_MAX_CONNECTIONS:-300}" start >/dev/null \
         || { tail -n 20 "$dir/postgres.log" >&2; die "PostgreSQL did not start"; }
 }
 

@@ -12,8 +12,12 @@
 #                           URIs carry none (they show in `ps` and in MLflow's logs)
 #   MLFLOW_BACKEND_STORE_URI*  instead of the MLFLOW_DB_* parts, a full SQLAlchemy URI
 #   MLFLOW_ARTIFACTS_DESTINATION*  required: where run artifacts go
-#   MLFLOW_HOST* (127.0.0.1: this machine only; 0.0.0.0 for a cluster), MLFLOW_PORT* (5000),
-#   MLFLOW_WORKERS* (2)
+#   MLFLOW_HOST* (127.0.0.1: this machine only; 0.0.0.0 for a cluster), MLFLOW_PORT* (5000)
+#   MLFLOW_WORKERS*, MLFLOW_SQLALCHEMYSTORE_{POOL_SIZE,MAX_OVERFLOW,POOL_RECYCLE,POOLCLASS}*
+#                           the worker processes and their connection pools: defaults and
+#                           arithmetic in db_pool.sh; before starting, the script checks that
+#                           they fit into PostgreSQL's max_connections (MLFLOW_DB_BUDGET_CHECK=0:
+#                           skip, e.g. when the role may not connect yet)
 #   MLFLOW_SERVER_ALLOWED_HOSTS*  the Host headers to accept, fnmatch patterns; this list
 #                           replaces MLflow's default (localhost and private IPs), so a server
 #                           reached by a DNS name needs e.g. "mlflow:*,localhost:*,127.0.0.1:*"
@@ -24,6 +28,8 @@
 #                             replica (default: a random key kept in MLFLOW_RUN_DIR)
 #     MLFLOW_RUN_DIR          where the generated auth config goes (default: a new temp folder)
 #     MLFLOW_AUTH_DATABASE_URI  instead of the MLFLOW_DB_* parts with MLFLOW_AUTH_DB_NAME
+#     MLFLOW_AUTH_CACHE_TTL_SECONDS (60): how long a worker trusts a checked password (0: no
+#                             cache: a scrypt hash, 0.2 s of CPU, per request)
 #   MLFLOW_SERVER_ENABLE_JOB_EXECUTION* (false here): MLflow's background job runner (GenAI
 #                           scorers, trace jobs: about 8 processes); the studies need none of it
 #   PYTHON (python3): the interpreter with mlflow[auth] and psycopg (3) installed
@@ -32,6 +38,10 @@ set -euo pipefail
 
 die() { echo "start_server.sh: $*" >&2; exit 1; }
 PYTHON="${PYTHON:-python3}"
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# MLFLOW_WORKERS and the MLFLOW_SQLALCHEMYSTORE_* pool settings, exported for MLflow.
+# shellcheck source=db_pool.sh
+. "$HERE/db_pool.sh"
 
 : "${MLFLOW_ARTIFACTS_DESTINATION:?set MLFLOW_ARTIFACTS_DESTINATION (s3://bucket/prefix or a folder)}"
 db_host="${MLFLOW_DB_HOST:-127.0.0.1}" db_port="${MLFLOW_DB_PORT:-5432}"
@@ -50,11 +60,44 @@ if [[ "$MLFLOW_ARTIFACTS_DESTINATION" != *://* ]]; then
     mkdir -p "$MLFLOW_ARTIFACTS_DESTINATION"
 fi
 
+budget="$(db_connection_budget "$([[ "${MLFLOW_AUTH:-0}" == 1 ]] && echo 1 || echo 0)")" \
+    || die "bad pool settings (see db_pool.sh)"
+# Refuse to start with pools that could take more connections than PostgreSQL serves: the
+# requests beyond would fail with "too many clients" (a 503) under load, not at start. (The
+# auth database is counted as on the same PostgreSQL server, as create_databases.sh makes it.)
+if [[ "$backend" == postgresql* && "${MLFLOW_DB_BUDGET_CHECK:-1}" == 1 ]]; then
+    "$PYTHON" - "$backend" "$budget" <<'PY' \
+        || die "connection budget check failed (see above; MLFLOW_DB_BUDGET_CHECK=0 skips it)"
+import sys
+
+import sqlalchemy
+
+uri, budget = sys.argv[1], int(sys.argv[2])
+engine = sqlalchemy.create_engine(uri, poolclass=sqlalchemy.pool.NullPool)
+with engine.connect() as conn:
+    setting = {
+        row[0]: int(row[1])
+        for row in conn.exec_driver_sql(
+            "SELECT name, setting FROM pg_settings WHERE name IN"
+            " ('max_connections', 'superuser_reserved_connections', 'reserved_connections')"
+        )
+    }
+free = setting["max_connections"] - setting["superuser_reserved_connections"]
+free -= setting.get("reserved_connections", 0)  # PostgreSQL >= 16
+print(f"start_server.sh: the server opens at most {budget} database connections; "
+      f"PostgreSQL serves {free} (max_connections {setting['max_connections']})", file=sys.stderr)
+if budget >= free:
+    print("start_server.sh: fewer MLFLOW_WORKERS or smaller MLFLOW_SQLALCHEMYSTORE_POOL_SIZE /"
+          " MAX_OVERFLOW, or a larger max_connections", file=sys.stderr)
+    sys.exit(1)
+PY
+fi
+
 args=(
     --backend-store-uri "$backend"
     --serve-artifacts --artifacts-destination "$MLFLOW_ARTIFACTS_DESTINATION"
     --host "${MLFLOW_HOST:-127.0.0.1}" --port "${MLFLOW_PORT:-5000}"
-    --workers "${MLFLOW_WORKERS:-2}"
+    --workers "$MLFLOW_WORKERS"
 )
 if [[ -n "${MLFLOW_SERVER_ALLOWED_HOSTS:-}" ]]; then
     args+=(--allowed-hosts "$MLFLOW_SERVER_ALLOWED_HOSTS")
@@ -77,6 +120,7 @@ default_permission = ${MLFLOW_AUTH_DEFAULT_PERMISSION:-READ}
 database_uri = ${MLFLOW_AUTH_DATABASE_URI:-$(pg_uri "${MLFLOW_AUTH_DB_NAME:-mlflow_auth}")}
 admin_username = ${MLFLOW_AUTH_ADMIN_USERNAME}
 authorization_function = mlflow.server.auth:authenticate_request_basic_auth
+auth_cache_ttl_seconds = ${MLFLOW_AUTH_CACHE_TTL_SECONDS:-60}
 INI
     )
     # The auth app signs its CSRF tokens with this key: every replica of the server needs the

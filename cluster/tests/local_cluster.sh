@@ -262,6 +262,10 @@ up() {
         MLFLOW_RUN_DIR="$run/mlflow" "$MLFLOW_DIR/start_server.sh"
     local tracking_uri="http://127.0.0.1:$MLFLOW_PORT"
     wait_http_ok "$tracking_uri/health" mlflow 180
+    # The most database connections that server may open (its pools, db_pool.sh), for the tests.
+    local db_budget
+    # shellcheck disable=SC2016  # $0 is the inner shell's
+    db_budget="$(MLFLOW_WORKERS=1 bash -c '. "$0" && db_connection_budget 1' "$MLFLOW_DIR/db_pool.sh")"
     MLFLOW_TRACKING_USERNAME=admin MLFLOW_TRACKING_PASSWORD="$admin_pw" \
         MLFLOW_NEW_USER_PASSWORD="$study_pw" \
         "$PYTHON" "$MLFLOW_DIR/create_user.py" --tracking-uri "$tracking_uri" \
@@ -315,6 +319,8 @@ A3M_OPTUNA_STORAGE=postgresql+psycopg://optuna@127.0.0.1:$PG_PORT/optuna
 OPTUNA_DB_PASSWORD=$optuna_db_pw
 A3M_SHARED_DIR=$run/shared
 A3M_ARTIFACTS_DIR=$run/artifacts
+A3M_MLFLOW_DB_CONNECTIONS=$db_budget
+A3M_LOG_DIR=$run/logs
 ENV
     )
     trap - EXIT
