@@ -392,10 +392,11 @@ def register_leaderboard(subparsers: argparse._SubParsersAction) -> None:
 def cmd_compare(args: argparse.Namespace) -> int:
     """``a3m compare``: paired verdicts of every configuration against a reference."""
     from a3m.study.compare import best_reference, compare, format_verdicts, parse_reference
-    from a3m.study.runs import runs_frame, study_reference
+    from a3m.study.runs import runs_frame, study_alpha, study_reference
     from a3m.study.tracking import resolve_tracking_uri
 
     uri = resolve_tracking_uri(args.tracking_uri)
+    alpha = args.alpha if args.alpha is not None else study_alpha(args.experiment, uri)
     try:
         runs = runs_frame(args.experiment, uri)
         if runs.empty:
@@ -407,7 +408,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         if reference is None:
             reference = best_reference(runs, args.metric)
             source = "the best mean (chosen after seeing the runs: optimistic for it)"
-        table = compare(runs, reference, metric=args.metric, alpha=args.alpha)
+        table = compare(runs, reference, metric=args.metric, alpha=alpha)
     except ValueError as err:
         print(f"a3m compare: {err}", file=sys.stderr)
         return 1
@@ -440,7 +441,8 @@ def register_compare(subparsers: argparse._SubParsersAction) -> None:
                    help="the reference configuration (default: the one the study declared; "
                    "for an open search, the best mean)")  # fmt: skip
     p.add_argument("--metric", default="score", help="final-epoch metric (default: score)")
-    p.add_argument("--alpha", type=float, default=0.05, help="family-wise error rate")
+    p.add_argument("--alpha", type=float, help="family-wise error rate (default: the study's: "
+                   "0.05, or its split over the looks of --seeds auto)")  # fmt: skip
     p.add_argument("--tracking-uri", help="default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db")
     p.add_argument("-o", "--output", type=Path, help="also write the table as CSV")
     p.set_defaults(func=cmd_compare)

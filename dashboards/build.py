@@ -78,7 +78,10 @@ def build(
     diagnostics = None
     if any(c.startswith("metrics.diag/") for c in runs.columns):
         try:
-            diagnostics = data.diagnostics_history(None, uri, diagnosed_runs(runs))
+            # the names from the frame: asking each run for its own is a request per run
+            logged = [c.removeprefix("metrics.") for c in runs if c.startswith("metrics.diag/")]
+            chosen = diagnosed_runs(runs, reference)
+            diagnostics = data.diagnostics_history(None, uri, chosen, metrics=logged)
         except Exception as err:  # a store that cannot serve histories costs one figure
             messages.append(f"diagnostics not read: {type(err).__name__}: {err}")
     storage = optuna_storage or default_optuna_storage(uri)
@@ -105,8 +108,17 @@ DIAGNOSED_SEEDS = 3
 one request, about 30 per run, so a large study reads a sample, not everything."""
 
 
-def diagnosed_runs(runs) -> list[str]:
-    """The finished runs of the first :data:`DIAGNOSED_SEEDS` seeds of each configuration."""
+DIAGNOSED_CONFIGURATIONS = 12
+"""Configurations the diagnostics figure can draw (a line each in every panel). A study with
+more gets one per variant, chosen as the report's other per-variant figures choose
+(:func:`dashboards.data.config_runs_per_variant`: the reference, then the validation score,
+never the test split): a grid of 1,000 configurations drew 25,000 lines nobody could tell
+apart, from 40,000 metric histories."""
+
+
+def diagnosed_runs(runs, reference=None) -> list[str]:
+    """The finished runs of the first :data:`DIAGNOSED_SEEDS` seeds of each configuration (of
+    one per variant past :data:`DIAGNOSED_CONFIGURATIONS`; ``reference``: the study's)."""
     from a3m.study.runs import configuration_key
     from dashboards import data
 
@@ -114,6 +126,8 @@ def diagnosed_runs(runs) -> list[str]:
     if done.empty:
         return []
     key = configuration_key(runs) or ["params.dataset"]
+    if done.groupby(key, dropna=False).ngroups > DIAGNOSED_CONFIGURATIONS:
+        done = data.finished(data.config_runs_per_variant(runs, reference=reference).runs)
     ordered = done.sort_values("params.seed") if "params.seed" in done else done
     return ordered.groupby(key, dropna=False).head(DIAGNOSED_SEEDS)["run_id"].tolist()
 

@@ -199,8 +199,10 @@ def as_logged(runs: pd.DataFrame, values: Mapping[str, Any]) -> dict[str, str]:
     out = {}
     for setting, value in values.items():
         logged = runs.get(f"params.{setting}", pd.Series(dtype=object)).dropna()
-        hit = logged[logged.map(canonical) == canonical(value)]
-        out[setting] = str(hit.iloc[0]) if len(hit) else str(value)
+        # the distinct texts in order of first appearance: the first that matches is the first
+        # run's (a study's thousands of runs share a handful of values)
+        hit = [v for v in logged.unique() if canonical(v) == canonical(value)]
+        out[setting] = str(hit[0]) if hit else str(value)
     return out
 
 
@@ -349,7 +351,8 @@ def download_attention_images(
     """Download the attention PNGs (``attention/attention_XXXX.png``) of the best runs.
 
     Args:
-        runs: the runs frame; candidates are taken in :func:`attention_candidates` order.
+        runs: the runs frame; candidates are taken in :func:`attention_candidates` order,
+            the first :data:`ATTENTION_PROBES` of them at most.
         tracking_uri: where the runs live (artifacts are fetched through the MLflow client, so
             any artifact store works).
         dest: local folder; files land in ``dest/<run_id>/attention/``.
@@ -383,12 +386,19 @@ def _no_progress_bars() -> Iterator[None]:
             os.environ[key] = old
 
 
+ATTENTION_PROBES = 20
+"""Candidate runs whose artifacts are listed (best first) in search of attention maps: a study
+logs them in every attention run or in none (``attention_images=0``, a dry run), and listing
+every run of a large study to find none cost a request per run (10,000 runs: minutes)."""
+
+
 def _download(
     client: Any, runs: pd.DataFrame, dest: Path, max_images: int, max_runs: int
 ) -> pd.DataFrame:
     rows: list[dict[str, str]] = []
     runs_used = 0
-    for _, run in attention_candidates(runs).iterrows():
+    probed = attention_candidates(runs).head(max(max_runs, ATTENTION_PROBES))
+    for _, run in probed.iterrows():
         if runs_used >= max_runs:
             break
         run_id = str(run["run_id"])
@@ -536,17 +546,24 @@ def diagnostics_history(
         runs = load_runs(experiment, uri)
         run_ids = runs["run_id"].tolist() if "run_id" in runs else []
     client = MlflowClient(uri)
-    rows = []
+    wanted: dict[str, list[str]] = {}  # run id -> its metrics to read
     for run_id in run_ids:
         names = metrics
         if names is None:
             logged = client.get_run(run_id).data.metrics
             names = sorted(k for k in logged if k.startswith(PREFIX))
-        for name in names:
-            rows += [
-                (run_id, name, int(m.step), float(m.value), m.timestamp)
-                for m in client.get_metric_history(run_id, name)
-            ]
+        wanted[run_id] = list(names)
+    histories: dict[tuple[str, str], list[Any]] = {}
+    for name in dict.fromkeys(name for names in wanted.values() for name in names):
+        ids = [run_id for run_id, names in wanted.items() if name in names]
+        for run_id, history in metric_histories(client, ids, name).items():
+            histories[run_id, name] = history
+    rows = [
+        (run_id, name, int(m.step), float(m.value), m.timestamp)
+        for run_id, names in wanted.items()
+        for name in names
+        for m in histories[run_id, name]
+    ]
     frame = pd.DataFrame(rows, columns=[*DIAGNOSTICS_COLUMNS, "timestamp"])
     # one value per epoch: a value logged twice at a step (never by the trainable) keeps the last
     frame = frame.sort_values("timestamp", kind="stable")
@@ -554,3 +571,28 @@ def diagnostics_history(
     return frame.sort_values(["run_id", "metric", "epoch"]).reset_index(drop=True)[
         list(DIAGNOSTICS_COLUMNS)
     ]
+
+
+HISTORY_RUNS_PER_QUERY = 500
+"""Runs per bulk metric-history query (well under SQLite's limit of query parameters)."""
+
+
+def metric_histories(client: Any, run_ids: Sequence[str], name: str) -> dict[str, list[Any]]:
+    """run id -> every logged value of metric ``name`` (MLflow ``Metric``s, in
+    ``get_metric_history``'s order: timestamp, step, value).
+
+    ``MlflowClient.get_metric_history`` is a request per run and metric: 40,000 of them for the
+    report of a 10,000-run study (minutes). MLflow's SQL stores (SQLite, PostgreSQL, ...) answer
+    one metric of many runs in one query (``get_metric_history_bulk``, what the MLflow UI's
+    charts use), which the client does not expose: used through the client's store when it has
+    it, else a request per run (a tracking server, a file store)."""
+    store = getattr(getattr(client, "_tracking_client", None), "store", None)
+    bulk = getattr(store, "get_metric_history_bulk", None)
+    if bulk is None:
+        return {run_id: list(client.get_metric_history(run_id, name)) for run_id in run_ids}
+    out: dict[str, list[Any]] = {run_id: [] for run_id in run_ids}
+    for start in range(0, len(run_ids), HISTORY_RUNS_PER_QUERY):
+        chunk = list(run_ids[start : start + HISTORY_RUNS_PER_QUERY])
+        for metric in bulk(run_ids=chunk, metric_key=name, max_results=None):
+            out[metric.run_id].append(metric)
+    return out

@@ -340,15 +340,22 @@ def run_url(ui_url: str, experiment_id: str, run_id: str) -> str:
     return f"{ui_url.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
 
 
-def run_links(run_ids: str | Sequence[str], runs: pd.DataFrame, ui_url: str) -> str:
+def run_experiments(runs: pd.DataFrame) -> dict[str, str]:
+    """run id -> experiment id of the runs frame (empty without those columns): what
+    :func:`run_links` needs, built once for a table's thousands of links."""
+    if not {"run_id", "experiment_id"} <= set(runs.columns):
+        return {}
+    ids = runs["run_id"].to_numpy(dtype=object)
+    return dict(zip(ids, runs["experiment_id"].astype(str).to_numpy(dtype=object), strict=True))
+
+
+def run_links(
+    run_ids: str | Sequence[str], runs: pd.DataFrame | Mapping[str, str], ui_url: str
+) -> str:
     """Run ids (a ``;``-joined string or a list) as short links to their MLflow UI pages; plain
-    short ids where the runs frame has no ``experiment_id``."""
+    short ids where the runs frame (or its :func:`run_experiments`) has no ``experiment_id``."""
     ids = [r for r in (run_ids.split(";") if isinstance(run_ids, str) else run_ids) if r]
-    experiments = (
-        dict(zip(runs["run_id"], runs["experiment_id"].astype(str), strict=True))
-        if {"run_id", "experiment_id"} <= set(runs.columns)
-        else {}
-    )
+    experiments = runs if isinstance(runs, Mapping) else run_experiments(runs)
     out = []
     for run_id in ids:
         short = html.escape(run_id[:7])
@@ -403,6 +410,7 @@ def claims_html(table: pd.DataFrame, runs: pd.DataFrame, ui_url: str) -> str:
             "<th>seeds needed</th><th>runs</th></tr>"
         )
         rows = []
+        experiments = run_experiments(runs)
         for r in tested.to_dict("records"):
             claim = html.escape(r["text"])
             small = [f"{r['metric']}"] + ([r["context"]] if r["context"] else []) + (
@@ -419,9 +427,9 @@ def claims_html(table: pd.DataFrame, runs: pd.DataFrame, ui_url: str) -> str:
                 seeds += f'<br><span class="note">at {html.escape(r["seeds_needed_at"])}</span>'
             links = (
                 f"{html.escape(_side(r['candidate']))}: "
-                f"{run_links(r['candidate_runs'], runs, ui_url) or '–'}<br>"
+                f"{run_links(r['candidate_runs'], experiments, ui_url) or '–'}<br>"
                 f"{html.escape(_side(r['reference']))}: "
-                f"{run_links(r['reference_runs'], runs, ui_url) or '–'}"
+                f"{run_links(r['reference_runs'], experiments, ui_url) or '–'}"
             )
             rows.append(
                 f'<tr class="{r["verdict"].replace(" ", "-")}"><td>{claim}</td>'
@@ -580,6 +588,7 @@ def comparisons_html(table: pd.DataFrame, runs: pd.DataFrame, ui_url: str) -> st
         ]
     )  # fmt: skip
     rows = []
+    experiments = run_experiments(runs)
     for r in table.to_dict("records"):
         cells = [html.escape(str(r[k])) for k in key] + [
             html.escape(r["reference"]),
@@ -592,8 +601,8 @@ def comparisons_html(table: pd.DataFrame, runs: pd.DataFrame, ui_url: str) -> st
             f"<b>{html.escape(r['verdict'])}</b>",
             _seeds(r["seeds_needed"]),
             html.escape(r["unpaired"]),
-            f"{run_links(r['candidate_runs'], runs, ui_url) or '–'}<br>vs "
-            f"{run_links(r['reference_runs'], runs, ui_url) or '–'}",
+            f"{run_links(r['candidate_runs'], experiments, ui_url) or '–'}<br>vs "
+            f"{run_links(r['reference_runs'], experiments, ui_url) or '–'}",
         ]
         rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     return (

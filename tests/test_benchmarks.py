@@ -47,7 +47,7 @@ def test_benchmark_smoke_test_runs(script, ray_address, tmp_path):
 def test_there_is_a_script_per_target():
     names = {p.stem for p in SCRIPTS}
     expected = {"head_overhead", "fused_heads", "gpu_throughput", "input_pipeline", "reid_eval",
-                "study_efficiency", "end_to_end", "cache", "shared_gpu"}  # fmt: skip
+                "study_efficiency", "end_to_end", "cache", "shared_gpu", "scale"}  # fmt: skip
     assert {f"bench_{n}" for n in expected} <= names
 
 

@@ -109,6 +109,7 @@ def compare(
     _check_reference(runs, reference)
     usable, unusable = comparable(runs, metric)
     groups = _seed_values(usable, key, metric)
+    unusable_by_config = _unusable_by_config(unusable, key)
     rows = []
     for config in _configurations(runs, key):
         counterpart = {**config, **{k: v for k, v in reference.items() if k in config}}
@@ -134,7 +135,7 @@ def compare(
                 "p_value": result.p_value,
                 "p_ahead": result.prob_better,
                 "sd_diff": result.sd,
-                "unpaired": _unpaired(config, counterpart, cand, ref, unusable, key),
+                "unpaired": _unpaired(config, counterpart, cand, ref, unusable_by_config),
                 "candidate_runs": ";".join(cand[s][1] for s in seeds),
                 "reference_runs": ";".join(ref[s][1] for s in seeds),
             }
@@ -205,13 +206,28 @@ def _frozen(config: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
     return tuple(sorted(config.items()))
 
 
+def _config_keys(runs: pd.DataFrame, key: list[str]) -> list[tuple[tuple[str, str], ...]]:
+    """Each run's configuration (:func:`_frozen`, canonical values), read column by column:
+    ``iterrows`` builds a Series per run, seconds for 10,000 runs."""
+    if not key:  # nothing varies: every run is the one configuration
+        return [()] * len(runs)
+    fields = [c.removeprefix("params.") for c in key]
+    columns = [[canonical(v) for v in runs[c].to_numpy(dtype=object)] for c in key]
+    return [_frozen(dict(zip(fields, row, strict=True))) for row in zip(*columns, strict=True)]
+
+
+def _column(runs: pd.DataFrame, name: str, default: Any) -> np.ndarray:
+    """A column's values as Python objects (``default`` for each run where it is absent)."""
+    if name in runs:
+        return runs[name].to_numpy(dtype=object)
+    return np.full(len(runs), default, dtype=object)
+
+
 def _configurations(runs: pd.DataFrame, key: list[str]) -> list[dict[str, str]]:
     """Every configuration that ran (in first-seen order), as field -> canonical value."""
-    seen: dict[tuple, dict[str, str]] = {}
-    for _, row in runs.iterrows():
-        config = {c.removeprefix("params."): canonical(row[c]) for c in key}
-        seen.setdefault(_frozen(config), config)
-    return list(seen.values())
+    fields = {k: None for k in _config_keys(runs, key)}  # first seen first, once each
+    order = [c.removeprefix("params.") for c in key]
+    return [{f: dict(frozen)[f] for f in order} for frozen in fields]
 
 
 def _seed_values(
@@ -220,10 +236,36 @@ def _seed_values(
     """configuration -> seed -> (metric, run id) of its latest usable run."""
     out: dict[tuple, dict[int, tuple[float, str]]] = {}
     order = usable.sort_values("start_time") if "start_time" in usable else usable
-    for _, row in order.iterrows():
-        config = {c.removeprefix("params."): canonical(row[c]) for c in key}
-        seed = int(float(row.get("params.seed", 0)))
-        out.setdefault(_frozen(config), {})[seed] = (float(row[f"metrics.{metric}"]), row["run_id"])
+    rows = zip(
+        _config_keys(order, key),
+        _column(order, "params.seed", 0),
+        order[f"metrics.{metric}"].to_numpy(dtype=object) if len(order) else [],
+        _column(order, "run_id", None),
+        strict=True,
+    )
+    for config, seed, value, run_id in rows:
+        out.setdefault(config, {})[int(float(seed))] = (float(value), run_id)
+    return out
+
+
+def _unusable_by_config(
+    unusable: pd.DataFrame, key: list[str]
+) -> dict[tuple, list[tuple[Any, str, str]]]:
+    """configuration -> (seed, run id, why) of each of its unusable runs, in the runs' order:
+    built once, not once per comparison."""
+    out: dict[tuple, list[tuple[Any, str, str]]] = {}
+    rows = zip(
+        _config_keys(unusable, key),
+        _column(unusable, "status", None),
+        _column(unusable, STOPPED_EARLY_COLUMN, None),
+        _column(unusable, "params.seed", "?"),
+        _column(unusable, "run_id", None),
+        strict=True,
+    )
+    for config, status, stopped, seed, run_id in rows:
+        if status == "FINISHED":
+            status = "stopped early" if str(stopped) == "true" else "no metric"
+        out.setdefault(config, []).append((seed, run_id, status))
     return out
 
 
@@ -232,8 +274,7 @@ def _unpaired(
     counterpart: dict[str, str],
     cand: dict[int, tuple[float, str]],
     ref: dict[int, tuple[float, str]],
-    unusable: pd.DataFrame,
-    key: list[str],
+    unusable: Mapping[tuple, list[tuple[Any, str, str]]],
 ) -> str:
     """Why seeds are missing from the pairs: one side has no usable run of that seed."""
     notes = []
@@ -241,23 +282,9 @@ def _unpaired(
         for seed in sorted(set(mine) - set(other)):
             notes.append(f"seed {seed}: {side} only")
     for side, values in (("candidate", config), ("reference", counterpart)):
-        for _, row in _rows_of(unusable, key, values).iterrows():
-            status = row["status"]
-            if status == "FINISHED":
-                status = "stopped early" if str(row.get(STOPPED_EARLY_COLUMN)) == "true" else (
-                    "no metric")  # fmt: skip
-            notes.append(f"seed {row.get('params.seed', '?')}: {side} run {row['run_id'][:8]} "
-                         f"{status}")  # fmt: skip
+        for seed, run_id, status in unusable.get(_frozen(values), []):
+            notes.append(f"seed {seed}: {side} run {run_id[:8]} {status}")
     return "; ".join(notes)
-
-
-def _rows_of(runs: pd.DataFrame, key: list[str], values: Mapping[str, str]) -> pd.DataFrame:
-    if runs.empty:
-        return runs
-    mask = pd.Series(True, index=runs.index)
-    for c in key:
-        mask &= runs[c].map(canonical).eq(values[c.removeprefix("params.")])
-    return runs[mask]
 
 
 def _check_reference(runs: pd.DataFrame, reference: Mapping[str, str]) -> None:

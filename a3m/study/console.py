@@ -1,27 +1,44 @@
-"""What a study's driver prints while its trials run: one line per trial that ends, in place of
-Tune's per-result tables (``--verbose`` brings those and the trials' own log lines back)."""
+"""What a study's driver prints while its trials run: how many trials it queued, one line per
+trial that ends, and every :data:`STATUS_EVERY_S` seconds the trials running, each named like its
+MLflow run. This replaces Tune's own output (a table of every trial's configuration as it
+starts and of every result as it ends); ``--verbose`` brings that and the trials' own log lines
+back."""
 
 from __future__ import annotations
 
 import math
+import time
+from collections import Counter
 from typing import Any
 
 from ray import tune
 
 from a3m.study.trainable import run_name, trial_config
 
+STATUS_EVERY_S = 30.0
+"""Least time between two status blocks."""
+MAX_SHOWN = 8
+"""Running trials listed in a status block (the rest are counted)."""
+
 
 class TrialLines(tune.Callback):
     """``[3/9] a3m alpha=0.1 beta=0.5 seed=0: score 0.4267 after 8 epochs, 14 s``, or the
-    trial's failure, as each trial ends.
+    trial's failure, as each trial ends; and a status block now and then::
+
+        [14:02:31] 3 of 9 trials ended, 2 running, 4 pending
+          a3m alpha=0.5 beta=0.1 seed=0: epoch 5/8, score 0.4133
+          a3m alpha=0.5 beta=0.3 seed=0: epoch 2/8, score 0.2900
 
     Args:
         axes: the fields the study varies (they name the trial, as its MLflow run).
+        every_s: least time between two status blocks.
     """
 
-    def __init__(self, axes: tuple[str, ...]):
+    def __init__(self, axes: tuple[str, ...], every_s: float = STATUS_EVERY_S):
         self.axes = axes
+        self.every_s = every_s
         self.ended = 0
+        self._last_status = time.monotonic()
 
     def name(self, trial: Any) -> str:
         """The trial as its MLflow run is named; Tune's name if its config does not build."""
@@ -29,6 +46,36 @@ class TrialLines(tune.Callback):
             return run_name(trial_config(trial.config), self.axes)
         except Exception:
             return str(trial)
+
+    def setup(self, total_num_samples: int | None = None, **info: Any) -> None:
+        if total_num_samples:
+            print(f"{total_num_samples} trials queued: a line as each ends, the running ones "
+                  f"every {self.every_s:.0f} s (--verbose: Tune's own tables)",
+                  flush=True)  # fmt: skip
+
+    def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
+        now = time.monotonic()
+        if now - self._last_status >= self.every_s:
+            self._last_status = now
+            print(self.status(trials), flush=True)
+
+    def status(self, trials: list) -> str:
+        """The status block: counts, then the running trials with their epoch and score."""
+        counts = Counter(t.status for t in trials)
+        running = [t for t in trials if t.status == "RUNNING"]
+        ended = counts["TERMINATED"] + counts["ERROR"]
+        lines = [f"[{time.strftime('%H:%M:%S')}] {ended} of {len(trials)} trials ended, "
+                 f"{len(running)} running, {counts['PENDING']} pending"]  # fmt: skip
+        for trial in running[:MAX_SHOWN]:
+            last = trial.last_result or {}
+            epochs = trial.config.get("epochs", "?")
+            progress = f"epoch {last.get('training_iteration', 0)}/{epochs}"
+            if "score" in last:
+                progress += f", score {last['score']:.4f}"
+            lines.append(f"  {self.name(trial)}: {progress}")
+        if len(running) > MAX_SHOWN:
+            lines.append(f"  ... and {len(running) - MAX_SHOWN} more")
+        return "\n".join(lines)
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self.ended += 1
@@ -42,8 +89,9 @@ class TrialLines(tune.Callback):
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self.ended += 1
-        print(f"[{self.ended}/{len(trials)}] {self.name(trial)}: FAILED (its MLflow run "
-              "says why)", flush=True)  # fmt: skip
+        print(f"[{self.ended}/{len(trials)}] {self.name(trial)}: lost or FAILED (its MLflow run "
+              "says which, and why)", flush=True)  # fmt: skip
 
     def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        print(f"{self.name(trial)}: crashed, retrying from its last checkpoint", flush=True)
+        print(f"{self.name(trial)}: its process or node was lost; retrying from its last "
+              "checkpoint", flush=True)  # fmt: skip

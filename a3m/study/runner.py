@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import logging
 import math
 import os
 import re
@@ -22,6 +23,7 @@ import signal
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -29,6 +31,9 @@ from pathlib import Path
 from typing import Any
 
 from a3m.config import RunConfig
+from a3m.stats import ALPHA
+from a3m.study.grow import Selection, link_reused, seed_rounds, select_trials
+from a3m.study.seeds import AutoSeeds
 from a3m.study.spec import (
     EXIT_ALL_FAILED,
     EXIT_INTERRUPTED,
@@ -38,7 +43,6 @@ from a3m.study.spec import (
     UsageError,
     build_base,
     check_same_launch,
-    grid_trials,
     hold_out_for_search,
     launch_settings,
     search_metric,
@@ -98,15 +102,28 @@ class StudyResult:
     interrupted: bool = False  # stopped by Ctrl-C (or SIGUSR1) before every trial ended
     optuna_storage: str | None = None  # the Optuna RDB URL an Optuna study used
     reused: int = 0  # trials not trained again: their identical run had FINISHED
+    num_preempted: int = 0  # trials lost with their node, KILLED: a re-run continues them
 
     @property
     def exit_code(self) -> int:
-        """The study script's exit status (README "Exit codes")."""
+        """The study script's exit status (README "Exit codes"): a trial lost with its node
+        leaves the study unfinished, so it is not 0, but the trial did not fail."""
         if self.interrupted:
             return EXIT_INTERRUPTED
         if self.num_errors and self.num_errors >= self.num_trials:
             return EXIT_ALL_FAILED
-        return EXIT_SOME_FAILED if self.num_errors else EXIT_OK
+        return EXIT_SOME_FAILED if self.num_errors or self.num_preempted else EXIT_OK
+
+
+@dataclass
+class Outcome:
+    """What the rounds of one invocation trained (summed over ``--seeds auto``'s rounds)."""
+
+    trained: int = 0
+    errors: int = 0  # trials that failed: Tune's errors and runs a trial ended FAILED
+    preempted: int = 0  # trials lost with their node or process once their retries ran out
+    interrupted: bool = False
+    reused: int = 0
 
 
 def _latest_run(storage: str, name: str) -> str:
@@ -173,15 +190,24 @@ class StudyPlan:
     storage: str  # Tune's storage path (absolute when local)
     tune_path: str  # this study's folder under it
     command: str  # the command line, credentials redacted
+    auto: AutoSeeds | None = None  # --seeds auto
+    alpha: float = ALPHA  # of the verdicts; --seeds auto splits it over its looks
 
     @property
     def epochs(self) -> int:
         return RunConfig.from_flat_dict(self.base).epochs
 
 
+RAY_AUTH_LOGGER = "ray._private.authentication.authentication_token_setup"
+"""Where Ray says that a new local instance has token authentication, as by default."""
+
+KEEP_CHECKPOINTS = 2
+"""Checkpoints Tune keeps per trial (the newest); see ``trainable.CHECKPOINT_EVERY_S``."""
+
 FAULT_ENV = "A3M_TEST_FAULT"
-"""Tests only: JSON of a fault every trial of the study injects (see ``StudyContext.fault``),
-read by the driver from its environment, so no public function takes it."""
+"""Tests only: JSON of a fault every trial of the study injects (see ``StudyContext.fault``;
+``checkpoint_every_s`` also sets how often trials checkpoint), read by the driver from its
+environment, so no public function takes it."""
 
 
 def run_study(spec: StudySpec, argv: list[str] | None = None) -> StudyResult:
@@ -194,44 +220,48 @@ def run_parsed(spec: StudySpec, args: argparse.Namespace, argv: list[str] | None
     command tag and the printed ``--resume`` command).
 
     Steps: :func:`plan_study` (checks, nothing launched) -> :func:`select_trials` (what is not
-    finished yet) -> :func:`connect` (Ray, the parent MLflow run) -> :func:`build_tuner` ->
-    ``fit`` -> :func:`reconcile` -> :func:`summarise`. The parent run ends KILLED (Ctrl-C) or
-    FAILED with the reason on every path that raises.
+    finished yet) -> :func:`connect` (Ray, the parent MLflow run) -> for each round of
+    :func:`seed_rounds` (one, unless ``--seeds auto``): :func:`build_tuner` -> ``fit`` ->
+    :func:`reconcile` -> :func:`summarise`. The parent run ends KILLED (Ctrl-C, a trial lost
+    with its node) or FAILED with the reason on every path that raises.
     """
     from a3m.study.tracking import finish_run, redact
 
     plan = plan_study(spec, args, argv)
-    todo, reused = select_trials(plan)
-    if todo == []:  # every trial already finished: no Ray, no training
+    first = select_trials(plan, seeds=plan.auto.schedule[0] if plan.auto else None)
+    if first.todo == [] and plan.auto is None:  # every trial already finished: no Ray
         client, _, parent_run_id = open_parent_run(plan)
-        link_reused(client, parent_run_id, reused)
-        return summarise(plan, client, parent_run_id, 0, 0, False, reused=len(reused))
+        link_reused(client, parent_run_id, first.reused)
+        return summarise(plan, client, parent_run_id, Outcome(reused=len(first.reused)))
     client, experiment_id, parent_run_id, resources = connect(plan)
-    link_reused(client, parent_run_id, reused)
+    outcome, reused = Outcome(), {}
     try:
-        tuner = build_tuner(plan, experiment_id, parent_run_id, resources, todo)
-        with graceful_interrupt() as interrupt:
-            results = tuner.fit()
-        interrupted = interrupt["interrupted"] or (
-            results.num_terminated + results.num_errors < len(results)
-        )
-        errors = reconcile(client, experiment_id, results, interrupted)
+        for seeds, selection in seed_rounds(plan, first):
+            reused |= selection.reused
+            link_reused(client, parent_run_id, reused)
+            if selection.todo == []:
+                continue
+            # each round of --seeds auto is a Tune experiment of its own, beside the first
+            path = plan.tune_path if selection is first else f"{plan.tune_path}-seeds{seeds}"
+            tuner = build_tuner(plan, experiment_id, parent_run_id, resources, selection, path)
+            with graceful_interrupt() as interrupt:
+                results = tuner.fit()
+            interrupted = interrupt["interrupted"] or (
+                results.num_terminated + results.num_errors < len(results)
+            )
+            errors, preempted = reconcile(client, experiment_id, results, interrupted)
+            outcome.trained += len(results)
+            outcome.errors += errors
+            outcome.preempted += preempted
+            if interrupted:
+                outcome.interrupted = True
+                break
     except BaseException as err:
         status = "KILLED" if isinstance(err, KeyboardInterrupt) else "FAILED"
         finish_run(client, parent_run_id, status, error=redact(f"{type(err).__name__}: {err}"))
         raise
-    return summarise(
-        plan, client, parent_run_id, len(results), errors, interrupted, reused=len(reused)
-    )
-
-
-def link_reused(client: Any, parent_run_id: str, reused: dict[str, str]) -> None:
-    """The parent run names the finished runs this invocation reused (``reused_runs.json``:
-    identity -> run id) and counts them (tag ``a3m.reused``)."""
-    if not reused:
-        return
-    client.set_tag(parent_run_id, "a3m.reused", str(len(reused)))
-    client.log_dict(parent_run_id, reused, "reused_runs.json")
+    outcome.reused = len(reused)
+    return summarise(plan, client, parent_run_id, outcome)
 
 
 def plan_study(
@@ -261,9 +291,12 @@ def plan_study(
     if not args.resume:  # a resumed study keeps what it was launched with
         hold_out_for_search(spec, args, base)
     cfg = RunConfig.from_flat_dict(base)
-    if spec.pick("optuna_space", args.synthetic) is not None and args.seeds > 1:
+    if spec.pick("optuna_space", args.synthetic) is not None and args.seeds != 1:
         raise UsageError("--seeds > 1 is for grid studies; Optuna samples one seed per trial")
+    auto = _auto_seeds(spec, args)
     experiment = args.experiment or spec.name + ("-synthetic" if args.synthetic else "")
+    if args.dry_run and not args.experiment:  # made-up runs never mix with trained ones
+        experiment += "-dry-run"
     tracking_uri = resolve_tracking_uri(args.tracking_uri)
     storage = args.storage_path
     if "://" not in storage:
@@ -281,6 +314,10 @@ def plan_study(
         check_tracking(tracking_uri)
     except PreflightError as err:
         raise UsageError(str(err)) from None
+    if args.dry_run:  # nor do their identities
+        from a3m.study.dry_run import FINGERPRINT_PREFIX
+
+        fingerprints = {k: FINGERPRINT_PREFIX + v for k, v in fingerprints.items()}
     if args.resume:
         tune_path = _latest_run(storage, experiment) if args.resume == "latest" else args.resume
         if "://" not in tune_path and not (Path(tune_path) / "tuner.pkl").is_file():
@@ -299,7 +336,25 @@ def plan_study(
         storage=storage,
         tune_path=tune_path,
         command=redact(" ".join([sys.argv[0], *(argv if argv is not None else sys.argv[1:])])),
+        auto=auto,
     )
+
+
+def _auto_seeds(spec: StudySpec, args: argparse.Namespace) -> AutoSeeds | None:
+    """``--seeds auto``'s settings, or None; refused where it cannot work."""
+    if args.seeds != "auto":
+        if args.min_effect is not None:
+            raise UsageError("--min-effect is for --seeds auto")
+        return None
+    if args.resume:
+        raise UsageError("--seeds auto continues by running the same command again (finished "
+                         "trials are reused, unfinished ones continue from their checkpoints), "
+                         "not with --resume")  # fmt: skip
+    if not study_reference_of(spec, args.synthetic):
+        raise UsageError(f"--seeds auto needs a reference to compare with; study {spec.name!r} "
+                         "declares none: give --seeds N")  # fmt: skip
+    min_effect = args.min_effect / 100 if args.min_effect is not None else None
+    return AutoSeeds(args.max_seeds, min_effect)  # points -> the metric's units
 
 
 def open_parent_run(plan: StudyPlan) -> tuple[Any, str, str]:
@@ -331,44 +386,6 @@ def open_parent_run(plan: StudyPlan) -> tuple[Any, str, str]:
     return client, experiment_id, run_id
 
 
-def select_trials(plan: StudyPlan) -> tuple[list[dict] | None, dict[str, str]]:
-    """The trials this invocation trains, and those it reuses: a grid trial whose identity
-    (settings, seed, data: :func:`a3m.study.tracking.trial_identity`) already FINISHED in the
-    experiment is not trained again unless ``--rerun``. So the same command twice trains
-    nothing the second time, and ``--seeds 5`` after ``--seeds 3`` trains seeds 3 and 4 only.
-
-    Returns:
-        (the trials to train as their settings beyond the base, or None for an Optuna search
-        or a resumed study, which Tune plans; identity -> run id of each reused trial).
-    """
-    from a3m.study.tracking import finished_identities, open_store, trial_identity
-
-    spec, args = plan.spec, plan.args
-    if args.resume or spec.pick("optuna_space", args.synthetic) is not None:
-        return None, {}
-    trials = grid_trials(spec, args, plan.base)
-    if args.smoke_test:  # the first and the last: both ends of every axis's order
-        trials = [trials[0], trials[-1]] if len(trials) > 1 else trials
-    if args.rerun:
-        return trials, {}
-    client = open_store(plan.tracking_uri)
-    experiment = client.get_experiment_by_name(plan.experiment)
-    done = finished_identities(client, experiment.experiment_id) if experiment else {}
-    todo, reused = [], {}
-    for trial in trials:
-        cfg = RunConfig.from_flat_dict({**plan.base, **trial})
-        identity = trial_identity(cfg.to_flat_dict(), plan.fingerprints.get(cfg.dataset, ""))
-        if identity in done:
-            reused[identity] = done[identity]
-        else:
-            todo.append(trial)
-    if reused:
-        print(f"{len(reused)} of {len(trials)} trials already FINISHED in {plan.experiment!r} "
-              f"(same settings, seed and data): reused, not trained again; "
-              f"{len(todo)} to train (--rerun trains every one)", flush=True)  # fmt: skip
-    return todo, reused
-
-
 def connect(plan: StudyPlan) -> tuple[Any, str, str, dict[str, float]]:
     """Start (or join) Ray and open the study's parent MLflow run, overlapped: MLflow's store
     set-up (a new SQLite file runs its migrations, ~2 s) runs while ``ray.init`` waits for
@@ -383,6 +400,8 @@ def connect(plan: StudyPlan) -> tuple[Any, str, str, dict[str, float]]:
     with ThreadPoolExecutor(max_workers=1) as pool:
         tracking = pool.submit(open_parent_run, plan)
         if not ray.is_initialized():
+            if not args.verbose:  # "token authentication is enabled": Ray's default, kept
+                logging.getLogger(RAY_AUTH_LOGGER).setLevel(logging.ERROR)
             ray.init(address=ray_address(args.address), include_dashboard=False,
                      log_to_driver=args.verbose)  # fmt: skip
             print(describe_ray(args.address), flush=True)
@@ -406,35 +425,56 @@ def build_tuner(
     experiment_id: str,
     parent_run_id: str,
     resources: dict[str, float],
-    trials: list[dict] | None = None,
+    selection: Selection | None = None,
+    tune_path: str | None = None,
 ):
-    """A new Tuner over the study's search space (the grid trials to train, ``trials``, as one
-    axis), or the interrupted one restored."""
+    """A new Tuner over the study's search space (the grid trials to train, ``selection``, as
+    one axis) in ``tune_path`` (default the plan's), or the interrupted one restored: its
+    unfinished trials, and those that errored (e.g. lost with their node after their retries)
+    continue from their last checkpoints."""
     from ray import tune
+    from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 
     from a3m.study.console import TrialLines
-    from a3m.study.trainable import POINT_KEY, StudyContext, train_trial
+    from a3m.study.trainable import (
+        CHECKPOINT_EVERY_S,
+        StudyContext,
+        grid_space,
+        train_trial,
+    )
 
     args, spec = plan.args, plan.spec
+    fault = json.loads(os.environ.get(FAULT_ENV) or "{}")
     context = StudyContext(
         tracking_uri=plan.tracking_uri,
         experiment_id=experiment_id,
         parent_run_id=parent_run_id,
         fingerprints=plan.fingerprints,
         threads=max(1, math.floor(resources["cpu"])),
-        fault=json.loads(os.environ.get(FAULT_ENV) or "{}"),
+        fault=fault,
+        checkpoint_every_s=fault.get("checkpoint_every_s", CHECKPOINT_EVERY_S),
         axes=study_axes(spec, args.synthetic),
         source=plan.command.split()[0] if plan.command else spec.name,
         system_metrics=resources["gpu"] > 0 if args.system_metrics is None else args.system_metrics,
+        dry_run=args.dry_run,
+        continue_from=selection.continued if selection else {},
     )
     trainable = tune.with_resources(tune.with_parameters(train_trial, study=context), resources)
+    # Tune's result files but not its TensorBoard ones (MLflow keeps every metric): their
+    # writer, a thread and a file per trial written at every result, took a tenth of the
+    # driver's time in a dry run of 200 trials (benchmarks/bench_scale.py). The JSON and CSV,
+    # which Tune's result analysis reads, stay; Tune adds its defaults unless told not to.
+    os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"
+    loggers = [JsonLoggerCallback(), CSVLoggerCallback()]
     if args.resume:
-        return tune.Tuner.restore(plan.tune_path, trainable, resume_unfinished=True)
+        return tune.Tuner.restore(
+            plan.tune_path, trainable, resume_unfinished=True, resume_errored=True
+        )
     metric, mode = search_metric(plan.base), "max"
     optuna_space = spec.pick("optuna_space", args.synthetic)
     space = dict(plan.base) | (optuna_space or {})
-    if trials is not None:
-        space[POINT_KEY] = tune.grid_search(trials)
+    if selection is not None and selection.todo is not None:
+        space |= grid_space(selection.todo, plan.base)
     search_alg = None
     if optuna_space is not None:
         search_alg = _optuna_search(plan.optuna_storage, plan.experiment, metric, mode)
@@ -454,33 +494,56 @@ def build_tuner(
             reuse_actors=True,
         ),
         run_config=tune.RunConfig(
-            name=Path(plan.tune_path).name,
+            name=Path(tune_path or plan.tune_path).name,
             storage_path=plan.storage,
             failure_config=tune.FailureConfig(max_failures=args.max_failures),
-            checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
-            verbose=3 if args.verbose else 1,  # 1: Tune's status table only
-            callbacks=[] if args.verbose else [TrialLines(context.axes)],
+            # Tune snapshots the experiment whenever a trial has made num_to_keep
+            # checkpoints since the last snapshot: with 1, every checkpoint forced one, and
+            # trials ending together forced several a second (Ray's "snapshotting has
+            # been triggered multiple times" warning). With 2, the periodic snapshot
+            # (every 10 s or more) comes first, since a trial checkpoints every 15 s at most.
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=KEEP_CHECKPOINTS),
+            verbose=3 if args.verbose else 0,  # 0: TrialLines instead of Tune's tables
+            callbacks=loggers + ([] if args.verbose else [TrialLines(context.axes)]),
         ),
     )
 
 
-def reconcile(client: Any, experiment_id: str, results: Any, interrupted: bool) -> int:
+def reconcile(client: Any, experiment_id: str, results: Any, interrupted: bool) -> tuple[int, int]:
     """Make MLflow agree with what Tune saw (a trial killed from outside cannot end its own
-    run; one stopped by an interrupt is KILLED, resumable, not finished). Returns the number
-    of failed trials: Tune's errors and the runs a trial itself ended FAILED."""
-    from a3m.study.tracking import STOPPED_EARLY_TAG, TRIAL_TAG, finish_run
+    run). A trial lost with its process or node after its retries (SIGKILL, out of memory, a
+    node gone) is not failed: KILLED, tagged ``a3m.preempted``; so is one stopped by an
+    interrupt (without the tag). Both keep their last checkpoint's URI (``a3m.checkpoint``),
+    where a re-run of the study continues them. Returns (failed trials: Tune's errors and the
+    runs a trial itself ended FAILED, preempted trials)."""
+    from a3m.study.tracking import (
+        CHECKPOINT_TAG,
+        PREEMPTED_TAG,
+        STOPPED_EARLY_TAG,
+        as_tags,
+        finish_run,
+    )
 
-    errors = 0
-    for result in results:
-        trial_id = (result.metrics or {}).get("trial_id") or _trial_id_from_path(result.path)
-        runs = client.search_runs(
-            [experiment_id], filter_string=f"tags.`{TRIAL_TAG}` = '{trial_id}'", max_results=1
-        )
-        if not runs:
+    errors = preempted = 0
+    trial_ids = [
+        (result.metrics or {}).get("trial_id") or _trial_id_from_path(result.path)
+        for result in results
+    ]
+    run_of = _runs_by_trial(client, experiment_id, trial_ids)
+    for result, trial_id in zip(results, trial_ids, strict=True):
+        run = run_of.get(trial_id)
+        if run is None:
             errors += result.error is not None
             continue
-        run, run_id = runs[0], runs[0].info.run_id
-        if result.error is not None:
+        run_id = run.info.run_id
+        checkpoint = _checkpoint_uri(result.checkpoint)
+        keep = {CHECKPOINT_TAG: checkpoint} if checkpoint else {}
+        if result.error is not None and is_preemption(result.error):
+            preempted += 1
+            count = int(run.data.tags.get(PREEMPTED_TAG, 0)) + (run.info.status == "RUNNING")
+            client.log_batch(run_id, tags=as_tags({**keep, PREEMPTED_TAG: str(max(1, count))}))
+            finish_run(client, run_id, "KILLED", force=True)
+        elif result.error is not None:
             errors += 1
             finish_run(client, run_id, "FAILED", error=f"{type(result.error).__name__}: "
                        f"{result.error}")  # fmt: skip
@@ -491,26 +554,66 @@ def reconcile(client: Any, experiment_id: str, results: Any, interrupted: bool) 
         ):
             if STOPPED_EARLY_TAG in run.data.tags:
                 client.delete_tag(run_id, STOPPED_EARLY_TAG)
+            client.log_batch(run_id, tags=as_tags(keep))
             finish_run(client, run_id, "KILLED", force=True)
         elif run.info.status == "RUNNING":
             client.set_tag(run_id, STOPPED_EARLY_TAG, "true")
             finish_run(client, run_id, "FINISHED")
-    return errors
+    return errors, preempted
 
 
-def summarise(
-    plan: StudyPlan,
-    client: Any,
-    parent_run_id: str,
-    num_trials: int,
-    errors: int,
-    interrupted: bool,
-    reused: int = 0,
-) -> StudyResult:
+def _runs_by_trial(client: Any, experiment_id: str, trial_ids: list[str]) -> dict[str, Any]:
+    """Tune trial id -> its MLflow run: one paged search per Tune experiment (its trial ids
+    share a prefix: ``0fdcf_00003``), not one per trial, which made reconciling 1,000 trials
+    1,000 searches of a growing experiment."""
+    from a3m.study.runs import search_all_runs
+    from a3m.study.tracking import TRIAL_TAG
+
+    found: dict[str, Any] = {}
+    for prefix in sorted({t.split("_")[0] for t in trial_ids if t}):
+        like = f"tags.`{TRIAL_TAG}` LIKE '{prefix}_%'"
+        for run in search_all_runs(client, [experiment_id], like):  # newest first, as before
+            found.setdefault(run.data.tags.get(TRIAL_TAG), run)
+    return found
+
+
+LOST_WITH_NODE = (
+    "ActorDiedError",
+    "ActorUnavailableError",
+    "NodeDiedError",
+    "OutOfMemoryError",
+    "WorkerCrashedError",
+    "LocalRayletDiedError",
+)
+"""Ray's errors for a trial whose process or node went away (not an exception of its code)."""
+
+
+def is_preemption(error: BaseException) -> bool:
+    """Whether Tune's error for a trial means it was lost with its process or node (SIGKILL,
+    the out-of-memory killer, a spot node gone) rather than raised by its code."""
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if any(cls.__name__ in LOST_WITH_NODE for cls in type(error).__mro__):
+            return True
+        error = getattr(error, "cause", None) or error.__cause__
+    return False
+
+
+def _checkpoint_uri(checkpoint: Any) -> str | None:
+    """A Tune checkpoint's location as a URI ``tune.Checkpoint`` opens again (a local path as
+    it is)."""
+    if checkpoint is None:
+        return None
+    scheme = checkpoint.filesystem.type_name
+    return checkpoint.path if scheme == "local" else f"{scheme}://{checkpoint.path}"
+
+
+def summarise(plan: StudyPlan, client: Any, parent_run_id: str, outcome: Outcome) -> StudyResult:
     """Leaderboard and paired verdicts (CSV, MLflow table on the parent run, console), the
-    parent run's final status, and what to do next after an interrupt."""
+    parent run's final status, and what to do next after an interrupt or a lost trial."""
     from a3m.study import leaderboard as lb
-    from a3m.study.tracking import finish_run
+    from a3m.study.tracking import VERDICT_ALPHA_TAG, finish_run
 
     args = plan.args
     out_dir = Path(args.out).expanduser().resolve() / plan.experiment
@@ -518,29 +621,46 @@ def summarise(
     table, comparisons = None, None
     try:
         table, comparisons = lb.export_leaderboard(
-            plan.experiment, plan.tracking_uri, csv, sort_by="score_mean", reference=plan.reference
-        )
+            plan.experiment, plan.tracking_uri, csv, sort_by="score_mean",
+            reference=plan.reference, alpha=plan.alpha,
+        )  # fmt: skip
         client.log_artifact(parent_run_id, str(csv))
         if not comparisons.empty:
             # MLflow's table view (the run's artifacts) and the CSV beside the leaderboard.
-            client.log_table(parent_run_id, data=comparisons, artifact_file="comparisons.json")
+            with warnings.catch_warnings():  # pandas 3's dtype notice, from inside MLflow
+                warnings.filterwarnings("ignore", message=".*select_dtypes.*")
+                client.log_table(parent_run_id, data=comparisons, artifact_file="comparisons.json")
             client.log_artifact(parent_run_id, str(csv.with_name("comparisons.csv")))
     except ValueError as e:
         print(f"no leaderboard: {e}")
         csv = None
-    status = "KILLED" if interrupted else "FINISHED" if errors < num_trials else "FAILED"
+    n, errors = outcome.trained, outcome.errors
+    unfinished = outcome.interrupted or outcome.preempted
+    status = "KILLED" if unfinished else "FINISHED" if errors < n or not n else "FAILED"
+    if plan.auto is not None:
+        client.set_tag(parent_run_id, VERDICT_ALPHA_TAG, f"{plan.alpha:.4g}")
     finish_run(client, parent_run_id, status)
 
-    _print_summary(table, csv, plan.tracking_uri, num_trials, errors, plan.tune_path)
-    print_verdicts(comparisons, plan.reference, args.seeds)
-    if interrupted:
-        command = plan.command if args.resume else f"{plan.command} --resume {plan.tune_path}"
+    _print_summary(table, csv, plan.tracking_uri, n, errors, plan.tune_path, outcome.reused)
+    print_verdicts(comparisons, plan.reference, args.seeds if plan.auto is None else 3)
+    if plan.auto is not None and comparisons is not None and not comparisons.empty:
+        print(f"(seeds on demand: the verdicts use alpha {plan.alpha:.3g}, 0.05 split over the "
+              "looks that could decide; README: Seeds on demand)")  # fmt: skip
+    if outcome.preempted:
+        print(f"\n{outcome.preempted} trial(s) lost with their node or process after their "
+              "retries: KILLED and tagged a3m.preempted in MLflow, not failed. Run the same "
+              "command again to continue them from their checkpoints.")  # fmt: skip
+    if outcome.interrupted:
+        command = plan.command
+        if not (args.resume or plan.auto):  # an auto study continues by running it again
+            command = f"{plan.command} --resume {plan.tune_path}"
         print(f"\ninterrupted: the unfinished trials are KILLED in MLflow. Continue with:\n"
               f"  python {command}")  # fmt: skip
     optuna = plan.optuna_storage if plan.spec.pick("optuna_space", args.synthetic) else None
     return StudyResult(
-        plan.spec.name, plan.experiment, plan.tracking_uri, out_dir, csv, num_trials, errors,
-        plan.tune_path, interrupted, optuna_storage=optuna, reused=reused,
+        plan.spec.name, plan.experiment, plan.tracking_uri, out_dir, csv, n, errors,
+        plan.tune_path, outcome.interrupted, optuna_storage=optuna, reused=outcome.reused,
+        num_preempted=outcome.preempted,
     )  # fmt: skip
 
 
@@ -595,11 +715,15 @@ def _optuna_search(storage_url: str | None, experiment: str, metric: str, mode: 
     )  # fmt: skip
 
 
-def _print_summary(table, csv, tracking_uri, n, errors, tune_path) -> None:
+def _print_summary(table, csv, tracking_uri, n, errors, tune_path, reused=0) -> None:
     from a3m.study.tracking import redact
 
     print()
-    print(f"{n} trials, {errors} failed. Tune results: {tune_path}")
+    done = f"; {reused} reused (FINISHED before)" if reused else ""
+    if n:
+        print(f"{n} trials trained, {errors} failed{done}. Tune results: {tune_path}")
+    else:  # Tune never ran: there is no folder to point at
+        print(f"nothing trained{done}")
     if table is not None:
         shown = table.drop(columns=["run_ids"]).dropna(axis=1, how="all")  # CIs need 2+ seeds
         with _pd_options():

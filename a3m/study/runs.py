@@ -8,12 +8,21 @@ it, and all group runs into configurations the same way (:func:`configuration_ke
 
 from __future__ import annotations
 
+import gc
 import json
 
+import numpy as np
 import pandas as pd
 from mlflow import MlflowClient
+from mlflow.entities import Run
 
-from a3m.study.tracking import PARENT_TAG, REFERENCE_TAG, RUN_KIND_TAG, TRIAL_TAG
+from a3m.study.tracking import (
+    PARENT_TAG,
+    REFERENCE_TAG,
+    RUN_KIND_TAG,
+    TRIAL_TAG,
+    VERDICT_ALPHA_TAG,
+)
 
 NOT_A_SETTING = frozenset({"seed", "data_root", "synthetic_cache", "num_workers", "device"})
 """Params that never make two runs different configurations: the seed pairs runs, the others
@@ -23,16 +32,13 @@ say where and how a run ran, not what it computed."""
 def runs_frame(experiment: str, tracking_uri: str) -> pd.DataFrame:
     """The training runs of an MLflow experiment (a study's trials and ``a3m train``'s runs, not
     the studies' parent runs) as a DataFrame (``mlflow.search_runs`` layout: ``params.*``,
-    ``metrics.*`` with each metric's latest value, ``tags.*``)."""
+    ``metrics.*`` with each metric's latest value, ``tags.*``), every page of the search."""
     client = MlflowClient(tracking_uri)
     exp = client.get_experiment_by_name(experiment)
     if exp is None:
         names = sorted(e.name for e in client.search_experiments())
         raise ValueError(f"no MLflow experiment {experiment!r} at {tracking_uri}; found: {names}")
-    import mlflow
-
-    mlflow.set_tracking_uri(tracking_uri)
-    df = mlflow.search_runs([exp.experiment_id], output_format="pandas")
+    df = _as_frame(search_all_runs(client, [exp.experiment_id]))
     kind = df.get(f"tags.{RUN_KIND_TAG}", pd.Series(None, index=df.index, dtype=object))
     trial = df.get(f"tags.{TRIAL_TAG}", pd.Series(None, index=df.index, dtype=object))
     parent = df.get(f"tags.{PARENT_TAG}", pd.Series(None, index=df.index, dtype=object))
@@ -41,22 +47,96 @@ def runs_frame(experiment: str, tracking_uri: str) -> pd.DataFrame:
     return df[training].reset_index(drop=True)
 
 
-def study_reference(experiment: str, tracking_uri: str) -> dict[str, str] | None:
-    """The reference configuration the study declared (``StudySpec.reference``), from its
-    latest parent run's tag; None when no invocation declared one (e.g. an open search)."""
+RUNS_PER_PAGE = 5000
+"""Runs per ``search_runs`` request: MLflow caps a page at 50,000; 5,000 keeps each response
+(all params, tags and latest metrics of every run) a few tens of MB."""
+
+
+def search_all_runs(
+    client: MlflowClient, experiment_ids: list[str], filter_string: str = ""
+) -> list[Run]:
+    """Every run of the experiments that matches ``filter_string``, page after page (no cap:
+    ``mlflow.search_runs`` stops at 100,000).
+
+    Python's cyclic garbage collector is held off meanwhile: the SQL store builds an ORM object
+    per param, tag and metric of every run (over a million for 10,000 runs), and each
+    collection of the oldest generation walks all of them again; none of them form cycles that
+    need it. On 10,000 runs this made the search several times faster (benchmarks/RESULTS.md,
+    "Issue 12: scale")."""
+    runs: list[Run] = []
+    token = None
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        while True:
+            page = client.search_runs(
+                experiment_ids, filter_string, max_results=RUNS_PER_PAGE, page_token=token
+            )
+            runs += page
+            token = page.token
+            if not token:
+                return runs
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _as_frame(runs: list[Run]) -> pd.DataFrame:
+    """``mlflow.search_runs(output_format="pandas")``'s frame of ``runs``, built column-wise
+    (its loop converts two timestamps per run, one at a time): the run's info, then
+    ``metrics.*``, ``params.*``, ``tags.*`` in the order the runs first have them, NaN (None for
+    text) where a run lacks one."""
+    info = {
+        "run_id": [r.info.run_id for r in runs],
+        "experiment_id": [r.info.experiment_id for r in runs],
+        "status": [r.info.status for r in runs],
+        "artifact_uri": [r.info.artifact_uri for r in runs],
+        "start_time": pd.to_datetime([r.info.start_time for r in runs], unit="ms", utc=True),
+        "end_time": pd.to_datetime([r.info.end_time for r in runs], unit="ms", utc=True),
+    }
+    parts = [pd.DataFrame(info)]
+    for prefix, values, missing in (
+        ("metrics.", [r.data.metrics for r in runs], np.nan),
+        ("params.", [r.data.params for r in runs], None),
+        ("tags.", [r.data.tags for r in runs], None),
+    ):
+        keys = list(dict.fromkeys(k for row in values for k in row))
+        columns = {f"{prefix}{k}": [row.get(k, missing) for row in values] for k in keys}
+        parts.append(pd.DataFrame(columns, index=parts[0].index))
+    return pd.concat(parts, axis=1)
+
+
+def latest_parent_tag(experiment: str, tracking_uri: str, tag: str) -> str | None:
+    """The value of ``tag`` on the experiment's latest run that has it (a study's parent run),
+    or None."""
     client = MlflowClient(tracking_uri)
     exp = client.get_experiment_by_name(experiment)
     if exp is None:
         return None
     parents = client.search_runs(
         [exp.experiment_id],
-        filter_string=f"tags.`{REFERENCE_TAG}` != ''",
+        filter_string=f"tags.`{tag}` != ''",
         order_by=["attributes.start_time DESC"],
         max_results=1,
     )
-    if not parents:
-        return None
-    return {k: str(v) for k, v in json.loads(parents[0].data.tags[REFERENCE_TAG]).items()}
+    return parents[0].data.tags[tag] if parents else None
+
+
+def study_reference(experiment: str, tracking_uri: str) -> dict[str, str] | None:
+    """The reference configuration the study declared (``StudySpec.reference``), from its
+    latest parent run's tag; None when no invocation declared one (e.g. an open search)."""
+    found = latest_parent_tag(experiment, tracking_uri, REFERENCE_TAG)
+    return {k: str(v) for k, v in json.loads(found).items()} if found else None
+
+
+def study_alpha(experiment: str, tracking_uri: str) -> float:
+    """The family-wise error rate of the study's verdicts: the ``a3m.verdict_alpha`` tag of its
+    latest parent run that has one (a study with ``--seeds auto`` splits 0.05 over its looks,
+    :mod:`a3m.study.seeds`), else :data:`a3m.stats.ALPHA`."""
+    from a3m.stats import ALPHA
+
+    found = latest_parent_tag(experiment, tracking_uri, VERDICT_ALPHA_TAG)
+    return float(found) if found else ALPHA
 
 
 def configuration_key(runs: pd.DataFrame) -> list[str]:

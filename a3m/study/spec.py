@@ -104,12 +104,25 @@ def study_parser(spec: StudySpec) -> argparse.ArgumentParser:
     run.add_argument("--smoke-test", action="store_true",
                      help="the smallest end-to-end run: --synthetic, 1 epoch, 1 seed, the first "
                      "and last trial of the study, no report")  # fmt: skip
+    run.add_argument("--dry-run", action="store_true",
+                     help="a benchmark and plumbing aid: every trial goes through Ray Tune and "
+                     "logs to MLflow as usual, but trains nothing (deterministic made-up "
+                     "metrics, data fingerprints marked 'dry-run-'); into the experiment "
+                     "<name>-dry-run unless --experiment says. Not a result")  # fmt: skip
     run.add_argument("--epochs", type=_at_least(1), help="epochs per trial (default: the study's)")
     run.add_argument("--num-samples", type=_at_least(1), help="Optuna trials / grid repeats "
                      f"(default: {spec.num_samples})")  # fmt: skip
-    run.add_argument("--seeds", type=_at_least(1), default=spec.seeds,
+    run.add_argument("--seeds", type=_seeds, default=spec.seeds, metavar="N|auto",
                      help="seeds per configuration (a grid axis; runs on the same seed are "
-                     "paired: same init, data order and augmentation)")  # fmt: skip
+                     "paired: same init, data order and augmentation). 'auto': 3, then more "
+                     "only where the paired verdict against the reference is still open, up "
+                     "to --max-seeds (README: Seeds on demand)")  # fmt: skip
+    run.add_argument("--max-seeds", type=_at_least(3), default=DEFAULT_MAX_SEEDS,
+                     help="with --seeds auto: the most seeds a configuration gets")  # fmt: skip
+    run.add_argument("--min-effect", type=_above(0.0), metavar="POINTS",
+                     help="with --seeds auto: a comparison whose 95%% interval lies within "
+                     "+-POINTS (accuracy points) is settled: no difference that "
+                     "matters")  # fmt: skip
     run.add_argument(
         "--scheduler", choices=("fifo", "asha"), default="fifo", help="ASHA stops weak trials"
     )
@@ -169,6 +182,11 @@ def _at_least(low: float):
         return value
 
     return parse
+
+
+def _seeds(text: str) -> int | str:
+    """An argparse type: a seed count >= 1, or ``auto``."""
+    return "auto" if text.strip().lower() == "auto" else _at_least(1)(text)
 
 
 def _above(low: float):
@@ -265,18 +283,25 @@ def build_base(spec: StudySpec, args: argparse.Namespace) -> dict[str, Any]:
     return {k: v for k, v in flat.items() if k in base}
 
 
-def grid_trials(spec: StudySpec, args: argparse.Namespace, base: dict[str, Any]) -> list[dict]:
+def grid_trials(
+    spec: StudySpec, args: argparse.Namespace, base: dict[str, Any], seeds: int | None = None
+) -> list[dict]:
     """Every trial of a grid study, as its settings beyond ``base``: the grid's cross product,
-    crossed with the points and the seeds, in that order."""
+    crossed with the points and the seeds (``seeds``, default ``--seeds``), in that order."""
     grid = spec.pick("grid", args.synthetic)
     points = spec.pick("points", args.synthetic) or [{}]
     first = int(base.get("seed", 0))
+    count = args.seeds if seeds is None else seeds
     trials = []
     for values in itertools.product(*grid.values()):
         for point in points:
-            for seed in range(first, first + args.seeds):
+            for seed in range(first, first + count):
                 trials.append({**dict(zip(grid, values, strict=True)), **point, "seed": seed})
     return trials
+
+
+DEFAULT_MAX_SEEDS = 12
+"""``--max-seeds``: with ``--seeds auto`` (:mod:`a3m.study.seeds`), 3, 5, 8 then 12 seeds."""
 
 
 class UsageError(SystemExit):

@@ -28,6 +28,24 @@ from mlflow.entities import Metric, Param, Run, RunStatus, RunTag
 
 from a3m.config import RunConfig
 
+
+def _telemetry_off_unless_asked() -> None:
+    """MLflow's usage telemetry thread sets and unsets a variable of ``os.environ`` while
+    requests read it: a KeyError now and then in a trial's logging call under load (seen with
+    32 writers). Off unless ``MLFLOW_DISABLE_TELEMETRY`` says otherwise; ``import mlflow``
+    already started it, so it is set up again."""
+    if "MLFLOW_DISABLE_TELEMETRY" in os.environ:
+        return
+    os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
+    try:
+        from mlflow.telemetry.client import set_telemetry_client
+    except ImportError:  # an MLflow without telemetry
+        return
+    set_telemetry_client()
+
+
+_telemetry_off_unless_asked()
+
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 PARENT_TAG = "mlflow.parentRunId"
 TRIAL_TAG = "a3m.trial_id"
@@ -36,7 +54,12 @@ ERROR_TAG = "a3m.error"
 STOPPED_EARLY_TAG = "a3m.stopped_early"
 RETRIES_TAG = "a3m.retries"  # on a trial run: how many times it was started again after a crash
 RETRIED_AFTER_TAG = "a3m.retried_after"  # ... and the reason of the last crash
+PREEMPTED_TAG = "a3m.preempted"  # on a trial run: times it lost its process or node (a count)
+CHECKPOINT_TAG = "a3m.checkpoint"  # on an unfinished trial run: its last checkpoint's URI
+RESUMED_AT_TAG = "a3m.resumed_at_epoch"  # the epoch of the checkpoint its last attempt began at
+CONTINUED_FROM_TAG = "a3m.continued_from"  # a run adopted by a re-run: its first parent run
 REFERENCE_TAG = "a3m.reference"  # on a parent run: JSON of the study's reference FIELD -> value
+VERDICT_ALPHA_TAG = "a3m.verdict_alpha"  # on a parent run: its verdicts' alpha (--seeds auto)
 STUDY_TAG = "a3m.study"  # on a parent run: the study script's name
 RUN_KIND_TAG = "a3m.run_kind"  # "trial" (a study's) or "single" (a3m train): a training run
 RUN_DIR_TAG = "a3m.run_dir"  # on a single run: its output folder (its key)
@@ -178,28 +201,46 @@ def trial_identity(flat_config: Mapping[str, Any], fingerprint: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def finished_identities(client: MlflowClient, experiment_id: str) -> dict[str, str]:
-    """identity -> run id of the experiment's training runs that FINISHED their whole budget
-    (not stopped early), the latest one per identity; every page of the search."""
-    done: dict[str, tuple[int, str]] = {}
+def search_all(client: MlflowClient, experiment_id: str, filter_string: str) -> Iterable[Run]:
+    """Every run of the experiment matching ``filter_string``, page by page."""
     token = None
     while True:
         page = client.search_runs(
-            [experiment_id],
-            filter_string=f"attributes.status = 'FINISHED' and tags.`{IDENTITY_TAG}` LIKE '%'",
-            max_results=5000,
-            page_token=token,
+            [experiment_id], filter_string=filter_string, max_results=5000, page_token=token
         )
-        for run in page:
-            tags = run.data.tags
-            if tags.get(STOPPED_EARLY_TAG) == "true":
-                continue
-            key, started = tags[IDENTITY_TAG], run.info.start_time or 0
-            if key not in done or started > done[key][0]:
-                done[key] = (started, run.info.run_id)
+        yield from page
         token = page.token
         if not token:
-            return {key: run_id for key, (_, run_id) in done.items()}
+            return
+
+
+def finished_identities(client: MlflowClient, experiment_id: str) -> dict[str, str]:
+    """identity -> run id of the experiment's training runs that FINISHED their whole budget
+    (not stopped early), the latest one per identity."""
+    done: dict[str, tuple[int, str]] = {}
+    query = f"attributes.status = 'FINISHED' and tags.`{IDENTITY_TAG}` LIKE '%'"
+    for run in search_all(client, experiment_id, query):
+        tags = run.data.tags
+        if tags.get(STOPPED_EARLY_TAG) == "true":
+            continue
+        key, started = tags[IDENTITY_TAG], run.info.start_time or 0
+        if key not in done or started > done[key][0]:
+            done[key] = (started, run.info.run_id)
+    return {key: run_id for key, (_, run_id) in done.items()}
+
+
+def continuable_runs(client: MlflowClient, experiment_id: str) -> dict[str, tuple[str, str]]:
+    """identity -> (run id, checkpoint URI) of the experiment's trial runs that ended KILLED
+    (lost with their node, or interrupted) with a checkpoint on record: what a re-run of the
+    study continues instead of starting again. The latest run per identity."""
+    found: dict[str, tuple[int, str, str]] = {}
+    query = f"attributes.status = 'KILLED' and tags.`{CHECKPOINT_TAG}` LIKE '%'"
+    for run in search_all(client, experiment_id, query):
+        tags = run.data.tags
+        key, started = tags.get(IDENTITY_TAG), run.info.start_time or 0
+        if key and (key not in found or started > found[key][0]):
+            found[key] = (started, run.info.run_id, tags[CHECKPOINT_TAG])
+    return {key: (run_id, uri) for key, (_, run_id, uri) in found.items()}
 
 
 def get_or_create_experiment(client: MlflowClient, name: str) -> str:
@@ -292,6 +333,7 @@ class RunTracker:
         experiment_id: str,
         key: Mapping[str, str],
         run_name: str | None = None,
+        adopt: str | None = None,
     ):
         self.client = MlflowClient(tracking_uri)
         found = self.client.search_runs(
@@ -299,20 +341,29 @@ class RunTracker:
             filter_string=" and ".join(f"tags.`{k}` = '{v}'" for k, v in key.items()),
             max_results=1,
         )
+        if not found and adopt:
+            # A run an earlier invocation left unfinished: it becomes this key's run, so the
+            # continued trial keeps one history (its first parent is named on it).
+            run = self.client.get_run(adopt)
+            first_parent = run.data.tags.get(PARENT_TAG, "")
+            self.client.log_batch(adopt, tags=as_tags({**key, CONTINUED_FROM_TAG: first_parent}))
+            found = [self.client.get_run(adopt)]
         if found:
             self.run_id = found[0].info.run_id
             self.status = found[0].info.status
             self._error = found[0].data.tags.get(ERROR_TAG)
             self._stopped_early = STOPPED_EARLY_TAG in found[0].data.tags
             self._retries = int(found[0].data.tags.get(RETRIES_TAG, 0))
+            self._preempted = int(found[0].data.tags.get(PREEMPTED_TAG, 0))
             self._existing = True
         else:
             tags = {**environment_tags(), **key}
             run = self.client.create_run(experiment_id, tags=tags, run_name=run_name)
             self.run_id, self.status, self._error = run.info.run_id, "RUNNING", None
             self._stopped_early = False
-            self._retries, self._existing = 0, False
-        self._logged_epochs = self._epochs_in_store()
+            self._retries, self._preempted, self._existing = 0, 0, False
+        # A run created just now has nothing logged: no request to ask (nor below).
+        self._logged_epochs = self._epochs_in_store() if self._existing else set()
 
     @classmethod
     def for_trial(
@@ -322,11 +373,13 @@ class RunTracker:
         parent_run_id: str,
         trial_id: str,
         run_name: str | None = None,
+        adopt: str | None = None,
     ) -> RunTracker:
         """A study's trial: the child of the parent run, found by Tune's trial id (stable
-        across retries and ``Tuner.restore``)."""
+        across retries and ``Tuner.restore``); where there is none yet, the run ``adopt`` (an
+        unfinished run of the same identity that this trial continues), else a new one."""
         key = {RUN_KIND_TAG: "trial", PARENT_TAG: parent_run_id, TRIAL_TAG: trial_id}
-        return cls(tracking_uri, experiment_id, key, run_name)
+        return cls(tracking_uri, experiment_id, key, run_name, adopt=adopt)
 
     @classmethod
     def for_single_run(
@@ -342,15 +395,20 @@ class RunTracker:
     def start(self) -> None:
         """Mark the run RUNNING (again, for a retried or restored trial). A run found RUNNING
         or FAILED did not end cleanly: this start is a retry, counted (``a3m.retries``) with
-        the reason of the attempt before (``a3m.retried_after``)."""
+        the reason of the attempt before (``a3m.retried_after``). A run found RUNNING lost its
+        process or node without a word (SIGKILL, out of memory, a node gone): that attempt was
+        preempted, not failed, and is counted as such too (``a3m.preempted``)."""
         if self._existing and self.status in ("RUNNING", "FAILED"):
             self._retries += 1
             reason = self._error or (
                 "the attempt ended without a word: its process was killed (out of memory, "
                 "SIGKILL) or its node or driver was lost"
             )
-            self.client.set_tag(self.run_id, RETRIES_TAG, str(self._retries))
-            self.client.set_tag(self.run_id, RETRIED_AFTER_TAG, reason[:MAX_ERROR_CHARS])
+            tags = {RETRIES_TAG: str(self._retries), RETRIED_AFTER_TAG: reason[:MAX_ERROR_CHARS]}
+            if self.status == "RUNNING":
+                self._preempted += 1
+                tags[PREEMPTED_TAG] = str(self._preempted)
+            self.client.log_batch(self.run_id, tags=as_tags(tags))
         if self.status != "RUNNING":
             self.client.update_run(self.run_id, status="RUNNING")
             self.status = "RUNNING"
@@ -362,6 +420,12 @@ class RunTracker:
             self.client.delete_tag(self.run_id, ERROR_TAG)
             self._error = None
 
+    def complete(self, epochs: int) -> bool:
+        """Whether the run already ended FINISHED with all ``epochs`` logged (not stopped
+        early): a trial started again on it has nothing left to do."""
+        done = max(self._logged_epochs, default=0) >= epochs
+        return self.status == "FINISHED" and done and not self._stopped_early
+
     def _epochs_in_store(self) -> set[int]:
         return {int(m.step) for m in self.client.get_metric_history(self.run_id, "epoch")}
 
@@ -371,7 +435,7 @@ class RunTracker:
 
     def log_params(self, params: Mapping[str, Any], tags: Mapping[str, str]) -> None:
         """Params once per run (MLflow refuses to change a param); tags any time."""
-        existing = self.client.get_run(self.run_id).data.params
+        existing = self.client.get_run(self.run_id).data.params if self._existing else {}
         new = {k: v for k, v in params.items() if k not in existing}
         self.client.log_batch(self.run_id, params=as_params(new), tags=as_tags(tags))
 
@@ -399,7 +463,7 @@ class RunTracker:
         from mlflow.data.meta_dataset import MetaDataset
         from mlflow.entities import DatasetInput, InputTag
 
-        logged = self.client.get_run(self.run_id).inputs.dataset_inputs
+        logged = self.client.get_run(self.run_id).inputs.dataset_inputs if self._existing else []
         if any(i.dataset.digest == fingerprint and i.dataset.name == name for i in logged):
             return
         with warnings.catch_warnings():  # "can be interpreted in multiple ways": a local path

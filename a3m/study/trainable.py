@@ -13,6 +13,7 @@ import contextlib
 import math
 import os
 import shutil
+import signal
 import socket
 import tempfile
 import time
@@ -28,8 +29,10 @@ from ray import tune
 from a3m.config import ConfigError, RunConfig
 from a3m.data._io import ImageReadError
 from a3m.data.base import DatasetFormatError
+from a3m.study.dry_run import dry_fit
 from a3m.study.tracking import (
     IDENTITY_TAG,
+    RESUMED_AT_TAG,
     STOPPED_EARLY_TAG,
     RunTracker,
     config_tags,
@@ -58,19 +61,60 @@ DETERMINISTIC_ERRORS: tuple[type[BaseException], ...] = (
 """Errors a retry from the last checkpoint would meet again: the trial ends FAILED at once."""
 
 CHECKPOINT_EVERY_S = 15.0
-"""Least time between two checkpoints a trial hands to Tune (the last epoch's always goes).
-With ``num_to_keep=1`` every checkpoint forces Tune to snapshot the experiment's state, and the
-1-2 s epochs of a synthetic trial made it snapshot several times a second (Ray's "snapshotting
-has been triggered multiple times" warning, 71 times in one headline run). A retry recomputes
-at most this long; an epoch of a real dataset takes longer, so it is checkpointed every epoch."""
+"""Least time from a trial's start, and between two checkpoints, before it hands Tune one (the
+last epoch's always goes; a trial shorter than this makes only that one).
+Tune snapshots the experiment's state when a trial has made ``num_to_keep`` checkpoints since
+the last snapshot (``runner.KEEP_CHECKPOINTS``), and the 1-2 s epochs of a synthetic trial made
+it snapshot several times a second (Ray's "snapshotting has been triggered multiple times"
+warning, 71 times in one headline run). A retry recomputes at most this long; an epoch of a
+real dataset takes longer, so it is checkpointed every epoch."""
 
 TUNE_METRICS = ("score", "val_score")
 """What Tune ranks trials by: the held-out ``val_score`` when the run has a validation part,
 else ``score`` (a3m.study.spec.search_metric)."""
 
 POINT_KEY = "point"
-"""A param-space key whose value (a dict) is merged into the run config: lets a grid list
-explicit points, e.g. the two one-dimensional sweeps of Fig. 7."""
+"""The param-space key of a grid's explicit points in studies launched before the varying
+fields were columns (a dict merged into the run config); still read when one is resumed."""
+LABEL_SEP = ","
+"""Joins the varying fields into the key of a grid's trial labels (``alpha,beta,seed``): no
+RunConfig field has it, and Tune's tables keep the key and the values readable."""
+
+
+@dataclass(frozen=True)
+class PointValue:
+    """``tune.sample_from`` callable: one field's value in the trial labelled ``config[key]``."""
+
+    key: str  # the label key
+    values: dict[str, Any]  # label -> the field's value
+
+    def __call__(self, config: dict[str, Any]) -> Any:
+        return self.values[config[self.key]]
+
+
+def grid_space(trials: list[dict[str, Any]], base: dict[str, Any]) -> dict[str, Any]:
+    """The param space of a grid over explicit ``trials`` (each: its settings beyond ``base``),
+    shaped for Tune's status table: a field set alike in every trial is a plain value; a single
+    varying field is the grid itself; several are one grid over labels (key ``alpha,beta,seed``,
+    values ``0.1,0.5,0``) from which each field is looked up (:class:`PointValue`), so the
+    table shows them as one readable column instead of a truncated dict."""
+    from ray import tune
+
+    defaults = RunConfig.from_flat_dict(base).to_flat_dict()
+    fields = list(dict.fromkeys(k for trial in trials for k in trial))
+    values = {name: [trial.get(name, defaults.get(name)) for trial in trials] for name in fields}
+    varying = [name for name in fields if len({repr(v) for v in values[name]}) > 1]
+    space: dict[str, Any] = {name: values[name][0] for name in fields if name not in varying}
+    if len(varying) == 1:
+        space[varying[0]] = tune.grid_search(values[varying[0]])
+    elif varying:
+        key = LABEL_SEP.join(varying)
+        labels = [LABEL_SEP.join(str(values[n][i]) for n in varying) for i in range(len(trials))]
+        space[key] = tune.grid_search(labels)
+        for name in varying:
+            by_label = dict(zip(labels, values[name], strict=True))
+            space[name] = tune.sample_from(PointValue(key, by_label))
+    return space
 
 
 @dataclass(frozen=True)
@@ -87,12 +131,20 @@ class StudyContext:
     axes: tuple[str, ...] = ()  # the fields the study varies: they name each trial's run
     source: str = ""  # the study script, MLflow's Source of every trial run
     system_metrics: bool = False  # MLflow's CPU, memory (and GPU) utilisation of each trial
+    checkpoint_every_s: float = CHECKPOINT_EVERY_S  # tests of retries set 0: every epoch
+    # identity -> (run id, checkpoint URI) of runs an earlier invocation left unfinished (lost
+    # with their node, or interrupted): a trial of that identity continues them
+    continue_from: dict[str, tuple[str, str]] = field(default_factory=dict)
+    dry_run: bool = False  # --dry-run: a3m.study.dry_run.dry_fit (made-up metrics), not fit
 
 
 def trial_config(config: dict[str, Any]) -> RunConfig:
-    """Tune's config dict (possibly with a ``point``) -> a validated RunConfig."""
-    flat = {k: v for k, v in config.items() if k != POINT_KEY}
-    flat.update(config.get(POINT_KEY) or {})
+    """Tune's config dict (possibly with a grid's label or an old study's ``point``) -> a
+    validated RunConfig."""
+    flat = {k: v for k, v in config.items() if k != POINT_KEY and LABEL_SEP not in k}
+    point = config.get(POINT_KEY)
+    if isinstance(point, dict):  # a study launched before the fields were columns, resumed
+        flat.update(point)
     return RunConfig.from_flat_dict(flat)
 
 
@@ -113,43 +165,51 @@ def train_trial(config: dict[str, Any], study: StudyContext) -> None:
     # as resolved, so the run shows what it used.
     workers = resolve_num_workers(cfg.num_workers, resolve_device(cfg.device), study.threads)
     cfg = cfg.replace(num_workers=workers)
+    flat, fingerprint = cfg.to_flat_dict(), study.fingerprints.get(cfg.dataset, "unknown")
+    identity = trial_identity(flat, fingerprint)
     ctx = tune.get_context()
+    earlier_run, earlier_checkpoint = study.continue_from.get(identity, (None, None))
     tracker = RunTracker.for_trial(
         study.tracking_uri,
         study.experiment_id,
         study.parent_run_id,
         ctx.get_trial_id(),
         run_name=run_name(cfg, study.axes),
+        adopt=earlier_run,
     )
+    if tracker.complete(cfg.epochs):
+        # A study resumed after its driver died just as this trial ended, before Tune saved it
+        # as terminated (or with an older checkpoint than the last): the MLflow run says the
+        # trial is done; leave it alone rather than train its last epochs again.
+        return
     work = Path(ctx.get_trial_dir()) / "work"
     work.mkdir(parents=True, exist_ok=True)
     resume, history = None, []
     checkpoint = tune.get_checkpoint()
+    if checkpoint is None and earlier_checkpoint:  # the first attempt of a continued trial
+        checkpoint = tune.Checkpoint(earlier_checkpoint)
     if checkpoint is not None:
         with checkpoint.as_directory() as d:
             shutil.copy2(Path(d) / CHECKPOINT_NAME, work / CHECKPOINT_NAME)
         resume = work / CHECKPOINT_NAME
         history = load_checkpoint(resume)["history"]
-        if tracker.status == "FINISHED" and history and history[-1]["epoch"] >= cfg.epochs:
-            # A study resumed after its driver died just as this trial ended, before Tune
-            # saved it as terminated: the trial is done, its run complete; leave both alone.
-            return
     tracker.start()
-    flat, fingerprint = cfg.to_flat_dict(), study.fingerprints.get(cfg.dataset, "unknown")
     tags = {
         **config_tags(cfg, fingerprint, study.source),
-        IDENTITY_TAG: trial_identity(flat, fingerprint),
+        IDENTITY_TAG: identity,
         # where it ran: a cluster's trials spread over nodes
         "a3m.ray_node_id": ray.get_runtime_context().get_node_id(),
         "a3m.hostname": socket.gethostname(),
     }
+    if history:
+        tags[RESUMED_AT_TAG] = str(int(history[-1]["epoch"]))
     tracker.log_params(flat, tags)
     if cfg.dataset in study.fingerprints:
         tracker.log_dataset(cfg.dataset, fingerprint, dataset_root(cfg))
     tracker.log_history(history)
 
     last_score: dict[str, float] = {}
-    last_checkpoint = [-math.inf]  # time of the last checkpoint handed to Tune
+    last_checkpoint = [time.monotonic()]  # of the last checkpoint handed to Tune (or the start)
 
     def report(result: EpochResult) -> None:
         tracker.log_epoch(result.epoch, result.metrics)
@@ -161,7 +221,7 @@ def train_trial(config: dict[str, Any], study: StudyContext) -> None:
         last_score.update({k: v for k, v in result.metrics.items() if k in TUNE_METRICS})
         metrics = {**last_score, **result.metrics}
         now = time.monotonic()
-        if result.epoch < cfg.epochs and now - last_checkpoint[0] < CHECKPOINT_EVERY_S:
+        if result.epoch < cfg.epochs and now - last_checkpoint[0] < study.checkpoint_every_s:
             tune.report(metrics)
         else:
             last_checkpoint[0] = now
@@ -172,7 +232,9 @@ def train_trial(config: dict[str, Any], study: StudyContext) -> None:
 
     with system_metrics(tracker.run_id, study.tracking_uri, on=study.system_metrics):
         try:
-            fit(cfg, work, resume=resume, callback=report, attention_images=study.attention_images)
+            train = dry_fit if study.dry_run else fit
+            images = study.attention_images
+            train(cfg, work, resume=resume, callback=report, attention_images=images)
         except SystemExit:
             # Tune stops a trial (ASHA, or the end of its budget) by raising SystemExit in it.
             epochs = max(tracker.logged_epochs, default=0)
@@ -236,11 +298,12 @@ def _log_final_artifacts(
 
 
 def _maybe_inject_fault(fault: dict[str, Any], epoch: int) -> None:
-    """Kill this worker process once, after a given epoch (tests of retry-from-checkpoint)."""
+    """SIGKILL this worker process once, after a given epoch, as the out-of-memory killer or a
+    lost node would (tests of preemption and of retry from a checkpoint)."""
     if not fault or epoch != fault.get("exit_after_epoch"):
         return
     marker = Path(fault["marker"])
     if marker.exists():
         return
     marker.write_text(str(os.getpid()))
-    os._exit(1)
+    os.kill(os.getpid(), signal.SIGKILL)

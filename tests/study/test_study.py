@@ -93,11 +93,13 @@ def test_raising_trial_is_failed_with_reason_and_study_completes(ray_local, stud
     assert "FAILED:1" in pd.read_csv(result.leaderboard_csv)["status"].str.cat()
 
 
-def test_dead_worker_is_retried_from_its_checkpoint(ray_local, study_args, tmp_path, monkeypatch):
-    spec = StudySpec("crash", "a worker dies after epoch 2", base=TINY)
+def test_killed_worker_is_preempted_and_retried_from_its_checkpoint(
+    ray_local, study_args, tmp_path, monkeypatch
+):
+    spec = StudySpec("crash", "a worker is SIGKILLed after epoch 2", base=TINY)
     marker = tmp_path / "crashed.pid"
     args = study_args("--epochs", "3", "--max-failures", "2")
-    fault = {"exit_after_epoch": 2, "marker": str(marker)}
+    fault = {"exit_after_epoch": 2, "marker": str(marker), "checkpoint_every_s": 0}
     monkeypatch.setenv(FAULT_ENV, json.dumps(fault))  # the only way in: an environment variable
     result = run_study(spec, args)
     assert marker.exists(), "the fault was not injected"
@@ -106,7 +108,9 @@ def test_dead_worker_is_retried_from_its_checkpoint(ray_local, study_args, tmp_p
     _, (run,) = child_runs(client, "crash-synthetic")
     assert run.info.status == "FINISHED"
     assert run.data.tags["a3m.retries"] == "1"  # the retry and its reason are on the run
+    assert run.data.tags["a3m.preempted"] == "1"  # lost with its process, not failed
     assert "process was killed" in run.data.tags["a3m.retried_after"]
+    assert int(run.data.tags["a3m.resumed_at_epoch"]) >= 1  # from its checkpoint
     assert "a3m.error" not in run.data.tags
     assert epochs_logged(client, run.info.run_id) == [1, 2, 3]  # each epoch once
     assert len(client.get_metric_history(run.info.run_id, "train_loss")) == 3

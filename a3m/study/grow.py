@@ -1,0 +1,148 @@
+"""What a study invocation trains: only what its experiment lacks.
+
+A grid trial's identity is its resolved settings, seed and data
+(:func:`a3m.study.tracking.trial_identity`). Before anything launches, the runner asks the
+tracking store which identities already FINISHED (those are reused, not trained again) and
+which were left KILLED with a checkpoint, lost with their node or interrupted (those continue
+from their checkpoint, in their own MLflow run). With ``--seeds auto``,
+:func:`seed_rounds` then adds seeds only where a paired verdict is still open
+(:mod:`a3m.study.seeds`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from a3m.config import RunConfig
+from a3m.study.spec import grid_trials
+
+if TYPE_CHECKING:
+    from a3m.study.runner import StudyPlan
+
+
+@dataclass
+class Selection:
+    """The trials one round trains, and the earlier runs it reuses or continues."""
+
+    todo: list[dict] | None  # settings beyond the base; None: Tune plans (Optuna, --resume)
+    reused: dict[str, str] = field(default_factory=dict)  # identity -> FINISHED run id
+    continued: dict[str, tuple[str, str]] = field(default_factory=dict)
+    """identity -> (run id, checkpoint URI) of the unfinished runs the trials continue."""
+
+
+def select_trials(
+    plan: StudyPlan,
+    seeds: int | None = None,
+    only: list[dict[str, str]] | None = None,
+    new_seeds_from: int = 0,
+) -> Selection:
+    """The grid trials to train: those whose identity has not FINISHED in the experiment
+    (all of them with ``--rerun``); unfinished runs with a checkpoint are continued.
+
+    Args:
+        plan: the study.
+        seeds: seeds per configuration (default: ``--seeds``).
+        only: train only these configurations (canonical values by field), e.g. the ones
+            seeds on demand left open.
+        new_seeds_from: train only seeds from this index on (the earlier ones had their round).
+    """
+    from a3m.study.seeds import matches
+    from a3m.study.tracking import continuable_runs, finished_identities, open_store
+    from a3m.study.tracking import trial_identity as identity_of
+
+    spec, args = plan.spec, plan.args
+    if args.resume or spec.pick("optuna_space", args.synthetic) is not None:
+        return Selection(None)
+    trials = grid_trials(spec, args, plan.base, seeds=seeds)
+    if args.smoke_test:  # the first and the last: both ends of every axis's order
+        trials = [trials[0], trials[-1]] if len(trials) > 1 else trials
+    first_seed = int(plan.base.get("seed", 0))
+    identities: dict[str, dict] = {}
+    for trial in trials:
+        resolved = RunConfig.from_flat_dict({**plan.base, **trial}).to_flat_dict()
+        if trial["seed"] - first_seed < new_seeds_from:
+            continue
+        if only is not None and not matches(resolved, only):
+            continue
+        fingerprint = plan.fingerprints.get(resolved["dataset"], "")
+        identities[identity_of(resolved, fingerprint)] = trial
+    if args.rerun:
+        return Selection(list(identities.values()))
+    client = open_store(plan.tracking_uri)
+    experiment = client.get_experiment_by_name(plan.experiment)
+    done = finished_identities(client, experiment.experiment_id) if experiment else {}
+    unfinished = continuable_runs(client, experiment.experiment_id) if experiment else {}
+    selection = Selection([])
+    for identity, trial in identities.items():
+        if identity in done:
+            selection.reused[identity] = done[identity]
+            continue
+        selection.todo.append(trial)
+        if identity in unfinished:
+            selection.continued[identity] = unfinished[identity]
+    if selection.reused or selection.continued:
+        print(f"{len(selection.reused)} of {len(identities)} trials already FINISHED in "
+              f"{plan.experiment!r} (same settings, seed and data): reused, not trained again; "
+              f"{len(selection.todo)} to train, {len(selection.continued)} of them continued "
+              "from the checkpoint of an unfinished run (--rerun trains every one afresh)",
+              flush=True)  # fmt: skip
+    return selection
+
+
+def link_reused(client: Any, parent_run_id: str, reused: dict[str, str]) -> None:
+    """The parent run names the finished runs this invocation reused (``reused_runs.json``:
+    identity -> run id) and counts them (tag ``a3m.reused``)."""
+    if not reused:
+        return
+    client.set_tag(parent_run_id, "a3m.reused", str(len(reused)))
+    client.log_dict(parent_run_id, reused, "reused_runs.json")
+
+
+def seed_rounds(plan: StudyPlan, first: Selection) -> Iterator[tuple[int, Selection]]:
+    """The rounds of a study: ``(seeds, selection)``. Without ``--seeds auto``, the one round
+    ``first``. With it, ``first`` (the schedule's first seed count) and then, after each round,
+    the next seed count for the configurations whose verdict is still open, until none is or
+    the schedule ends (``--max-seeds``). Sets ``plan.alpha`` to each look's share of alpha."""
+    from a3m.study.seeds import alpha_per_look, open_configurations
+
+    if plan.auto is None:
+        yield plan.args.seeds, first
+        return
+    schedule = plan.auto.schedule
+    yield schedule[0], first
+    for before, seeds in zip(schedule, schedule[1:], strict=False):
+        comparisons = _comparisons(plan)
+        if comparisons.empty:
+            print("seeds on demand: no paired comparison to decide (no finished pairs)")
+            return
+        plan.alpha, looks = alpha_per_look(schedule, len(comparisons))
+        comparisons = _comparisons(plan)  # the verdicts at this look's alpha
+        if comparisons.empty:
+            return
+        open_ = open_configurations(comparisons, plan.reference, min_effect=plan.auto.min_effect)
+        undecided = sum(comparisons["verdict"].eq("no evidence"))
+        print(f"\nseeds on demand, after {before} seeds: {len(comparisons) - undecided} of "
+              f"{len(comparisons)} comparisons decided at alpha {plan.alpha:.3g} (0.05 over "
+              f"{looks} looks), {undecided} open", flush=True)  # fmt: skip
+        if not open_:
+            return
+        print(f"  seeds {before}..{seeds - 1} for {len(open_)} configurations", flush=True)
+        yield seeds, select_trials(plan, seeds=seeds, only=open_, new_seeds_from=before)
+
+
+def _comparisons(plan: StudyPlan):
+    from a3m.study.compare import compare
+    from a3m.study.runs import runs_frame
+
+    runs = runs_frame(plan.experiment, plan.tracking_uri)
+    if "params.seed" not in runs or runs["params.seed"].nunique() < 2:
+        return pd.DataFrame()
+    try:
+        return compare(runs, plan.reference, alpha=plan.alpha)
+    except ValueError as err:  # e.g. every run of the reference failed
+        print(f"seeds on demand: no verdicts to act on: {err}")
+        return pd.DataFrame()

@@ -1,0 +1,105 @@
+"""Seeds on demand (``--seeds auto``): add seeds only where a paired verdict is still open.
+
+A study starts every configuration on :data:`START_SEEDS` seeds, then, round by round, gives
+more seeds to the configurations whose paired comparison against the reference is undecided
+(and to their counterparts at the reference, so the new seeds pair), until each is decided or
+has ``--max-seeds``. The seed counts a configuration can reach are fixed in advance
+(:func:`seed_schedule`), and so are the looks at the data.
+
+Looking at a comparison after every round and stopping once it is significant would raise the
+false-positive rate above alpha (optional stopping: with five looks at alpha = 0.05 it is near
+0.14). So the verdicts of an auto study split alpha over the looks that can decide
+(Bonferroni, :func:`alpha_per_look`): a look at n seeds counts only when a sign-flip test of n
+pairs can reach its share at all. Stopping because a difference is shown to be smaller than
+``--min-effect`` (its whole interval inside +-min_effect) never adds a false "better" or
+"worse", so it needs no share.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from a3m import stats
+from a3m.study.spec import DEFAULT_MAX_SEEDS
+from a3m.study.tracking import canonical
+
+START_SEEDS = 3
+"""Seeds every configuration gets before any is looked at."""
+
+
+def seed_schedule(max_seeds: int, start: int = START_SEEDS) -> list[int]:
+    """The seed counts an auto study can stop at: ``start``, then about half as many again each
+    round (at least 2 more), ending exactly at ``max_seeds``; e.g. 12 -> [3, 5, 8, 12]."""
+    if max_seeds < start:
+        raise ValueError(f"--max-seeds must be >= {start} (the first round), got {max_seeds}")
+    counts = [start]
+    while counts[-1] < max_seeds:
+        counts.append(min(max_seeds, counts[-1] + max(2, math.ceil(counts[-1] / 2))))
+    return counts
+
+
+def alpha_per_look(
+    schedule: Sequence[int], n_comparisons: int, alpha: float = stats.ALPHA
+) -> tuple[float, int]:
+    """The alpha each look's verdicts use, and the number of looks it is split over: the
+    smallest L such that at most L of the schedule's seed counts can reach alpha / L after
+    Holm's largest factor (``n_comparisons``)."""
+    for looks in range(1, len(schedule) + 1):
+        floor = stats.min_pairs_to_decide(n_comparisons, alpha / looks)
+        if sum(n >= floor for n in schedule) <= looks:
+            return alpha / looks, looks
+    return alpha / len(schedule), len(schedule)
+
+
+@dataclass(frozen=True)
+class AutoSeeds:
+    """The settings of ``--seeds auto``."""
+
+    max_seeds: int = DEFAULT_MAX_SEEDS
+    min_effect: float | None = None  # in the metric's units (0.01 = one point of accuracy)
+
+    @property
+    def schedule(self) -> list[int]:
+        return seed_schedule(self.max_seeds)
+
+
+def open_configurations(
+    comparisons: pd.DataFrame,
+    reference: Mapping[str, Any],
+    *,
+    min_effect: float | None = None,
+) -> list[dict[str, str]]:
+    """The configurations (and their counterparts at the reference) that need more seeds after
+    a look: each comparison still "no evidence", whose interval is not
+    inside +-``min_effect``. Values are canonical strings keyed by field, as in
+    ``comparisons``' own columns."""
+    if comparisons.empty:
+        return []
+    from a3m.study.compare import COMPARISON_COLUMNS
+
+    key = [c for c in comparisons.columns if c not in COMPARISON_COLUMNS]
+    reference = {k: canonical(v) for k, v in reference.items()}
+    out: list[dict[str, str]] = []
+    for row in comparisons.to_dict("records"):
+        if row["verdict"] != "no evidence":
+            continue
+        if min_effect is not None and -min_effect < row["ci_low"] and row["ci_high"] < min_effect:
+            continue  # shown to be smaller than the effect that matters
+        config = {k: canonical(row[k]) for k in key}
+        counterpart = {**config, **{k: v for k, v in reference.items() if k in config}}
+        for values in (config, counterpart):
+            if values not in out:
+                out.append(values)
+    return out
+
+
+def matches(trial: Mapping[str, Any], configurations: Sequence[Mapping[str, str]]) -> bool:
+    """Whether a trial's resolved settings are one of ``configurations`` (canonical values)."""
+    return any(
+        all(canonical(trial.get(k)) == v for k, v in config.items()) for config in configurations
+    )
