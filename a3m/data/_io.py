@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -30,8 +30,15 @@ from torchvision.transforms.functional import pil_to_tensor
 
 from a3m.data.base import DatasetFormatError, DatasetInfo
 
-if TYPE_CHECKING:
-    from a3m.data.cache import ImageCache
+
+class CachedImages(Protocol):
+    """What an item is read from when a split has an image cache
+    (:class:`a3m.data.cache.ImageCache`, which imports this module: named here by shape)."""
+
+    path: Path
+
+    def __getitem__(self, index: int) -> torch.Tensor: ...
+
 
 SOURCES: dict[str, str] = {
     "cub": "CUB-200-2011 is published at https://www.vision.caltech.edu/datasets/cub_200_2011/ "
@@ -245,7 +252,7 @@ class ImageDataset(Dataset):
         self.transform = transform
         self.quirks = {k: int(v) for k, v in (quirks or {}).items() if v}
         self.extra = {k: np.asarray(v, dtype=np.int64) for k, v in (extra or {}).items()}
-        self.image_cache: ImageCache | None = None
+        self.image_cache: CachedImages | None = None
 
     def __len__(self) -> int:
         return len(self.samples)

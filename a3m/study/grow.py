@@ -13,15 +13,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 
 from a3m.config import RunConfig
+from a3m.study.plan import StudyPlan
 from a3m.study.spec import grid_trials
-
-if TYPE_CHECKING:
-    from a3m.study.runner import StudyPlan
 
 
 @dataclass

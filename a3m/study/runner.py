@@ -31,8 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from a3m.config import RunConfig
-from a3m.stats import ALPHA
 from a3m.study.grow import Selection, link_reused, seed_rounds, select_trials
+from a3m.study.plan import StudyPlan
 from a3m.study.seeds import AutoSeeds
 from a3m.study.spec import (
     EXIT_ALL_FAILED,
@@ -173,29 +173,6 @@ def cpus_per_gpu() -> float:
         if node.get("Alive") and node["Resources"].get("GPU", 0) > 0
     ]
     return max(1.0, min(ratios)) if ratios else 1.0
-
-
-@dataclass
-class StudyPlan:
-    """Everything decided before anything launches (flags parsed once, checks passed)."""
-
-    spec: StudySpec
-    args: argparse.Namespace
-    base: dict[str, Any]  # the RunConfig overrides every trial shares
-    reference: dict[str, Any] | None
-    fingerprints: dict[str, str]  # dataset -> fingerprint of the copy the trials read
-    experiment: str
-    tracking_uri: str
-    optuna_storage: str | None
-    storage: str  # Tune's storage path (absolute when local)
-    tune_path: str  # this study's folder under it
-    command: str  # the command line, credentials redacted
-    auto: AutoSeeds | None = None  # --seeds auto
-    alpha: float = ALPHA  # of the verdicts; --seeds auto splits it over its looks
-
-    @property
-    def epochs(self) -> int:
-        return RunConfig.from_flat_dict(self.base).epochs
 
 
 RAY_AUTH_LOGGER = "ray._private.authentication.authentication_token_setup"
