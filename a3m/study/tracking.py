@@ -311,6 +311,13 @@ def as_tags(values: Mapping[str, Any]) -> list[RunTag]:
     return [RunTag(k, str(v)) for k, v in values.items()]
 
 
+LOG_EVERY_S = 5.0
+"""Least time between two requests of a run's epoch metrics (:meth:`RunTracker.log_epoch`).
+Epochs of real training take longer and each goes at once; the epochs of a synthetic or
+dry-run trial (a second or less) go several to a request: an epoch's metrics (~60 values) were
+one request (and on SQLite one fsync'd commit) each, the most of a dry-run trial's time."""
+
+
 class RunTracker:
     """The MLflow run of one training run: params, per-epoch metrics, artifacts, its end.
 
@@ -364,6 +371,8 @@ class RunTracker:
             self._retries, self._preempted, self._existing = 0, 0, False
         # A run created just now has nothing logged: no request to ask (nor below).
         self._logged_epochs = self._epochs_in_store() if self._existing else set()
+        self._pending: list[Metric] = []  # epochs logged here, not yet sent (LOG_EVERY_S)
+        self._sent_at = -math.inf  # the first epoch goes at once
 
     @classmethod
     def for_trial(
@@ -442,13 +451,26 @@ class RunTracker:
     def log_epoch(self, epoch: int, values: Mapping[str, float]) -> bool:
         """Log one epoch's metrics at step = epoch, unless that epoch is already logged (a
         trial retried after it logged but before its checkpoint was kept). Returns whether
-        it logged."""
+        it logged. Sent at once when :data:`LOG_EVERY_S` have passed since the last request
+        of the run's metrics (the first epoch always), else with the next one or at
+        :meth:`flush`."""
         if epoch in self._logged_epochs:
             return False
-        metrics = metrics_at({**values, "epoch": epoch}, epoch)
-        self.client.log_batch(self.run_id, metrics=metrics)
+        self._pending += metrics_at({**values, "epoch": epoch}, epoch)
         self._logged_epochs.add(epoch)
+        if time.monotonic() - self._sent_at >= LOG_EVERY_S:
+            self.flush()
         return True
+
+    def flush(self) -> None:
+        """Send the epochs logged but not yet sent (one request; MLflow's client splits
+        batches beyond its limits). The trainable flushes before it hands Tune a checkpoint,
+        and :meth:`finish` does: an epoch lost with its process is one the trial computes
+        again, or finds in its checkpoint's history."""
+        if self._pending:
+            self.client.log_batch(self.run_id, metrics=self._pending)
+            self._pending = []
+        self._sent_at = time.monotonic()
 
     def log_history(self, history: Iterable[Mapping[str, float]]) -> int:
         """Log the epochs of a restored checkpoint's history that the store lacks."""
@@ -480,7 +502,9 @@ class RunTracker:
         self.client.log_artifacts(self.run_id, str(local_dir), artifact_path)
 
     def finish(self, status: str = "FINISHED", error: str | None = None) -> None:
-        """End the run; a failure keeps its reason as the tag ``a3m.error``."""
+        """End the run (its pending epochs sent first); a failure keeps its reason as the tag
+        ``a3m.error``."""
+        self.flush()
         finish_run(self.client, self.run_id, status, error=error, force=True)
         self.status = status
 

@@ -160,6 +160,8 @@ def run_name(cfg: RunConfig, axes: tuple[str, ...]) -> str:
 def train_trial(config: dict[str, Any], study: StudyContext) -> None:
     """Ray Tune function trainable (use with ``tune.with_parameters(train_trial, study=...)``)."""
     torch.set_num_threads(max(1, study.threads))
+    # Else ending a run on a tracking server asks for the run again, only to print its URL.
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     cfg = trial_config(config)
     # Auto workers from the trial's own CPUs, not the node's (trials share a node); logged
     # as resolved, so the run shows what it used.
@@ -225,6 +227,7 @@ def train_trial(config: dict[str, Any], study: StudyContext) -> None:
             tune.report(metrics)
         else:
             last_checkpoint[0] = now
+            tracker.flush()  # the epochs Tune's checkpoint holds are in MLflow first
             with tempfile.TemporaryDirectory() as tmp:
                 shutil.copy2(result.checkpoint, Path(tmp) / CHECKPOINT_NAME)
                 tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(tmp))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from mlflow import MlflowClient
 
+from a3m.study import tracking
 from a3m.study.tracking import (
     ERROR_TAG,
     EXPERIMENT_KIND,
@@ -48,3 +49,24 @@ def test_a_failure_keeps_its_reason_cut_and_without_credentials(tmp_path):
     assert len(tags[ERROR_TAG]) == 5000
     finish_run(client, run, "FINISHED")  # an ended run keeps its status unless forced
     assert client.get_run(run).info.status == "FAILED"
+
+
+def test_quick_epochs_go_together_and_none_is_lost_at_the_end(tmp_path, monkeypatch):
+    monkeypatch.setattr(tracking, "LOG_EVERY_S", 3600.0)
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    tracker = RunTracker.for_single_run(uri, "quick", tmp_path / "run")
+
+    def steps() -> list[int]:
+        return [m.step for m in MlflowClient(uri).get_metric_history(tracker.run_id, "accuracy")]
+
+    for epoch in (1, 2, 3):
+        assert tracker.log_epoch(epoch, {"accuracy": epoch / 10})
+    assert steps() == [1]  # the first epoch goes at once, the next two wait
+    assert not tracker.log_epoch(2, {"accuracy": 0.9})  # logged already (not yet sent)
+    tracker.flush()  # as before a checkpoint
+    assert steps() == [1, 2, 3]
+    tracker.log_epoch(4, {"accuracy": 0.4})
+    tracker.finish("FAILED", "RuntimeError: boom")
+    assert steps() == [1, 2, 3, 4]
+    history = MlflowClient(uri).get_metric_history(tracker.run_id, "accuracy")
+    assert [m.value for m in history] == [0.1, 0.2, 0.3, 0.4]
