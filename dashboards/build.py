@@ -59,7 +59,7 @@ def build(
     Raises:
         ValueError: when the experiment does not exist.
     """
-    from a3m.study.runs import study_reference
+    from a3m.study.runs import study_alpha, study_reference
     from a3m.study.tracking import default_optuna_storage, resolve_tracking_uri
     from dashboards import data
     from dashboards.report import write_report
@@ -100,6 +100,7 @@ def build(
         reference=reference,
         ui_url=ui_url,
         diagnostics=diagnostics,
+        alpha=study_alpha(experiment, uri),
     )
 
 

@@ -133,6 +133,7 @@ def plan_sections(
     claims: pd.DataFrame | None = None,
     ui_url: str = LOCAL_MLFLOW_UI,
     diagnostics: pd.DataFrame | None = None,
+    alpha: float = stats.ALPHA,
 ) -> list[Section]:
     """The report's sections for these runs, in reading order (see the module docstring).
 
@@ -150,6 +151,9 @@ def plan_sections(
         ui_url: the MLflow UI the runs link to (:func:`mlflow_ui_url`).
         diagnostics: the trials' per-epoch ``diag/`` metrics
             (:func:`dashboards.data.diagnostics_history`); a section when not empty.
+        alpha: the family-wise error rate of every verdict, the claims' and the paired ones
+            (the study's, :func:`a3m.study.runs.study_alpha`: below 0.05 after
+            ``--seeds auto``, so the report says what the leaderboard says).
     """
     done = finished(runs)
     empty = no_runs_message(runs, experiment)
@@ -161,8 +165,8 @@ def plan_sections(
     board = leaderboard(runs, sort_by="score_mean")
     open_search = is_open_search(runs, optuna_study)
     sections = [
-        claims_section(runs, claims, ui_url=ui_url),
-        paired_section(runs, reference, ui_url=ui_url, open_search=open_search),
+        claims_section(runs, claims, ui_url=ui_url, alpha=alpha),
+        paired_section(runs, reference, ui_url=ui_url, open_search=open_search, alpha=alpha),
         Section(
             "leaderboard",
             "Leaderboard",
@@ -506,8 +510,8 @@ def claims_section(
     )
 
 
-def _how_to_read(metric: str) -> str:
-    decide = stats.min_pairs_to_decide()
+def _how_to_read(metric: str, alpha: float = stats.ALPHA) -> str:
+    decide = stats.min_pairs_to_decide(alpha=alpha)
     return (
         '<ul class="how">'
         "<li>Each row is one configuration against its counterpart at the reference (its own "
@@ -516,7 +520,7 @@ def _how_to_read(metric: str) -> str:
         "protocol metric), with its 95% interval (Student t below "
         f"{stats.BOOTSTRAP_MIN_PAIRS} pairs, BCa bootstrap from {stats.BOOTSTRAP_MIN_PAIRS}).</li>"
         "<li><b>better</b> / <b>worse</b>: the two-sided sign-flip p-value, Holm-adjusted "
-        f"across the rows, is below {stats.ALPHA:g}. <b>no evidence</b> is not evidence of no "
+        f"across the rows, is below {alpha:g}. <b>no evidence</b> is not evidence of no "
         "difference: 'seeds needed' estimates how many seeds would decide at the observed "
         "difference (80% power).</li>"
         f"<li>With n seeds the smallest possible p is 2/2<sup>n</sup>: fewer than {decide} "
@@ -532,6 +536,7 @@ def paired_section(
     ui_url: str = LOCAL_MLFLOW_UI,
     open_search: bool = False,
     metric: str = "score",
+    alpha: float = stats.ALPHA,
 ) -> Section:
     """Every configuration against the study's reference, seed by seed
     (:func:`a3m.study.compare.compare`), or why there is no such table: one seed, no
@@ -555,12 +560,13 @@ def paired_section(
     if seeds < 2:
         notes.append(
             f"These runs ran one seed per configuration: paired verdicts need at least 2 seeds "
-            f"on both sides, and a sign-flip test needs at least {stats.min_pairs_to_decide()} "
-            "to ever reach p < 0.05. Run the study with --seeds N to get them."
+            "on both sides, and a sign-flip test needs at least "
+            f"{stats.min_pairs_to_decide(alpha=alpha)} to ever reach p < {alpha:g}. Run the "
+            "study with --seeds N to get them."
         )
         return Section(key, title, html="".join(_message(n) for n in notes))
     try:
-        table = compare(runs, reference, metric=metric)
+        table = compare(runs, reference, metric=metric, alpha=alpha)
     except ValueError as err:
         return Section(key, title, html="".join(_message(n) for n in [*notes, str(err)]))
     if table.empty:
@@ -569,7 +575,7 @@ def paired_section(
     caption = f"Reference: {describe(as_logged(runs, reference))}" + (
         " (declared by the study)." if not notes else " (the best mean; see the caveat)."
     )
-    body = _how_to_read(metric) + "".join(_message(n) for n in notes)
+    body = _how_to_read(metric, alpha) + "".join(_message(n) for n in notes)
     return Section(
         key, title, caption, html=body + comparisons_html(table, runs, ui_url), data=table
     )
@@ -753,6 +759,7 @@ def write_report(
     claims: pd.DataFrame | None = None,
     ui_url: str | None = None,
     diagnostics: pd.DataFrame | None = None,
+    alpha: float = stats.ALPHA,
 ) -> Report:
     """Plan the sections, write the CSVs and PNGs, then ``report.html`` (which links them).
 
@@ -761,7 +768,7 @@ def write_report(
         out_dir: the report's folder (created), e.g. beside the study's leaderboard.
         experiment: the MLflow experiment's name.
         tracking_uri: shown in the header.
-        attention, optuna_study, optuna_note, reference, claims, diagnostics: see
+        attention, optuna_study, optuna_note, reference, claims, diagnostics, alpha: see
             :func:`plan_sections`.
         ui_url: the MLflow UI the runs link to; default :func:`mlflow_ui_url` of
             ``tracking_uri``.
@@ -782,6 +789,7 @@ def write_report(
         claims=claims,
         ui_url=ui_url or mlflow_ui_url(tracking_uri),
         diagnostics=diagnostics,
+        alpha=alpha,
     )
     report = Report(
         html=out / REPORT_NAME, sections=[s.key for s in sections], messages=list(messages)

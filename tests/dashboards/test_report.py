@@ -315,3 +315,31 @@ def test_build_reads_the_declared_reference_and_links_the_ui(tiny_store, tmp_pat
     assert set(paired["reference"]) == {"variant=baseline2"}
     a3m = paired[(paired["variant"] == "a3m") & (paired["alpha"] == 0.5) & (paired["beta"] == 0.5)]
     assert a3m["n_pairs"].tolist() == [2] and a3m["mean_diff"].iloc[0] == pytest.approx(0.10)
+
+
+def test_the_report_decides_at_the_studys_alpha(frames):
+    runs = _seeded(frames)  # 8 seeds, all ahead: the smallest p, 2/2**8 ~ 0.008
+    sections = report.plan_sections(
+        runs, experiment="x", reference={"variant": "baseline1"}, alpha=0.002
+    )
+    claims, paired = sections[0], sections[1]
+    tested = claims.data[claims.data["verdict"] != "not run here"]
+    assert tested["verdict"].tolist() == ["inconclusive"]  # supported at 0.05 (test above)
+    assert "is below 0.002 in the paper's direction" in claims.caption
+    assert paired.data["verdict"].tolist() == ["no evidence"]
+    assert "is below 0.002." in paired.html and "fewer than 10 seeds" in paired.html
+
+
+def test_build_uses_the_alpha_its_study_decided_at(tiny_store, tmp_path):
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tiny_store.tracking_uri)
+    exp = client.get_experiment_by_name(tiny_store.mixed).experiment_id
+    # a later invocation with --seeds auto keeps the alpha of its last look on its parent run
+    client.create_run(exp, tags={"a3m.study": "auto", "a3m.verdict_alpha": "0.025"})
+    args = ["--experiment", tiny_store.mixed, "--tracking-uri", tiny_store.tracking_uri,
+            "--no-png", "--out", str(tmp_path)]  # fmt: skip
+    assert build.main(args) == 0
+    page = (tmp_path / "report.html").read_text()
+    assert "Holm-adjusted across the rows, is below 0.025." in page
+    assert "is below 0.05" not in page
