@@ -25,6 +25,7 @@ from typing import Any
 
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, Run, RunStatus, RunTag
+from mlflow.exceptions import MlflowException
 
 from a3m.config import RunConfig
 
@@ -318,6 +319,13 @@ dry-run trial (a second or less) go several to a request: an epoch's metrics (~6
 one request (and on SQLite one fsync'd commit) each, the most of a dry-run trial's time."""
 
 
+def is_duplicate_key(err: Exception) -> bool:
+    """Whether a store refused a write because its row exists (PostgreSQL, MySQL, SQLite)."""
+    text = str(err)
+    return any(m in text for m in ("UniqueViolation", "duplicate key", "Duplicate entry",
+                                   "UNIQUE constraint failed"))  # fmt: skip
+
+
 class RunTracker:
     """The MLflow run of one training run: params, per-epoch metrics, artifacts, its end.
 
@@ -492,8 +500,16 @@ class RunTracker:
             warnings.simplefilter("ignore", UserWarning)
             source = resolve_dataset_source(str(root))
         dataset = MetaDataset(source=source, name=name, digest=fingerprint)._to_mlflow_entity()
-        context = InputTag("mlflow.data.context", "train")
-        self.client.log_inputs(self.run_id, [DatasetInput(dataset, tags=[context])])
+        inputs = [DatasetInput(dataset, tags=[InputTag("mlflow.data.context", "train")])]
+        try:
+            self.client.log_inputs(self.run_id, inputs)
+        except MlflowException as err:
+            # Trials that start together each insert the experiment's dataset row when the
+            # store has none (MLflow looks, then inserts): on PostgreSQL all but one meet a
+            # duplicate key. The row is there now, so a second try only links the run to it.
+            if not is_duplicate_key(err):
+                raise
+            self.client.log_inputs(self.run_id, inputs)
 
     def log_dict(self, obj: Any, artifact_file: str) -> None:
         self.client.log_text(self.run_id, json.dumps(obj, indent=2, sort_keys=True), artifact_file)

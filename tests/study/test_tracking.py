@@ -4,6 +4,7 @@ credentials."""
 
 from __future__ import annotations
 
+import pytest
 from mlflow import MlflowClient
 
 from a3m.study import tracking
@@ -70,3 +71,33 @@ def test_quick_epochs_go_together_and_none_is_lost_at_the_end(tmp_path, monkeypa
     assert steps() == [1, 2, 3, 4]
     history = MlflowClient(uri).get_metric_history(tracker.run_id, "accuracy")
     assert [m.value for m in history] == [0.1, 0.2, 0.3, 0.4]
+
+
+def test_a_dataset_another_trial_just_inserted_is_linked_not_an_error(tmp_path, monkeypatch):
+    from mlflow.exceptions import RestException
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    tracker = RunTracker.for_single_run(uri, "race", tmp_path / "run")
+    real, calls = tracker.client.log_inputs, []
+
+    def refused(message: str):
+        def log_inputs(run_id, datasets):
+            calls.append(run_id)
+            if len(calls) == 1:  # what the server answers the trial that lost the insert
+                raise RestException({"error_code": "BAD_REQUEST", "message": message})
+            return real(run_id, datasets)
+
+        return log_inputs
+
+    duplicate = '(psycopg.errors.UniqueViolation) duplicate key value violates "dataset_pk"'
+    monkeypatch.setattr(tracker.client, "log_inputs", refused(duplicate))
+    tracker.log_dataset("cub", "abc123", tmp_path)
+    inputs = MlflowClient(uri).get_run(tracker.run_id).inputs.dataset_inputs
+    assert [(i.dataset.name, i.dataset.digest) for i in inputs] == [("cub", "abc123")]
+    assert len(calls) == 2
+
+    calls.clear()  # any other refusal is the trial's error, not retried
+    monkeypatch.setattr(tracker.client, "log_inputs", refused("database is locked"))
+    with pytest.raises(RestException, match="database is locked"):
+        tracker.log_dataset("cars196", "def456", tmp_path)
+    assert len(calls) == 1
