@@ -19,10 +19,11 @@ the cores are often shared):
    in its own process: wall seconds and peak RSS (``wait4``). ``--profile`` also runs each
    of the three in this process under cProfile and prints its top functions.
 
-    python benchmarks/bench_scale.py --trials 100 --runs 0        # ~2 min on 2 cores
-    python benchmarks/bench_scale.py --trials 1000 --runs 0       # ~15 min
-    python benchmarks/bench_scale.py --trials 0 --runs 10000 --store /tmp/scale10k.db
+    python benchmarks/bench_scale.py --trials 100 --runs 0        # ~1 min on 2 cores
+    python benchmarks/bench_scale.py --trials 1000 --runs 0       # ~3 min
+    python benchmarks/bench_scale.py --trials --runs 10000 --store /tmp/scale10k.db
     python benchmarks/bench_scale.py --trials 1000 --runs 0 --tracking-uri http://127.0.0.1:5000
+                                                                  # ~8 min (cluster/'s server)
     python benchmarks/bench_scale.py --smoke-test                 # 2 trials, 40 runs
 
 ``--store`` keeps the populated SQLite file: a later run reuses it (10,000 runs take minutes
