@@ -276,6 +276,11 @@ def build_base(spec: StudySpec, args: argparse.Namespace) -> dict[str, Any]:
         base["epochs"] = args.epochs
         base["lr_drop_epochs"] = min(base.get("lr_drop_epochs", 10), args.epochs // 6)
     base |= _parse_sets(args.set)
+    cache = str(base.get("image_cache", "auto"))
+    if cache not in ("auto", "off") and cache.strip():
+        # Each trial runs in its own folder (Tune's trial directory): a relative folder of
+        # caches would name a different, empty one in every trial.
+        base["image_cache"] = str(Path(cache).expanduser().resolve())
     try:
         flat = RunConfig.from_flat_dict(base).to_flat_dict()
     except ConfigError as e:

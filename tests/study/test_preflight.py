@@ -171,3 +171,22 @@ def test_a_copy_read_by_several_datasets_is_fingerprinted_once(tmp_path, monkeyp
     found = check_data(root, ["cub", "cub_retrieval"])  # one CUB copy, two datasets
     assert found == {"cub": dataset_fingerprint(root), "cub_retrieval": dataset_fingerprint(root)}
     assert calls == [root]
+
+
+def test_a_relative_image_cache_is_resolved_in_the_driver(tmp_path, monkeypatch):
+    from a3m.study import StudySpec
+    from a3m.study.spec import build_base, study_parser
+
+    monkeypatch.chdir(tmp_path)
+    spec = StudySpec("x", "d", base={"dataset": "cub"})
+
+    def base(*sets: str) -> dict:
+        argv = ["--synthetic", "--data-root", str(tmp_path)]
+        args = study_parser(spec).parse_args([*argv, *(x for s in sets for x in ("--set", s))])
+        return build_base(spec, args)
+
+    # a trial runs in its own folder: the driver's relative path is made absolute
+    assert base("image_cache=caches")["image_cache"] == str(tmp_path / "caches")
+    assert base("image_cache=~/c")["image_cache"] == str(Path.home() / "c")
+    assert base("image_cache=off")["image_cache"] == "off"
+    assert "image_cache" not in base()  # 'auto': each node's own default folder
