@@ -6,7 +6,9 @@ back."""
 
 from __future__ import annotations
 
+import logging
 import math
+import os
 import time
 from collections import Counter
 from typing import Any
@@ -14,6 +16,27 @@ from typing import Any
 from ray import tune
 
 from a3m.study.trainable import run_name, trial_config
+
+QUIET_LOGGERS = ("ray._private.worker", "ray.tune.tune")
+"""Ray's loggers whose INFO lines the quiet console drops: "Started a local Ray instance" (the
+driver says which Ray it uses) and "Wrote the latest version of all result files" (the
+summary says where Tune's results are). Their warnings stay."""
+
+
+def set_console(verbose: bool) -> None:
+    """Quiet (``verbose`` False): Tune and Ray print only warnings and errors, and
+    :class:`TrialLines` says the rest. Verbose: Tune's and Ray's own output, as they make it.
+
+    Tune's default output engine prints a box with the experiment's searcher and scheduler
+    and a "View detailed results here" line at any verbosity; its older engine, at verbosity
+    0, prints nothing (``RAY_AIR_NEW_OUTPUT=0``, read when the Tuner runs)."""
+    if verbose:
+        os.environ.pop("RAY_AIR_NEW_OUTPUT", None)
+    else:
+        os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.NOTSET if verbose else logging.WARNING)
+
 
 STATUS_EVERY_S = 30.0
 """Least time between two status blocks."""

@@ -369,6 +369,7 @@ def connect(plan: StudyPlan) -> tuple[Any, str, str, dict[str, float]]:
     Ray's processes. Returns (client, experiment id, parent run id, a trial's resources)."""
     import ray
 
+    from a3m.study.console import set_console
     from a3m.study.preflight import PreflightError, check_resources
     from a3m.study.tracking import finish_run
 
@@ -376,6 +377,7 @@ def connect(plan: StudyPlan) -> tuple[Any, str, str, dict[str, float]]:
 
     with ThreadPoolExecutor(max_workers=1) as pool:
         tracking = pool.submit(open_parent_run, plan)
+        set_console(args.verbose)
         if not ray.is_initialized():
             if not args.verbose:  # "token authentication is enabled": Ray's default, kept
                 logging.getLogger(RAY_AUTH_LOGGER).setLevel(logging.ERROR)

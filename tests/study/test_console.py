@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from types import SimpleNamespace
 
 from a3m.study.console import MAX_SHOWN, TrialLines
@@ -39,3 +40,20 @@ def test_a_line_per_ended_trial(capsys):
     assert out == ["[1/2] a3m alpha=0.1 seed=0: score 0.4267 after 8 epochs, 14 s",
                    "[2/2] a3m alpha=0.3 seed=0: lost or FAILED (its MLflow run says which, "
                    "and why)"]  # fmt: skip
+
+
+def test_verbose_gives_tune_and_ray_their_own_output_back(monkeypatch):
+    import logging
+
+    from a3m.study.console import QUIET_LOGGERS, set_console
+
+    monkeypatch.delenv("RAY_AIR_NEW_OUTPUT", raising=False)
+    for name in QUIET_LOGGERS:
+        monkeypatch.setattr(logging.getLogger(name), "level", logging.NOTSET)
+    set_console(verbose=False)
+    assert os.environ["RAY_AIR_NEW_OUTPUT"] == "0"  # Tune's older engine: silent at verbose 0
+    assert not logging.getLogger("ray.tune.tune").isEnabledFor(logging.INFO)
+    assert logging.getLogger("ray.tune.tune").isEnabledFor(logging.WARNING)
+    set_console(verbose=True)  # a later study of the same process, with --verbose
+    assert "RAY_AIR_NEW_OUTPUT" not in os.environ
+    assert logging.getLogger("ray._private.worker").level == logging.NOTSET

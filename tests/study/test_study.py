@@ -36,6 +36,9 @@ def test_tiny_study_end_to_end(ray_local, study_args, capfd):
     # a line per finished trial, named like its run; no repeated Ray warnings
     assert "/2] a3m alpha=0.2 seed=0: score" in out and "after 2 epochs" in out
     assert "snapshotting" not in out + err
+    # nor Tune's own header, whatever the verbosity: the summary says where its results are
+    assert "Configuration for experiment" not in out and "View detailed results" not in out
+    assert "Wrote the latest version" not in out + err
 
     client = MlflowClient(result.tracking_uri)
     parents, children = child_runs(client, "tiny-synthetic")
