@@ -27,7 +27,8 @@ def trial_runs(client: MlflowClient, experiment: str):
 
 
 def test_killed_driver_resumes_without_rerunning_or_duplicating(study_args, tmp_path):
-    args = [sys.executable, str(SCRIPT), *study_args("--epochs", "3")]
+    # the report after a study: tests/dashboards/test_study_report.py
+    args = [sys.executable, str(SCRIPT), *study_args("--epochs", "3", "--no-report")]
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}  # its own local Ray
     client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
     experiment = "ablation_compcars-synthetic"
