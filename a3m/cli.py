@@ -286,7 +286,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.tracking_uri:
         tracker = _start_tracking(args.tracking_uri, args.experiment or cfg.dataset, cfg, out)
     try:
-        callback = (lambda r: tracker.log_epoch(r.epoch, r.metrics)) if tracker else None
+        callback = None
+        if tracker:
+
+            def callback(r) -> None:
+                # Every epoch is checkpointed, and --resume continues from the last one:
+                # each epoch goes to MLflow at once, not with the next (LOG_EVERY_S).
+                tracker.log_epoch(r.epoch, r.metrics)
+                tracker.flush()
+
         result = fit(cfg, out, resume=args.resume, callback=callback, progress=not args.quiet)
     except BaseException as err:
         if tracker:

@@ -121,3 +121,32 @@ def test_dashboard_command_reports_a_missing_experiment(tmp_path, capsys):
     MlflowClient(uri).create_experiment("other")
     assert main(["dashboard", "--experiment", "nope", "--tracking-uri", uri]) == 2
     assert "nope" in capsys.readouterr().err
+
+
+def test_each_epoch_is_in_mlflow_once_it_is_checkpointed(cub_root, tmp_path, monkeypatch):
+    # a3m train checkpoints every epoch and --resume goes on from the last checkpoint: an epoch
+    # still waiting to be sent when the process dies would be missing for good
+    import a3m.train
+    from a3m.study import tracking
+
+    monkeypatch.setattr(tracking, "LOG_EVERY_S", 3600.0)  # a study's trials would wait
+    uri, real_fit, seen = f"sqlite:///{tmp_path}/mlflow.db", a3m.train.fit, []
+
+    def fit(cfg, out, *, callback, **kwargs):
+        def spy(result):
+            callback(result)
+            client = MlflowClient(uri)
+            (run,) = client.search_runs([client.get_experiment_by_name("e").experiment_id])
+            seen.append([m.step for m in client.get_metric_history(run.info.run_id, "epoch")])
+
+        return real_fit(cfg, out, callback=spy, **kwargs)
+
+    monkeypatch.setattr(a3m.train, "fit", fit)
+    code = main([
+        "train", "--dataset", "cub", "--data-root", str(cub_root), "--backbone", "tiny",
+        "--d", "16", "--input-size", "64x64", "--epochs", "3", "--lr-drop-epochs", "1",
+        "--num-workers", "0", "--no-bbox-crop", "--quiet", "--out", str(tmp_path / "run"),
+        "--tracking-uri", uri, "--experiment", "e",
+    ])  # fmt: skip
+    assert code == 0
+    assert seen == [[1], [1, 2], [1, 2, 3]]
