@@ -443,6 +443,12 @@ class RunTracker:
         done = max(self._logged_epochs, default=0) >= epochs
         return self.status == "FINISHED" and done and not self._stopped_early
 
+    def ended_elsewhere(self) -> bool:
+        """Whether the store says the run is no longer RUNNING though this process did not
+        end it: the driver did (a trial stopped by an interrupt outlives the driver's
+        reconciling of its run)."""
+        return self.client.get_run(self.run_id).info.status != "RUNNING"
+
     def _epochs_in_store(self) -> set[int]:
         return {int(m.step) for m in self.client.get_metric_history(self.run_id, "epoch")}
 

@@ -239,7 +239,12 @@ def train_trial(config: dict[str, Any], study: StudyContext) -> None:
             images = study.attention_images
             train(cfg, work, resume=resume, callback=report, attention_images=images)
         except SystemExit:
-            # Tune stops a trial (ASHA, or the end of its budget) by raising SystemExit in it.
+            # Tune stops a trial (ASHA, the end of its budget, the study's Ctrl-C) by raising
+            # SystemExit at its next report. After a Ctrl-C that report can come after the
+            # driver has already ended the run KILLED: the run stays as the driver left it.
+            tracker.flush()
+            if tracker.ended_elsewhere():
+                raise
             epochs = max(tracker.logged_epochs, default=0)
             if epochs < cfg.epochs:
                 tracker.client.set_tag(tracker.run_id, STOPPED_EARLY_TAG, "true")

@@ -101,3 +101,13 @@ def test_a_dataset_another_trial_just_inserted_is_linked_not_an_error(tmp_path, 
     with pytest.raises(RestException, match="database is locked"):
         tracker.log_dataset("cars196", "def456", tmp_path)
     assert len(calls) == 1
+
+
+def test_a_run_the_driver_ended_is_seen_as_ended_elsewhere(tmp_path):
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    tracker = RunTracker.for_single_run(uri, "late", tmp_path / "run")
+    tracker.start()
+    assert not tracker.ended_elsewhere()
+    # the driver's reconciling after a Ctrl-C, before the stopped trial's last report
+    finish_run(MlflowClient(uri), tracker.run_id, "KILLED", force=True)
+    assert tracker.ended_elsewhere()
