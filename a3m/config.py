@@ -27,6 +27,11 @@ SCHEDULES: tuple[str, ...] = ("step", "cosine")
 DISTANCES: tuple[str, ...] = ("euclidean", "cosine")
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
 AUGMENT_ON: tuple[str, ...] = ("loader", "device")
+COMPILE_MODES: tuple[str, ...] = (
+    "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs",
+)  # fmt: skip
+"""``torch.compile``'s modes; ``reduce-overhead`` replays CUDA graphs, which suits a step too
+short to keep the GPU busy (A3M at batch 32 on an H100: benchmarks/RESULTS.md)."""
 
 UNSUPERVISED_K = 8
 """K attribute branches for datasets without attribute labels (retrieval), unless set."""
@@ -102,6 +107,11 @@ class RunConfig:
     amp: bool = True  # bf16 autocast on CUDA
     channels_last: bool = True  # on CUDA
     compile: bool = False
+    compile_mode: str = "default"  # torch.compile's mode when compile is on (COMPILE_MODES)
+    # Evaluation batch; 0 = batch_size. The model is in eval mode (no batch statistics), so the
+    # batch changes how fast it goes, not what it computes; a short step (batch 32 on a GPU)
+    # leaves the GPU waiting for kernel launches, which a larger batch amortises.
+    eval_batch_size: int = 0
     # Decoded images (docs/cache.md): "auto" = read the split's cache from A3M_IMAGE_CACHE or
     # ~/.cache/a3m/images when `a3m data cache` wrote one for this data, "off" = always decode
     # the files, or a folder of caches. Same pixels either way. a3m.data.cache.find_cache
@@ -134,6 +144,7 @@ class RunConfig:
         _choice("ap_mode", self.ap_mode, tuple(AP_MODES))
         _choice("device", self.device, DEVICES)
         _choice("augment_on", self.augment_on, AUGMENT_ON)
+        _choice("compile_mode", self.compile_mode, COMPILE_MODES)
         if not self.image_cache.strip():
             raise ConfigError("image_cache must be 'auto', 'off' or a folder of caches, got ''")
         if self.augment_on == "device" and self.image_cache == "off":
@@ -144,6 +155,10 @@ class RunConfig:
         for name in ("alpha", "beta", "weight_decay", "momentum", "num_classes"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.eval_batch_size < 0:
+            raise ConfigError(
+                f"eval_batch_size must be > 0, or 0 for batch_size, got {self.eval_batch_size}"
+            )
         if self.num_workers < -1:
             raise ConfigError(f"num_workers must be >= 0, or -1 for auto, got {self.num_workers}")
         for name in ("d", "epochs", "batch_size", "eval_every", "lr"):

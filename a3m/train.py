@@ -256,11 +256,12 @@ def build_loader(
     dataset: Dataset, cfg: RunConfig, *, train: bool, device: torch.device
 ) -> DataLoader:
     """DataLoader with workers and pinned memory. Training workers are not persistent: each
-    epoch's workers are seeded from the epoch's generator, which makes resuming exact."""
+    epoch's workers are seeded from the epoch's generator, which makes resuming exact.
+    Evaluation batches hold ``cfg.eval_batch_size`` images (0: ``cfg.batch_size``)."""
     workers = resolve_num_workers(cfg.num_workers, device)
     return DataLoader(
         dataset,
-        batch_size=cfg.batch_size,
+        batch_size=cfg.batch_size if train else cfg.eval_batch_size or cfg.batch_size,
         shuffle=train,
         drop_last=train and len(dataset) > cfg.batch_size,
         num_workers=workers,
@@ -727,7 +728,7 @@ def fit(
             result.best_metric = state["best_metric"]
             result.best_epoch = state["best_epoch"]
             result.score_at_best = state["score_at_best"]
-    step_model = torch.compile(model) if cfg.compile else model
+    step_model = torch.compile(model, mode=cfg.compile_mode) if cfg.compile else model
 
     train_loader = build_loader(train_set, cfg, train=True, device=device)
     eval_loaders = {

@@ -8,7 +8,7 @@ import shutil
 import pytest
 import torch
 
-from a3m.config import RunConfig
+from a3m.config import ConfigError, RunConfig
 from a3m.data.synthetic import write_synthetic
 from a3m.models import A3M, A3MLoss, create_backbone
 from a3m.train import (
@@ -17,8 +17,10 @@ from a3m.train import (
     CheckpointMismatchError,
     NonFiniteLossError,
     atomic_save,
+    build_loader,
     build_optimizer,
     build_scheduler,
+    build_split,
     fit,
     load_checkpoint,
     resolve_num_workers,
@@ -271,3 +273,36 @@ def test_auto_workers_feed_a_gpu_with_every_cpu_but_one():
     assert resolve_num_workers(5, cuda, cpus=2) == 5  # an explicit count is kept
     assert resolve_num_workers(0, cuda, cpus=16) == 0
     assert resolve_num_workers(-1, cpu) in (0, 1, 2)  # this process's affinity
+
+
+def test_the_evaluation_batch_changes_how_fast_not_what(cub_root, tmp_path, one_thread):
+    default = fit(small(cub_root, epochs=1), tmp_path / "default")
+    odd = fit(small(cub_root, epochs=1, eval_batch_size=5), tmp_path / "odd")  # a ragged end
+    a, b = default.history[-1], odd.history[-1]
+    assert a.keys() == b.keys()
+    for key in a:
+        if key.endswith("_time_s"):
+            continue
+        assert b[key] == pytest.approx(a[key], rel=1e-5, abs=1e-7), key
+    cfg, cpu = small(cub_root, eval_batch_size=5), torch.device("cpu")
+    split = build_split(cfg, "test")
+    assert build_loader(split, cfg, train=False, device=cpu).batch_size == 5
+    assert build_loader(split, cfg, train=True, device=cpu).batch_size == 16
+    with pytest.raises(ConfigError, match="eval_batch_size must be > 0, or 0 for batch_size"):
+        small(cub_root, eval_batch_size=-1)
+
+
+def test_compile_mode_reaches_torch_compile(cub_root, tmp_path, monkeypatch):
+    import a3m.train
+
+    modes = []
+
+    def compile(model, mode=None):  # records the call instead of compiling (minutes on CPU)
+        modes.append(mode)
+        return model
+
+    monkeypatch.setattr(a3m.train.torch, "compile", compile)
+    fit(small(cub_root, epochs=1, compile=True, compile_mode="reduce-overhead"), tmp_path)
+    assert modes == ["reduce-overhead"]
+    with pytest.raises(ConfigError, match="compile_mode='fast' is not known; valid: default"):
+        small(cub_root, compile_mode="fast")

@@ -68,6 +68,7 @@ MAX_ERROR_CHARS = 5000  # of a failure's reason kept in a3m.error
 IDENTITY_TAG = "a3m.identity"  # on a training run: what it computes (trial_identity)
 NOT_IDENTITY = frozenset(
     {"num_workers", "device", "data_root", "synthetic_cache", "compile", "channels_last"}
+    | {"compile_mode", "eval_batch_size"}  # how fast, not what: a3m/config.py
     | {"image_cache", "augment_on"}  # the same pixels either way: docs/cache.md
 )
 """RunConfig fields that say where and how fast a run ran, not what it computed."""

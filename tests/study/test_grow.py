@@ -132,7 +132,8 @@ def test_seeds_auto_is_refused_where_it_cannot_work(study_args):
 
 def test_identity_is_what_the_run_computes():
     base = {"dataset": "cub", "alpha": 0.5, "num_workers": 0, "device": "cpu", "seed": 0}
-    same = {**base, "num_workers": 8, "device": "cuda", "alpha": "0.50", "data_root": "/x"}
+    same = {**base, "num_workers": 8, "device": "cuda", "alpha": "0.50", "data_root": "/x",
+            "eval_batch_size": 256, "compile_mode": "reduce-overhead"}  # fmt: skip
     assert trial_identity(base, "f1") == trial_identity(same, "f1")  # where it ran: no matter
     assert trial_identity(base, "f1") != trial_identity({**base, "seed": 1}, "f1")
     assert trial_identity(base, "f1") != trial_identity({**base, "alpha": 0.3}, "f1")
