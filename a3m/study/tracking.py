@@ -444,6 +444,11 @@ class RunTracker:
         done = max(self._logged_epochs, default=0) >= epochs
         return self.status == "FINISHED" and done and not self._stopped_early
 
+    def last_metrics(self, names: Iterable[str]) -> dict[str, float]:
+        """The run's latest value of each metric in ``names`` (NaN where it has none)."""
+        logged = self.client.get_run(self.run_id).data.metrics
+        return {name: logged.get(name, math.nan) for name in names}
+
     def ended_elsewhere(self) -> bool:
         """Whether the store says the run is no longer RUNNING though this process did not
         end it: the driver did (a trial stopped by an interrupt outlives the driver's

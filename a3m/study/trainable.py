@@ -182,7 +182,10 @@ def train_trial(config: dict[str, Any], study: StudyContext) -> None:
     if tracker.complete(cfg.epochs):
         # A study resumed after its driver died just as this trial ended, before Tune saved it
         # as terminated (or with an older checkpoint than the last): the MLflow run says the
-        # trial is done; leave it alone rather than train its last epochs again.
+        # trial is done; leave it alone rather than train its last epochs again. Tune still
+        # wants the metric it ranks by in the trial's last result (else it stops the study):
+        # the run's own, from MLflow.
+        tune.report(tracker.last_metrics(TUNE_METRICS))
         return
     work = Path(ctx.get_trial_dir()) / "work"
     work.mkdir(parents=True, exist_ok=True)

@@ -111,3 +111,17 @@ def test_a_run_the_driver_ended_is_seen_as_ended_elsewhere(tmp_path):
     # the driver's reconciling after a Ctrl-C, before the stopped trial's last report
     finish_run(MlflowClient(uri), tracker.run_id, "KILLED", force=True)
     assert tracker.ended_elsewhere()
+
+
+def test_a_finished_run_hands_tune_its_last_score(tmp_path):
+    import math
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    tracker = RunTracker.for_single_run(uri, "done", tmp_path / "run")
+    tracker.log_epoch(1, {"score": 0.25})
+    tracker.log_epoch(2, {"score": 0.5})
+    tracker.finish()
+    # what a trial found complete in MLflow reports to Tune instead of training again
+    found = RunTracker.for_single_run(uri, "done", tmp_path / "run")
+    last = found.last_metrics(("score", "val_score"))
+    assert last["score"] == 0.5 and math.isnan(last["val_score"])
