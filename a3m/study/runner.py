@@ -528,17 +528,24 @@ def reconcile(client: Any, experiment_id: str, results: Any, interrupted: bool) 
                        f"{result.error}")  # fmt: skip
         elif run.info.status == "FAILED":  # the trial's own verdict: not worth a retry
             errors += 1
-        elif interrupted and (
-            run.info.status == "RUNNING" or run.data.tags.get(STOPPED_EARLY_TAG) == "true"
-        ):
+        elif interrupted and (run.info.status == "RUNNING" or _short(run)):
             if STOPPED_EARLY_TAG in run.data.tags:
                 client.delete_tag(run_id, STOPPED_EARLY_TAG)
             client.log_batch(run_id, tags=as_tags(keep))
             finish_run(client, run_id, "KILLED", force=True)
-        elif run.info.status == "RUNNING":
+        elif run.info.status == "RUNNING" or _short(run):
+            # stopped by Tune (ASHA) before its last epoch: the trial ended its run FINISHED,
+            # or was ended before it could
             client.set_tag(run_id, STOPPED_EARLY_TAG, "true")
             finish_run(client, run_id, "FINISHED")
     return errors, preempted
+
+
+def _short(run: Any) -> bool:
+    """Whether a run logged fewer epochs than its config asks for (its ``epoch`` metric, the
+    last one logged, below its ``epochs`` param): stopped early, or interrupted."""
+    epochs, last = run.data.params.get("epochs"), run.data.metrics.get("epoch")
+    return epochs is not None and (last is None or last < float(epochs))
 
 
 def _runs_by_trial(client: Any, experiment_id: str, trial_ids: list[str]) -> dict[str, Any]:

@@ -449,12 +449,6 @@ class RunTracker:
         logged = self.client.get_run(self.run_id).data.metrics
         return {name: logged.get(name, math.nan) for name in names}
 
-    def ended_elsewhere(self) -> bool:
-        """Whether the store says the run is no longer RUNNING though this process did not
-        end it: the driver did (a trial stopped by an interrupt outlives the driver's
-        reconciling of its run)."""
-        return self.client.get_run(self.run_id).info.status != "RUNNING"
-
     def _epochs_in_store(self) -> set[int]:
         return {int(m.step) for m in self.client.get_metric_history(self.run_id, "epoch")}
 
@@ -529,11 +523,13 @@ class RunTracker:
     def log_artifacts(self, local_dir: str | Path, artifact_path: str | None = None) -> None:
         self.client.log_artifacts(self.run_id, str(local_dir), artifact_path)
 
-    def finish(self, status: str = "FINISHED", error: str | None = None) -> None:
+    def finish(
+        self, status: str = "FINISHED", error: str | None = None, force: bool = True
+    ) -> None:
         """End the run (its pending epochs sent first); a failure keeps its reason as the tag
-        ``a3m.error``."""
+        ``a3m.error``. ``force=False``: unless something else ended it already."""
         self.flush()
-        finish_run(self.client, self.run_id, status, error=error, force=True)
+        finish_run(self.client, self.run_id, status, error=error, force=force)
         self.status = status
 
 

@@ -33,7 +33,6 @@ from a3m.study.dry_run import dry_fit
 from a3m.study.tracking import (
     IDENTITY_TAG,
     RESUMED_AT_TAG,
-    STOPPED_EARLY_TAG,
     RunTracker,
     config_tags,
     trial_identity,
@@ -243,15 +242,11 @@ def train_trial(config: dict[str, Any], study: StudyContext) -> None:
             train(cfg, work, resume=resume, callback=report, attention_images=images)
         except SystemExit:
             # Tune stops a trial (ASHA, the end of its budget, the study's Ctrl-C) by raising
-            # SystemExit at its next report. After a Ctrl-C that report can come after the
-            # driver has already ended the run KILLED: the run stays as the driver left it.
-            tracker.flush()
-            if tracker.ended_elsewhere():
-                raise
-            epochs = max(tracker.logged_epochs, default=0)
-            if epochs < cfg.epochs:
-                tracker.client.set_tag(tracker.run_id, STOPPED_EARLY_TAG, "true")
-            tracker.finish("FINISHED")
+            # SystemExit at its next report. Whether it stopped early or was interrupted is
+            # the driver's to say (runner.reconcile, from the epochs the run logged): after a
+            # Ctrl-C this report can come while or after the driver reconciles the run, so
+            # the run ends FINISHED here only if nothing ended it yet.
+            tracker.finish("FINISHED", force=False)
             raise
         except DETERMINISTIC_ERRORS as exc:
             # It would fail the same way from the same checkpoint: FAILED with its reason, and

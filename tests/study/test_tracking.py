@@ -103,14 +103,16 @@ def test_a_dataset_another_trial_just_inserted_is_linked_not_an_error(tmp_path, 
     assert len(calls) == 1
 
 
-def test_a_run_the_driver_ended_is_seen_as_ended_elsewhere(tmp_path):
+def test_a_stopped_trial_leaves_a_run_the_driver_ended_as_it_is(tmp_path):
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     tracker = RunTracker.for_single_run(uri, "late", tmp_path / "run")
     tracker.start()
-    assert not tracker.ended_elsewhere()
     # the driver's reconciling after a Ctrl-C, before the stopped trial's last report
     finish_run(MlflowClient(uri), tracker.run_id, "KILLED", force=True)
-    assert tracker.ended_elsewhere()
+    tracker.finish("FINISHED", force=False)  # what the trial does when Tune stops it
+    assert MlflowClient(uri).get_run(tracker.run_id).info.status == "KILLED"
+    tracker.finish("FINISHED")  # forced: the trial's own end
+    assert MlflowClient(uri).get_run(tracker.run_id).info.status == "FINISHED"
 
 
 def test_a_finished_run_hands_tune_its_last_score(tmp_path):
