@@ -1,46 +1,122 @@
 """Paired comparisons over seeds: does a candidate beat a reference, by how much, how sure?
 
 A seed fixes a run's initialisation, data order and augmentation, so two configurations run
-on the same seed form a pair, and their per-seed differences carry the comparison. For a
-vector of such differences (candidate - reference, one per seed):
+on the same seed form a pair, and their per-seed differences carry the comparison. Every
+verdict here comes from **one inference**: the exact sign-flip permutation test of the mean
+difference (under "no difference", each difference is as likely positive as negative), and the
+interval printed beside a verdict is that same test inverted at the same level: the set of
+shifts ``delta`` for which the shifted differences ``d - delta`` are not rejected. So a
+comparison is *better* exactly when its whole interval is above zero, by construction.
 
-- the mean difference and its 95% interval: a BCa bootstrap (``scipy.stats.bootstrap``) from
-  :data:`BOOTSTRAP_MIN_PAIRS` pairs on, the Student t interval below that (a bootstrap of 3-9
-  values has too few distinct resamples to be trusted); the interval says which it is;
-- a two-sided sign-flip permutation p-value (``scipy.stats.permutation_test``, exact up to
-  :data:`EXACT_UP_TO` pairs): under "no difference" each difference is as likely positive as
-  negative;
-- the share of seeds on which the candidate is ahead;
-- across a family of comparisons, Holm's step-down correction, and a verdict: **better**,
-  **worse** or **no evidence**.
+Inverting the test has a closed form. Flipping the signs of a set ``F`` of differences makes
+the mean at least as large as observed exactly when the mean of ``d`` over ``F`` is at most
+``delta``, so the one-sided p-values are counts of the ``2**n - 1`` subset means
+(:func:`flip_means`), and the interval's bounds are two of them (order statistics), the way
+the Hodges-Lehmann interval reads off Walsh averages. Up to :data:`EXACT_UP_TO` pairs every
+subset is enumerated; beyond, a fixed seeded sample of them stands in.
 
-A sign-flip test of n pairs cannot give a p-value below 2 / 2**n: with 3 seeds the smallest is
-0.25, with 5 it is 0.0625. So fewer than 6 seeds can show a direction but never decide at
-alpha = 0.05 (:func:`min_pairs_to_decide`); :func:`seeds_needed` estimates how many would.
+With ``n`` pairs no two-sided p-value is below ``2 / 2**n``: 3 seeds can never decide at
+0.05, and their interval is the whole line, which is what 3 pairs can honestly say
+(:func:`min_pairs_to_decide`).
 
-Everything here is a pure function of numbers; :mod:`a3m.study.compare` pairs MLflow runs.
+Across a family of comparisons, Holm's step-down procedure decides; each comparison's interval
+is taken at the level its step tested it at (:func:`holm_levels`), so interval and verdict
+still agree. Four verdicts (:func:`decide`): **better** / **worse** (the interval excludes 0),
+**equivalent** (the interval lies inside +-``min_effect``), **inconclusive**.
+
+Everything here is a pure function of numbers; :mod:`a3m.study.compare` pairs MLflow runs and
+:mod:`a3m.sequential` designs the looks of ``--seeds auto``.
 """
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats
 
 ALPHA = 0.05
-"""Family-wise error rate of the verdicts (after Holm)."""
-CONFIDENCE = 0.95
-BOOTSTRAP_MIN_PAIRS = 10
-"""Fewest pairs for the BCa bootstrap interval; below it, the t interval."""
-EXACT_UP_TO = 16
-"""Pairs up to which the sign-flip test enumerates all 2**n sign patterns (65,536)."""
-_RESAMPLES = 9_999
-VERDICTS = ("better", "worse", "no evidence")
+"""Family-wise error rate of the verdicts."""
+EXACT_UP_TO = 20
+"""Pairs up to which every one of the 2**n sign patterns is enumerated (about a million)."""
+SAMPLED_PATTERNS = 2**16
+"""Sign patterns sampled (seeded) beyond :data:`EXACT_UP_TO` pairs."""
+BETTER, WORSE, EQUIVALENT, INCONCLUSIVE = "better", "worse", "equivalent", "inconclusive"
+INCONCLUSIVE_FAILURES = "inconclusive (failures)"
+VERDICTS = (BETTER, WORSE, EQUIVALENT, INCONCLUSIVE, INCONCLUSIVE_FAILURES)
+LOWER_IS_BETTER_SUFFIXES = ("loss", "error", "_err")
+"""Metric names ending so are better lower; every other metric of ours is better higher."""
 
 
+def higher_is_better(metric: str) -> bool:
+    """A metric's direction from its name: losses and errors are better lower."""
+    return not metric.lower().endswith(LOWER_IS_BETTER_SUFFIXES)
+
+
+# -- the one test ---------------------------------------------------------------------------------
+def flip_means(differences: Sequence[float], *, seed: int = 0) -> np.ndarray:
+    """Sorted means of the differences over every non-empty subset (the sets whose signs a
+    pattern flips): ``2**n - 1`` values up to :data:`EXACT_UP_TO` pairs, else the subsets of
+    :data:`SAMPLED_PATTERNS` seeded random patterns. Values within rounding of 0 are 0, so a
+    difference vector whose subsets balance exactly is not decided by float noise."""
+    d = np.asarray(differences, dtype=float)
+    n = len(d)
+    if n <= EXACT_UP_TO:
+        sums, sizes = np.zeros(1), np.zeros(1, dtype=np.int64)
+        for value in d:  # doubling: the subsets without d_i, then with it
+            sums = np.concatenate([sums, sums + value])
+            sizes = np.concatenate([sizes, sizes + 1])
+        sums, sizes = sums[1:], sizes[1:]
+    else:
+        mask = np.random.default_rng(seed).random((SAMPLED_PATTERNS, n)) < 0.5
+        sizes = mask.sum(axis=1)
+        mask, sizes = mask[sizes > 0], sizes[sizes > 0]
+        sums = mask @ d
+    means = sums / sizes
+    means[np.abs(means) <= 1e-12 * max(1.0, float(np.abs(d).max(initial=0.0)))] = 0.0
+    return np.sort(means)
+
+
+def _k_for(level: float, patterns: int) -> int:
+    """How many subset means lie outside the interval on each side at a two-sided ``level``:
+    the null is kept at ``delta`` while 2 (1 + #{means <= delta}) / patterns >= level."""
+    return math.ceil(level * patterns / 2 - 1 - 1e-9)
+
+
+def sign_flip_p(differences: Sequence[float], *, seed: int = 0) -> float:
+    """Two-sided sign-flip p-value of "the mean difference is 0" (exact up to
+    :data:`EXACT_UP_TO` pairs): twice the smaller one-sided share of sign patterns whose mean
+    is at least as extreme as the observed one (the observed pattern included), at most 1."""
+    d = np.asarray(differences, dtype=float)
+    if len(d) == 0:
+        return math.nan
+    means = flip_means(d, seed=seed)
+    patterns = len(means) + 1
+    at_most = np.searchsorted(means, 0.0, side="right")  # flips that keep mean >= observed
+    at_least = len(means) - np.searchsorted(means, 0.0, side="left")
+    return float(min(1.0, 2 * (1 + min(at_most, at_least)) / patterns))
+
+
+def sign_flip_interval(
+    differences: Sequence[float], level: float = ALPHA, *, seed: int = 0
+) -> tuple[float, float]:
+    """The mean shifts ``delta`` that a two-sided sign-flip test at ``level`` keeps (its p-value
+    for ``d - delta`` at least ``level``): ``(low, high)``, infinite where no shift can be
+    rejected (too few pairs for that level). Contains 0 exactly when ``sign_flip_p >= level``."""
+    d = np.asarray(differences, dtype=float)
+    if len(d) == 0:
+        return -math.inf, math.inf
+    means = flip_means(d, seed=seed)
+    k = _k_for(level, len(means) + 1)
+    if k <= 0:
+        return -math.inf, math.inf
+    return float(means[k - 1]), float(means[-k])
+
+
+# -- one comparison -------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class PairedStats:
     """The statistics of one vector of paired differences (candidate - reference).
@@ -49,90 +125,53 @@ class PairedStats:
         n: number of pairs.
         mean: mean difference.
         sd: standard deviation of the differences (ddof=1; NaN for n < 2).
-        ci_low, ci_high: the interval of the mean difference at :data:`CONFIDENCE`.
-        ci_method: ``"BCa bootstrap"``, ``"t"``, ``"exact (identical differences)"`` or
-            ``"none (fewer than 2 pairs)"``.
-        p_value: two-sided sign-flip permutation p-value (NaN without pairs).
-        prob_better: share of pairs with a positive difference (ties count one half).
+        p_value: two-sided sign-flip p-value (NaN without pairs).
+        prob_ahead: share of pairs on which the candidate is ahead in the metric's direction
+            (ties count one half).
     """
 
     n: int
     mean: float
     sd: float
-    ci_low: float
-    ci_high: float
-    ci_method: str
     p_value: float
-    prob_better: float
+    prob_ahead: float
 
 
 def paired_stats(
-    differences: Sequence[float], *, confidence: float = CONFIDENCE, seed: int = 0
+    differences: Sequence[float], *, higher_is_better: bool = True, seed: int = 0
 ) -> PairedStats:
-    """Mean, interval, sign-flip p-value and P(ahead) of paired differences.
-
-    Args:
-        differences: candidate - reference, one value per seed.
-        confidence: level of the interval.
-        seed: of the bootstrap and of the Monte Carlo permutations beyond :data:`EXACT_UP_TO`,
-            so a report is reproducible.
-    """
+    """Mean, spread, sign-flip p-value and P(ahead) of paired differences (the interval, which
+    depends on the level a family decides at, is :func:`sign_flip_interval`)."""
     d = np.asarray(differences, dtype=float)
     if d.ndim != 1 or not np.isfinite(d).all():
         raise ValueError(f"differences must be a 1-D vector of finite numbers, got {d!r}")
     n = len(d)
     if n == 0:
-        nan = math.nan
-        return PairedStats(0, nan, nan, nan, nan, "none (no pairs)", nan, nan)
-    mean = float(d.mean())
-    sd = float(d.std(ddof=1)) if n > 1 else math.nan
-    low, high, method = difference_interval(d, confidence=confidence, seed=seed)
-    ahead = float(((d > 0).sum() + 0.5 * (d == 0).sum()) / n)
-    return PairedStats(n, mean, sd, low, high, method, sign_flip_p(d, seed=seed), ahead)
+        return PairedStats(0, math.nan, math.nan, math.nan, math.nan)
+    ahead = (d > 0) if higher_is_better else (d < 0)
+    return PairedStats(
+        n=n,
+        mean=float(d.mean()),
+        sd=float(d.std(ddof=1)) if n > 1 else math.nan,
+        p_value=sign_flip_p(d, seed=seed),
+        prob_ahead=float((ahead.sum() + 0.5 * (d == 0).sum()) / n),
+    )
 
 
-def difference_interval(
-    differences: Sequence[float], *, confidence: float = CONFIDENCE, seed: int = 0
-) -> tuple[float, float, str]:
-    """``(low, high, method)`` for the mean of paired differences (see the module doc)."""
-    d = np.asarray(differences, dtype=float)
-    n = len(d)
-    if n < 2:
-        return math.nan, math.nan, "none (fewer than 2 pairs)"
-    if np.all(d == d[0]):
-        # No spread: every resample and every t interval collapses to the value itself.
-        return float(d[0]), float(d[0]), "exact (identical differences)"
-    if n >= BOOTSTRAP_MIN_PAIRS:
-        res = stats.bootstrap(
-            (d,), _mean, vectorized=True, n_resamples=_RESAMPLES, method="BCa",
-            confidence_level=confidence, rng=np.random.default_rng(seed),
-        )  # fmt: skip
-        low, high = res.confidence_interval
-        if np.isfinite(low) and np.isfinite(high):
-            return float(low), float(high), "BCa bootstrap"
-    half = stats.t.ppf(0.5 + confidence / 2, n - 1) * d.std(ddof=1) / math.sqrt(n)
-    return float(d.mean() - half), float(d.mean() + half), "t"
+def decide(
+    low: float, high: float, *, higher_is_better: bool = True, min_effect: float | None = None
+) -> str:
+    """The verdict an interval of the difference gives: better / worse when it excludes 0 (the
+    metric's direction says which), equivalent when it lies inside +-``min_effect``, else
+    inconclusive. ``low``/``high`` must come from the test the verdict is reported at."""
+    if low > 0 or high < 0:
+        return BETTER if (low > 0) == higher_is_better else WORSE
+    if min_effect is not None and min_effect > 0 and -min_effect < low and high < min_effect:
+        return EQUIVALENT
+    return INCONCLUSIVE
 
 
-def sign_flip_p(differences: Sequence[float], *, seed: int = 0) -> float:
-    """Two-sided p-value of "the differences are symmetric around 0" by flipping signs."""
-    d = np.asarray(differences, dtype=float)
-    if len(d) == 0:
-        return math.nan
-    if len(d) == 1 or not np.any(d):
-        return 1.0  # one pair: +d and -d are equally extreme; all zero: nothing to flip
-    res = stats.permutation_test(
-        (d,), _mean, permutation_type="samples", vectorized=True, alternative="two-sided",
-        n_resamples=2**EXACT_UP_TO if len(d) <= EXACT_UP_TO else _RESAMPLES,
-        rng=np.random.default_rng(seed),
-    )  # fmt: skip
-    return float(min(1.0, res.pvalue))
-
-
-def _mean(x: np.ndarray, axis: int = -1) -> np.ndarray:
-    return np.mean(x, axis=axis)
-
-
+# -- a family ---------------------------------------------------------------------------------
 def holm(p_values: Sequence[float]) -> np.ndarray:
     """Holm's step-down adjusted p-values (family-wise error control); NaNs stay NaN and do not
     count in the family."""
@@ -148,14 +187,63 @@ def holm(p_values: Sequence[float]) -> np.ndarray:
     return out
 
 
-def verdict(
-    mean: float, p_adjusted: float, *, alpha: float = ALPHA, higher_is_better: bool = True
-) -> str:
-    """``"better"`` / ``"worse"`` when the adjusted p-value is below ``alpha`` (the sign of the
-    mean difference decides which), else ``"no evidence"``."""
-    if not (np.isfinite(p_adjusted) and p_adjusted < alpha and mean != 0):
-        return "no evidence"
-    return "better" if (mean > 0) == higher_is_better else "worse"
+LevelOf = Callable[[int, float], float]
+"""``level_of(i, family_alpha)``: the nominal level at which comparison ``i`` is tested when a
+family of error rate ``family_alpha`` is spent on it (``family_alpha`` itself for a study with
+one look; a sequential design's boundary at the comparison's look otherwise)."""
+
+
+def _single_look(i: int, family_alpha: float) -> float:
+    return family_alpha
+
+
+@dataclass(frozen=True)
+class FamilyLevels:
+    """Holm's step-down decisions of a family and the level each comparison's interval is at.
+
+    Attributes:
+        level: per comparison, the two-sided level of its interval (NaN where p is NaN).
+        p_holm: per comparison, Holm's adjusted p-value on the family's scale: the comparison
+            is rejected exactly when it is below the family alpha.
+        size: the number of comparisons in the family.
+    """
+
+    level: np.ndarray
+    p_holm: np.ndarray
+    size: int
+
+
+def holm_levels(
+    p_values: Sequence[float], alpha: float = ALPHA, level_of: LevelOf = _single_look
+) -> FamilyLevels:
+    """Holm's procedure, with the level each interval must be taken at so that it agrees with
+    the decision.
+
+    Comparisons are ordered by p-value; step ``j`` (of ``m``) rejects while every step so far
+    had ``p < level_of(i, alpha / (m - j + 1))``. The first step that fails (``k``) stops the
+    procedure. A rejected comparison's interval is at its own step's level, which excludes 0;
+    every other comparison's at step ``k``'s level (at most its own p-value), which keeps 0.
+    Every level is at most ``alpha``, so each interval is at least as wide as the unadjusted
+    one at ``alpha``."""
+    p = np.asarray(p_values, dtype=float)
+    level = np.full(p.shape, math.nan)
+    scaled = np.full(p.shape, math.nan)
+    finite = np.flatnonzero(np.isfinite(p))
+    m = len(finite)
+    order = finite[np.argsort(p[finite], kind="stable")]
+    stopped_at = m  # index (0-based step) of the first step that fails; m = none fails
+    for step, i in enumerate(order):
+        step_level = level_of(int(i), alpha / (m - step))
+        scaled[i] = p[i] * alpha / step_level if step_level > 0 else math.inf
+        if stopped_at == m and p[i] < step_level:
+            level[i] = step_level
+        else:
+            stopped_at = min(stopped_at, step)
+            level[i] = min(level_of(int(i), alpha / (m - stopped_at)), p[i])
+    p_holm = np.full(p.shape, math.nan)
+    if m:
+        p_holm[order] = np.minimum(np.maximum.accumulate(scaled[order]), 1.0)
+    return FamilyLevels(level=level, p_holm=p_holm, size=m)
 
 
 def min_pairs_to_decide(n_comparisons: int = 1, alpha: float = ALPHA) -> int:
@@ -167,22 +255,104 @@ def min_pairs_to_decide(n_comparisons: int = 1, alpha: float = ALPHA) -> int:
     return n
 
 
-def seeds_needed(
-    sd: float,
-    effect: float,
-    *,
-    alpha: float = ALPHA,
-    power: float = 0.8,
-    n_comparisons: int = 1,
-) -> float:
-    """About how many seeds a paired comparison needs to detect ``effect`` with ``power``, given
-    the spread ``sd`` of the per-seed differences (normal approximation,
-    n = ((z_{1-a/2} + z_power) sd / effect)^2, with a Bonferroni alpha for the family), and never
-    fewer than :func:`min_pairs_to_decide`. ``inf`` for a zero effect, NaN for an unknown sd."""
-    floor = min_pairs_to_decide(n_comparisons, alpha)
-    if not np.isfinite(sd):
-        return math.nan
-    if effect == 0:
+# -- failures ------------------------------------------------------------------------------------
+def failure_rate(
+    failed: int, attempted: int, confidence: float = 0.95
+) -> tuple[float, float, float]:
+    """Share of runs that failed, with its exact (Clopper-Pearson) interval; NaNs without
+    runs."""
+    if attempted <= 0:
+        return math.nan, math.nan, math.nan
+    ci = stats.binomtest(int(failed), int(attempted)).proportion_ci(confidence, method="exact")
+    return failed / attempted, float(ci.low), float(ci.high)
+
+
+# -- how many seeds ------------------------------------------------------------------------------
+POWER = 0.8
+MAX_SEEDS_SEARCHED = 200
+_POWER_REPS = 400
+_POWER_SAMPLED_PATTERNS = 2048
+
+
+def sign_flip_power(n: int, effect_sd: float, level: float, *, reps: int = _POWER_REPS) -> float:
+    """Simulated power of the two-sided sign-flip test at ``level`` with ``n`` normal pairs whose
+    mean is ``effect_sd`` standard deviations (seeded: the same answer every call). The exact
+    test up to 12 pairs; beyond, each simulated study's p-value from a fixed sample of sign
+    patterns."""
+    return _power(n, round(abs(effect_sd), 3), level, reps)
+
+
+@functools.lru_cache(maxsize=4096)
+def _power(n: int, effect_sd: float, level: float, reps: int) -> float:
+    rng = np.random.default_rng(n * 7919 + 1)
+    d = rng.standard_normal((reps, n)) + effect_sd
+    if n <= 12:
+        signs = 1 - 2 * ((np.arange(2**n)[:, None] >> np.arange(n)) & 1)  # (2**n, n)
+    else:
+        signs = np.where(rng.random((_POWER_SAMPLED_PATTERNS, n)) < 0.5, -1, 1)
+        signs[0] = 1  # the observed pattern is one of them
+    flipped = d @ signs.T  # (reps, patterns): sums of each sign pattern
+    observed = d.sum(axis=1, keepdims=True)
+    tol = 1e-9 * np.abs(d).sum(axis=1, keepdims=True)
+    upper = (flipped >= observed - tol).mean(axis=1)
+    lower = (flipped <= observed + tol).mean(axis=1)
+    p = np.minimum(1.0, 2 * np.minimum(upper, lower))
+    return float((p < level).mean())
+
+
+def seeds_for_power(effect_sd: float, level: float, power: float = POWER) -> float:
+    """Fewest pairs at which the sign-flip test at ``level`` reaches ``power`` for an effect of
+    ``effect_sd`` standard deviations of the differences (simulated, :func:`sign_flip_power`);
+    ``inf`` beyond :data:`MAX_SEEDS_SEARCHED` or for no effect."""
+    if not np.isfinite(effect_sd) or effect_sd == 0:
         return math.inf
-    z = stats.norm.ppf(1 - alpha / (2 * max(1, n_comparisons))) + stats.norm.ppf(power)
-    return float(max(floor, math.ceil((z * sd / abs(effect)) ** 2)))
+    low = min_pairs_to_decide(1, level)
+    if sign_flip_power(MAX_SEEDS_SEARCHED, effect_sd, level) < power:
+        return math.inf
+    high = MAX_SEEDS_SEARCHED
+    while low < high:  # power grows with n (up to simulation noise): bisect
+        mid = (low + high) // 2
+        if sign_flip_power(mid, effect_sd, level) >= power:
+            high = mid
+        else:
+            low = mid + 1
+    return float(low)
+
+
+@dataclass(frozen=True)
+class SeedsNeeded:
+    """Seeds a comparison needs: at the estimated spread, and at the ends of that estimate's
+    80% interval (the spread of 3 seeds is itself uncertain). ``inf`` means more than
+    :data:`MAX_SEEDS_SEARCHED`; NaN means no spread to go on."""
+
+    estimate: float
+    low: float
+    high: float
+
+    def __str__(self) -> str:
+        def show(x: float) -> str:
+            return f">{MAX_SEEDS_SEARCHED}" if math.isinf(x) else f"{x:.0f}"
+
+        if math.isnan(self.estimate):
+            return "unknown (too few pairs to estimate the spread)"
+        return f"~{show(self.estimate)} seeds ({show(self.low)}-{show(self.high)})"
+
+
+def seeds_needed(
+    sd: float, n: int, effect: float, level: float, power: float = POWER
+) -> SeedsNeeded:
+    """How many seeds the sign-flip test at ``level`` needs to find ``effect`` with ``power``,
+    given the spread ``sd`` of ``n`` observed differences, by simulating the test itself
+    (:func:`seeds_for_power`); the range uses the spread's 80% chi-square interval."""
+    if not (np.isfinite(sd) and n >= 2 and sd > 0):
+        if n >= 2 and sd == 0 and effect != 0:  # no spread seen: the floor decides
+            floor = float(min_pairs_to_decide(1, level))
+            return SeedsNeeded(floor, floor, math.inf)
+        return SeedsNeeded(math.nan, math.nan, math.nan)
+    chi_low, chi_high = stats.chi2.ppf([0.9, 0.1], n - 1)
+    sd_low, sd_high = sd * math.sqrt((n - 1) / chi_low), sd * math.sqrt((n - 1) / chi_high)
+    return SeedsNeeded(
+        seeds_for_power(effect / sd, level, power),
+        seeds_for_power(effect / sd_low, level, power),
+        seeds_for_power(effect / sd_high, level, power),
+    )
