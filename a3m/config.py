@@ -41,16 +41,41 @@ class ConfigError(ValueError):
     """A config value that is out of range or unknown; the message names the field."""
 
 
+ROLES: tuple[str, ...] = ("setting", "speed", "place", "seed")
+"""What a RunConfig field is to a run, declared once on the field (:func:`fields_with_role`):
+
+- ``setting``: changes what the run computes (the default): part of a trial's identity and of
+  its configuration;
+- ``speed``: how fast it runs, not what it computes (same numbers either way);
+- ``place``: where it runs or where its data lives (the data's fingerprint is in the identity,
+  not its path);
+- ``seed``: pairs runs: part of a trial's identity, never of a configuration.
+
+A trial's identity (:data:`a3m.study.tracking.NOT_IDENTITY`) leaves out speed and place; a
+configuration (:data:`a3m.study.runs.NOT_A_SETTING`) also leaves out the seed."""
+
+
+def _field(default: Any, *, role: str) -> Any:
+    """A RunConfig field of ``role`` (one of :data:`ROLES`) with this default."""
+    if role not in ROLES:
+        raise ValueError(f"unknown field role {role!r}; valid: {', '.join(ROLES)}")
+    return dataclasses.field(default=default, metadata={"role": role})
+
+
 @dataclass(frozen=True)
 class RunConfig:
-    """Everything one training run depends on. Zero/empty values mean "from the dataset"."""
+    """Everything one training run depends on. Zero/empty values mean "from the dataset".
+
+    Each field's role (:data:`ROLES`) is declared on it with :func:`_field`; a plain default
+    is a ``setting``."""
 
     # data
     dataset: str = "cub"
-    data_root: str = ""  # your copy of the public release (empty with synthetic=True)
+    # your copy of the public release (empty with synthetic=True)
+    data_root: str = _field("", role="place")
     synthetic: bool = False  # generate (or reuse) a synthetic copy in the public format
     # where synthetic copies are cached ("" = a3m.data.synthetic.synthetic_cache()'s default)
-    synthetic_cache: str = ""
+    synthetic_cache: str = _field("", role="place")
     bbox_crop: bool = True  # crop to the object box where the dataset has one (paper: CUB)
     input_size: tuple[int, ...] = ()  # (h, w); () = the dataset's default (Sec. 4.2)
     # Share of the training split held out (seeded, stratified by class) to pick the best epoch
@@ -101,27 +126,30 @@ class RunConfig:
     # re-id AP definition (a3m.metrics.AP_MODES): "official" = Market-1501's compute_AP.m, as
     # in the paper's Table 1; "torchreid" = torchreid / fast-reid (never lower).
     ap_mode: str = "official"
-    seed: int = 0
-    device: str = "auto"
-    num_workers: int = -1  # DataLoader workers; -1 = auto (a3m.train.resolve_num_workers)
+    seed: int = _field(0, role="seed")
+    device: str = _field("auto", role="place")
+    # DataLoader workers; -1 = auto (a3m.train.resolve_num_workers)
+    num_workers: int = _field(-1, role="speed")
     amp: bool = True  # bf16 autocast on CUDA
-    channels_last: bool = True  # on CUDA
-    compile: bool = False
-    compile_mode: str = "default"  # torch.compile's mode when compile is on (COMPILE_MODES)
+    channels_last: bool = _field(True, role="speed")  # on CUDA
+    compile: bool = _field(False, role="speed")
+    # torch.compile's mode when compile is on (COMPILE_MODES)
+    compile_mode: str = _field("default", role="speed")
     # Evaluation batch; 0 = batch_size. The model is in eval mode (no batch statistics), so the
     # batch changes how fast it goes, not what it computes; a short step (batch 32 on a GPU)
     # leaves the GPU waiting for kernel launches, which a larger batch amortises.
-    eval_batch_size: int = 0
+    eval_batch_size: int = _field(0, role="speed")
     # Decoded images (docs/cache.md): "auto" = read the split's cache from A3M_IMAGE_CACHE or
     # ~/.cache/a3m/images when `a3m data cache` wrote one for this data, "off" = always decode
     # the files, or a folder of caches. Same pixels either way. a3m.data.cache.find_cache
-    image_cache: str = "auto"
+    image_cache: str = _field("auto", role="speed")
     # Where the training crop and flip run: "loader" (the DataLoader's workers) or "device"
     # (batched after the host-to-device copy; needs an image cache). The same draws of the
     # same seeded stream, so the same pixels either way. a3m.data.device_augment
-    augment_on: str = "loader"
+    augment_on: str = _field("loader", role="speed")
     # A name for the run that changes nothing it computes: two labels of one configuration are
-    # an A/A control (studies/controls.py), or a repeat kept apart from the first.
+    # an A/A control (studies/controls.py), or a repeat kept apart from the first: a setting,
+    # since keeping its runs apart (identity and configuration) is what it is for.
     label: str = ""
 
     def __post_init__(self) -> None:
@@ -271,6 +299,26 @@ class RunConfig:
     @classmethod
     def from_json(cls, path: str | Path) -> RunConfig:
         return cls.from_flat_dict(json.loads(Path(path).read_text()))
+
+
+def field_role(name: str) -> str:
+    """The role (:data:`ROLES`) of the RunConfig field ``name``."""
+    for f in dataclasses.fields(RunConfig):
+        if f.name == name:
+            return _role(f)
+    raise ConfigError(f"unknown config field {name!r}; see RunConfig")
+
+
+def fields_with_role(*roles: str) -> frozenset[str]:
+    """The names of the RunConfig fields whose role is one of ``roles`` (:data:`ROLES`)."""
+    unknown = sorted(set(roles) - set(ROLES))
+    if unknown:
+        raise ValueError(f"unknown field role(s) {unknown}; valid: {', '.join(ROLES)}")
+    return frozenset(f.name for f in dataclasses.fields(RunConfig) if _role(f) in roles)
+
+
+def _role(f: dataclasses.Field) -> str:
+    return f.metadata.get("role", "setting")
 
 
 def _choice(name: str, value: str, valid: tuple[str, ...]) -> None:
