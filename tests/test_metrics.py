@@ -502,5 +502,7 @@ def test_retrieval_evaluate_keys():
     labels = np.repeat(np.arange(3), 5)
     x = rng.normal(size=(3, 4))[labels] * 10 + rng.normal(size=(15, 4))
     out = retrieval_evaluate(x, labels)
-    assert list(out) == ["recall_at_1", "recall_at_2", "recall_at_4", "recall_at_8", "nmi"]
+    assert list(out) == ["recall_at_1", "recall_at_2", "recall_at_4", "recall_at_8", "nmi",
+                         "map_at_r"]  # fmt: skip
     assert out["recall_at_1"] == 1.0 and out["nmi"] == pytest.approx(1.0)
+    assert out["map_at_r"] == pytest.approx(1.0)
