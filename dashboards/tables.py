@@ -6,7 +6,10 @@ printed), transcribed from the paper's tables (docs/reproduction.md, "The paper'
 the headline rows). :func:`comparison_table` puts our mean over seeds (fractions -> percent) next to
 each of the paper's rows, with the difference in percentage points in its own column (not on
 synthetic data: that difference would compare different data), and marks the best value of each
-column; :func:`comparison_figure` draws it as a Plotly table.
+column; :func:`comparison_figure` draws it as a Plotly table. The metrics the field reports
+beside the paper's (:attr:`a3m.data.tasks.Task.field_metrics`: mINP and the re-ranked figures on
+Market-1501, MAP@R on the retrieval sets) follow the paper's columns when our runs logged them,
+ours only: the paper has no value to compare with.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from a3m.data.registry import DATASETS
-from a3m.data.tasks import TASKS
+from a3m.data.tasks import FIELD_METRICS, RERANK_PREFIX, TASKS
 from a3m.study.leaderboard import ci95
 from dashboards.data import (
     config_runs_per_variant,
@@ -69,6 +72,20 @@ def load_paper_numbers(path: str | Path | None = None) -> pd.DataFrame:
     return paper
 
 
+def field_metrics_of(runs: pd.DataFrame, dataset: str) -> list[str]:
+    """The field's metrics (:attr:`a3m.data.tasks.Task.field_metrics`) of ``dataset``'s task
+    that some run on ``dataset`` logged, in the task's order."""
+    if dataset not in DATASETS:
+        return []
+    if "params.dataset" in runs:
+        runs = runs[runs["params.dataset"] == dataset]
+    return [
+        m
+        for m in DATASETS[dataset].protocol.field_metrics
+        if f"metrics.{m}" in runs and runs[f"metrics.{m}"].notna().any()
+    ]
+
+
 def tables_for(runs: pd.DataFrame) -> list[int]:
     """The paper's tables that report the datasets of ``runs``."""
     if "params.dataset" not in runs:
@@ -91,6 +108,8 @@ def comparison_table(
     dataset (of one configuration per variant when the study varied more, chosen by
     :func:`dashboards.data.config_runs_per_variant`, never by the test score shown here); our
     variants the table lacks (Att-1, Att-2, ...) are appended as rows without a paper value.
+    The field's metrics our runs logged (:func:`field_metrics_of`) follow the paper's, with
+    no paper value.
 
     Args:
         runs: runs frame (fractions in [0, 1]).
@@ -119,6 +138,7 @@ def comparison_table(
         dict.fromkeys(rows_of_table["metric"]),
         key=lambda m: canonical.index(m) if m in canonical else len(canonical),
     )
+    metrics += [m for m in field_metrics_of(runs, dataset) if m not in metrics]
     ours = runs[runs["params.dataset"] == dataset] if "params.dataset" in runs else runs.iloc[0:0]
     chosen = config_runs_per_variant(ours, "variant", reference).runs
 
@@ -172,7 +192,8 @@ def _fmt(value: float, bold: bool = False, signed: bool = False, ci: float = mat
 def comparison_figure(comparison: pd.DataFrame, title: str | None = None) -> go.Figure:
     """A :func:`comparison_table` as a Plotly table: per metric the paper's value, ours
     (mean ± 95% CI over seeds) and the difference (when the table has one: not on synthetic
-    data); the best of each column in bold on green.
+    data); the best of each column in bold on green. The field's metrics (no paper value)
+    have our column only.
 
     Args:
         comparison: the long table of :func:`comparison_table`.
@@ -189,12 +210,15 @@ def comparison_figure(comparison: pd.DataFrame, title: str | None = None) -> go.
     for metric in metrics:
         part = comparison[comparison["metric"] == metric].set_index("method").loc[methods]
         name = metric_label(metric)
-        header += [f"{name}<br>paper (%)", f"{name}<br>ours (%)"]
-        columns.append([_fmt(r.paper, r.best_paper) for r in part.itertuples()])
+        ours_only = metric in FIELD_METRICS
+        if not ours_only:
+            header.append(f"{name}<br>paper (%)")
+            columns.append([_fmt(r.paper, r.best_paper) for r in part.itertuples()])
+            fills.append([green if b else plain for b in part["best_paper"]])
+        header.append(f"{name}<br>ours (%)")
         columns.append([_fmt(r.ours, r.best_ours, ci=r.ours_ci95) for r in part.itertuples()])
-        fills.append([green if b else plain for b in part["best_paper"]])
         fills.append([green if b else plain for b in part["best_ours"]])
-        if with_diff:
+        if with_diff and not ours_only:
             header.append(f"{name}<br>Δ (points)")
             columns.append([_fmt(r.diff, signed=True) for r in part.itertuples()])
             fills.append([plain] * len(methods))
@@ -239,6 +263,16 @@ def table_caption(
     rule = config_runs_per_variant(runs, "variant", reference).rule
     if rule:
         text += " " + rule
+    field = field_metrics_of(runs, dataset) if dataset is not None else []
+    if field:
+        names = ", ".join(metric_label(m) for m in field)
+        how = ""
+        if any(m.startswith(RERANK_PREFIX) for m in field):
+            how = " (re-ranked: k-reciprocal re-ranking, k1 = 20, k2 = 6, lambda = 0.3)"
+        text += (
+            f" {names}: the metrics the field reports since 2018{how}; the paper reports none "
+            "of them, so ours only (docs/reproduction.md, the field's metrics)."
+        )
     if synthetic:
         text += (
             " Our runs used a synthetic dataset and a small budget: the comparison checks the "

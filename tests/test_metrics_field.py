@@ -408,3 +408,100 @@ def test_retrieval_evaluate_includes_map_at_r():
                          "map_at_r"]  # fmt: skip
     assert out["map_at_r"] == pytest.approx(1.0)
     assert out["map_at_r"] == pytest.approx(map_at_r_reference(x, labels))
+
+
+# ----------------------------------------------------------------------------- where they show
+
+
+def test_tasks_name_the_field_metrics_beside_the_papers():
+    from a3m.data.tasks import FIELD_METRICS, get_task, metric_label
+
+    reid, retrieval = get_task("reid"), get_task("retrieval")
+    assert reid.metrics[-1] == "mAP" and reid.primary == "mAP"  # the paper's, unchanged
+    assert reid.field_metrics == ("mINP", "rerank_rank1", "rerank_mAP", "rerank_mINP")
+    assert retrieval.field_metrics == ("map_at_r",)
+    assert get_task("classification").field_metrics == ()
+    assert reid.logged_metrics == reid.metrics + reid.field_metrics
+    assert metric_label("rerank_mAP") == "mAP (re-ranked)" and metric_label("map_at_r") == "MAP@R"
+    assert FIELD_METRICS == {"mINP", "rerank_rank1", "rerank_mAP", "rerank_mINP", "map_at_r"}
+
+
+def _runs(dataset, metrics_by_run):
+    import pandas as pd
+
+    rows = []
+    for i, metrics_of_run in enumerate(metrics_by_run):
+        row = {"run_id": f"r{i}", "status": "FINISHED", "params.variant": "a3m",
+               "params.seed": str(i), "params.dataset": dataset,
+               "params.synthetic": "False"}  # fmt: skip
+        rows.append(row | {f"metrics.{k}": v for k, v in metrics_of_run.items()})
+    return pd.DataFrame(rows)
+
+
+def test_market_table_shows_the_field_metrics_ours_only():
+    from dashboards import tables
+
+    paper_cols = {"rank1": 0.8, "rank5": 0.9, "rank10": 0.95, "rank20": 0.97, "mAP": 0.6}
+    field = {"mINP": 0.2, "rerank_rank1": 0.82, "rerank_mAP": 0.7, "rerank_mINP": 0.4}
+    runs = _runs("market1501", [paper_cols | field, paper_cols | field | {"mINP": 0.3}])
+    table = tables.comparison_table(runs, 1)
+    a3m = table[table["method"] == "A3M"].set_index("metric")
+    assert list(a3m.index) == [*paper_cols, *field]
+    assert a3m.loc["mINP", "ours"] == pytest.approx(25.0) and a3m.loc["mINP", "n_runs"] == 2
+    assert a3m.loc[list(field), "paper"].isna().all() and a3m.loc[list(field), "diff"].isna().all()
+    assert not table.loc[table["metric"].isin(list(field)), "best_paper"].any()
+    fig = tables.comparison_figure(table)
+    header = [h.replace("<b>", "").replace("</b>", "").replace("<br>", " ")
+              for h in fig.data[0].header.values]  # fmt: skip
+    assert "mINP ours (%)" in header and "mAP (re-ranked) ours (%)" in header
+    assert "mINP paper (%)" not in header and "mINP Δ (points)" not in header
+    assert "mAP Δ (points)" in header  # the paper's metrics keep their three columns
+    assert "mINP" in tables.table_caption(runs, 1) and "re-ranked" in tables.table_caption(runs, 1)
+    # Runs without them (logged before issue 27): the paper's columns only, no caption note.
+    old = tables.comparison_table(_runs("market1501", [paper_cols]), 1)
+    assert list(dict.fromkeys(old["metric"])) == list(paper_cols)
+    assert "mINP" not in tables.table_caption(_runs("market1501", [paper_cols]), 1)
+
+
+def test_retrieval_table_shows_map_at_r():
+    from dashboards import tables
+
+    metrics_of_run = {"recall_at_1": 0.6, "recall_at_2": 0.7, "recall_at_4": 0.8,
+                      "recall_at_8": 0.9, "nmi": 0.65, "map_at_r": 0.25}  # fmt: skip
+    table = tables.comparison_table(_runs("cars196", [metrics_of_run]), 5)
+    a3m = table[table["method"] == "A3M"].set_index("metric")
+    assert list(a3m.index)[-1] == "map_at_r" and a3m.loc["map_at_r", "ours"] == pytest.approx(25)
+    assert "MAP@R" in tables.table_caption(_runs("cars196", [metrics_of_run]), 5)
+
+
+def test_claims_stay_on_the_papers_metrics():
+    import pandas as pd
+
+    from a3m.data.tasks import FIELD_METRICS
+    from dashboards.claims import PAPER_CLAIMS_CSV
+
+    claims = pd.read_csv(PAPER_CLAIMS_CSV, comment="#")
+    assert not set(claims["metric"]) & FIELD_METRICS
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("dataset", "size", "field"),
+    [
+        ("market1501", (128, 64), {"mINP", "rerank_rank1", "rerank_mAP", "rerank_mINP"}),
+        ("cars196", (64, 64), {"map_at_r"}),
+    ],
+)
+def test_fit_logs_the_field_metrics(dataset, size, field, tmp_path):
+    from a3m.config import RunConfig
+    from a3m.data.synthetic import write_synthetic
+    from a3m.train import fit
+
+    root = write_synthetic(dataset, tmp_path / "data", num_classes=6, images_per_class=6)
+    cfg = RunConfig(dataset=dataset, data_root=str(root), backbone="tiny", d=32, input_size=size,
+                    epochs=2, lr_drop_epochs=0, batch_size=16, lr=0.03, num_workers=0)  # fmt: skip
+    first, last = fit(cfg, tmp_path / "run").history
+    assert field <= last.keys() and all(0 <= last[k] <= 1 for k in field)
+    # Re-ranking runs at the last evaluation only; mINP and MAP@R at every one.
+    assert ("rerank_mAP" in first) is False
+    assert ("mINP" in first) == (dataset == "market1501")
