@@ -236,11 +236,21 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
     import dataclasses
     import typing
 
-    from a3m.config import RunConfig
+    from a3m.config import RunConfig, field_role
 
     hints = typing.get_type_hints(RunConfig)
-    group = parser.add_argument_group("run config (defaults: the paper's, Sec. 4.2)")
+    # a group per field role (a3m.config.ROLES): what decides the result apart from how fast
+    # and where the run goes
+    paper = "run config (defaults: the paper's, Sec. 4.2)"
+    titles = {
+        "setting": paper,
+        "seed": paper,
+        "speed": "run config: how fast (the same result either way)",
+        "place": "run config: where it runs and where its data lives",
+    }
+    groups = {t: parser.add_argument_group(t) for t in dict.fromkeys(titles.values())}
     for f in dataclasses.fields(RunConfig):
+        group = groups[titles[field_role(f.name)]]
         flag = "--" + f.name.replace("_", "-")
         if hints[f.name] is bool:
             group.add_argument(flag, action=argparse.BooleanOptionalAction, default=None,
@@ -339,13 +349,16 @@ def _start_tracking(tracking_uri: str, experiment: str, cfg, out: Path):
     folder continues it), with the params and tags a study's trials carry, so that
     ``a3m leaderboard`` and ``a3m compare`` rank it with them."""
     from a3m.data.fingerprint import dataset_fingerprint
+    from a3m.provenance import provenance_tags
     from a3m.study.tracking import RunTracker, config_tags, redact
     from a3m.train import dataset_root
 
     tracker = RunTracker.for_single_run(tracking_uri, experiment, out, run_name=out.name)
     tracker.start()
     fingerprint = dataset_fingerprint(dataset_root(cfg))
-    tracker.log_params(cfg.to_flat_dict(), config_tags(cfg, fingerprint, source="a3m train"))
+    tags = config_tags(cfg, fingerprint, source="a3m train")
+    tags |= provenance_tags(cfg.device, before=tracker.code_before)
+    tracker.log_params(cfg.to_flat_dict(), tags)
     tracker.log_dataset(cfg.dataset, fingerprint, dataset_root(cfg))
     print(f"MLflow run {tracker.run_id} at {redact(tracking_uri)}")
     return tracker
@@ -399,13 +412,19 @@ def register_leaderboard(subparsers: argparse._SubParsersAction) -> None:
 # -- a3m compare ------------------------------------------------------------------------------
 def cmd_compare(args: argparse.Namespace) -> int:
     """``a3m compare``: paired verdicts of every configuration against a reference."""
+    import dataclasses
+
     from a3m.study.compare import best_reference, compare, format_verdicts, parse_reference
-    from a3m.study.runs import runs_frame, study_alpha, study_reference
+    from a3m.study.runs import runs_frame, study_inference, study_reference
     from a3m.study.tracking import resolve_tracking_uri
 
     uri = resolve_tracking_uri(args.tracking_uri)
-    alpha = args.alpha if args.alpha is not None else study_alpha(args.experiment, uri)
     try:
+        inference = study_inference(args.experiment, uri)
+        if args.alpha is not None:
+            inference = dataclasses.replace(inference, alpha=args.alpha)
+        if args.min_effect is not None:
+            inference = dataclasses.replace(inference, min_effect=args.min_effect / 100)
         runs = runs_frame(args.experiment, uri)
         if runs.empty:
             raise ValueError(f"experiment {args.experiment!r} has no trial runs yet")
@@ -414,9 +433,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
         if reference is None:
             reference, source = study_reference(args.experiment, uri), "the study's reference"
         if reference is None:
-            reference = best_reference(runs, args.metric)
-            source = "the best mean (chosen after seeing the runs: optimistic for it)"
-        table = compare(runs, reference, metric=args.metric, alpha=alpha)
+            reference = best_reference(runs)
+            source = "the best mean val_score (chosen after seeing the runs: optimistic for it)"
+        table = compare(runs, reference, metric=args.metric, inference=inference)
     except ValueError as err:
         print(f"a3m compare: {err}", file=sys.stderr)
         return 1
@@ -424,7 +443,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         print(f"a3m compare: no configuration differs from the reference {reference}")
         return 1
     print(f"reference: {source}")
-    print("\n".join(format_verdicts(table)))
+    print("\n".join(format_verdicts(table, inference)))
     if args.output:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         table.to_csv(args.output, index=False)
@@ -441,16 +460,21 @@ def register_compare(subparsers: argparse._SubParsersAction) -> None:
         help="paired-seed verdicts of a study's configurations against its reference",
         description="Pairs the runs of each configuration with those of its counterpart at "
         "the reference (same seed = same init, data order and augmentation) and reports the "
-        "mean difference of the final-epoch metric, its 95%% interval, a sign-flip permutation "
-        "p-value, Holm-corrected across the study, and a verdict: better / worse / no evidence.",
+        "mean difference of the final-epoch metric with the exact sign-flip test's interval at "
+        "the level that decides it (Holm across the study; a --seeds auto study's looks spend "
+        "alpha), and a verdict: better / worse / equivalent (within --min-effect) / "
+        "inconclusive, or 'inconclusive (failures)' when failed seeds could change it.",
     )
     p.add_argument("--experiment", required=True, help="MLflow experiment (the study name)")
     p.add_argument("--reference", nargs="+", metavar="FIELD=VALUE",
                    help="the reference configuration (default: the one the study declared; "
-                   "for an open search, the best mean)")  # fmt: skip
-    p.add_argument("--metric", default="score", help="final-epoch metric (default: score)")
-    p.add_argument("--alpha", type=float, help="family-wise error rate (default: the study's: "
-                   "0.05, or its split over the looks of --seeds auto)")  # fmt: skip
+                   "for an open search, the best mean val_score)")  # fmt: skip
+    p.add_argument("--metric", default="score", help="final-epoch metric, any the runs logged; "
+                   "its direction from its name (losses and errors: lower is better)")  # fmt: skip
+    p.add_argument("--alpha", type=float, help="family-wise error rate, in (0, 1) (default: "
+                   "the study's, 0.05)")  # fmt: skip
+    p.add_argument("--min-effect", type=float, metavar="POINTS", help="equivalence margin in "
+                   "points of the metric (default: the study's, if it set one)")  # fmt: skip
     p.add_argument("--tracking-uri", help="default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db")
     p.add_argument("-o", "--output", type=Path, help="also write the table as CSV")
     p.set_defaults(func=cmd_compare)

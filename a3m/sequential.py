@@ -52,12 +52,14 @@ def obrien_fleming_spending(t: float | np.ndarray, alpha: float = ALPHA) -> np.n
     return 2 - 2 * sps.norm.cdf(sps.norm.ppf(1 - alpha / 2) / np.sqrt(t))
 
 
-def sign_flip_p_many(differences: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def sign_flip_p_many(
+    differences: np.ndarray, rng: np.random.Generator, exact_up_to: int = EXACT_FLIPS_UP_TO
+) -> np.ndarray:
     """Two-sided sign-flip p-values of many studies at once (rows of ``differences``): exact up
-    to :data:`EXACT_FLIPS_UP_TO` pairs, else from one shared sample of sign patterns."""
+    to ``exact_up_to`` pairs, else from one shared sample of sign patterns."""
     d = np.atleast_2d(np.asarray(differences, dtype=float))
     n = d.shape[1]
-    if n <= EXACT_FLIPS_UP_TO:
+    if n <= exact_up_to:
         signs = 1 - 2 * ((np.arange(2**n)[:, None] >> np.arange(n)) & 1)
     else:
         signs = np.where(rng.random((SAMPLED_FLIPS, n)) < 0.5, -1.0, 1.0)

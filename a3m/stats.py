@@ -249,6 +249,8 @@ def holm_levels(
 def min_pairs_to_decide(n_comparisons: int = 1, alpha: float = ALPHA) -> int:
     """Fewest pairs with which a sign-flip test can reach ``alpha`` after Holm's largest factor
     (``n_comparisons``): the smallest n with 2 / 2**n * n_comparisons < alpha."""
+    if not alpha > 0:
+        raise ValueError(f"alpha must be above 0, got {alpha}")
     n = 1
     while 2.0 / 2**n * max(1, n_comparisons) >= alpha:
         n += 1
@@ -303,20 +305,23 @@ def _power(n: int, effect_sd: float, level: float, reps: int) -> float:
 def seeds_for_power(effect_sd: float, level: float, power: float = POWER) -> float:
     """Fewest pairs at which the sign-flip test at ``level`` reaches ``power`` for an effect of
     ``effect_sd`` standard deviations of the differences (simulated, :func:`sign_flip_power`);
-    ``inf`` beyond :data:`MAX_SEEDS_SEARCHED` or for no effect."""
+    ``inf`` beyond :data:`MAX_SEEDS_SEARCHED` or for no effect. The search starts at the normal
+    approximation's answer, which the exact test needs a few more pairs than."""
     if not np.isfinite(effect_sd) or effect_sd == 0:
         return math.inf
-    low = min_pairs_to_decide(1, level)
-    if sign_flip_power(MAX_SEEDS_SEARCHED, effect_sd, level) < power:
+    effect_sd = float(f"{abs(effect_sd):.2g}")  # 2 significant digits: what a spread supports
+    z = stats.norm.ppf(1 - level / 2) + stats.norm.ppf(power)
+    guess = math.ceil((z / effect_sd) ** 2)
+    n = max(min_pairs_to_decide(1, level), guess)
+    if n > MAX_SEEDS_SEARCHED:
         return math.inf
-    high = MAX_SEEDS_SEARCHED
-    while low < high:  # power grows with n (up to simulation noise): bisect
-        mid = (low + high) // 2
-        if sign_flip_power(mid, effect_sd, level) >= power:
-            high = mid
-        else:
-            low = mid + 1
-    return float(low)
+    while sign_flip_power(n, effect_sd, level) < power:
+        n += 1
+        if n > MAX_SEEDS_SEARCHED:
+            return math.inf
+    while n > min_pairs_to_decide(1, level) and sign_flip_power(n - 1, effect_sd, level) >= power:
+        n -= 1
+    return float(n)
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ import torch
 
 from a3m.config import RunConfig
 from a3m.data.tasks import get_task
-from a3m.study.tracking import NOT_IDENTITY
+from a3m.study.runs import NOT_A_SETTING
 from a3m.train import CHECKPOINT_NAME, EpochResult, FitResult, load_checkpoint
 
 FINGERPRINT_PREFIX = "dry-run-"
@@ -50,7 +50,7 @@ def _unit(*parts: object) -> float:
 def _config_text(cfg: RunConfig) -> str:
     """What makes the configuration: its settings without the seed and the run environment."""
     flat = cfg.to_flat_dict()
-    return repr(sorted((k, v) for k, v in flat.items() if k not in NOT_IDENTITY | {"seed"}))
+    return repr(sorted((k, v) for k, v in flat.items() if k not in NOT_A_SETTING))
 
 
 def dry_metrics(cfg: RunConfig, epoch: int) -> dict[str, float]:

@@ -4,7 +4,9 @@ A grid trial's identity is its resolved settings, seed and data
 (:func:`a3m.study.tracking.trial_identity`). Before anything launches, the runner asks the
 tracking store which identities already FINISHED (those are reused, not trained again) and
 which were left KILLED with a checkpoint, lost with their node or interrupted (those continue
-from their checkpoint, in their own MLflow run). With ``--seeds auto``,
+from their checkpoint, in their own MLflow run); either only when this code trained the run
+(its ``a3m.code`` tag, :func:`a3m.provenance.code_fingerprint`), unless
+``--reuse-older-code``. With ``--seeds auto``,
 :func:`seed_rounds` then adds seeds only where a paired verdict is still open
 (:mod:`a3m.study.seeds`).
 """
@@ -39,7 +41,10 @@ def select_trials(
     new_seeds_from: int = 0,
 ) -> Selection:
     """The grid trials to train: those whose identity has not FINISHED in the experiment
-    (all of them with ``--rerun``); unfinished runs with a checkpoint are continued.
+    (all of them with ``--rerun``); unfinished runs with a checkpoint are continued. A run
+    trained by other code than this (another ``a3m.code``, or none: logged before runs had
+    one) is neither reused nor continued, and a line says how many and which code; with
+    ``--reuse-older-code`` it is, and a line says so.
 
     Args:
         plan: the study.
@@ -48,6 +53,7 @@ def select_trials(
             seeds on demand left open.
         new_seeds_from: train only seeds from this index on (the earlier ones had their round).
     """
+    from a3m.provenance import ANY_CODE, code_fingerprint
     from a3m.study.seeds import matches
     from a3m.study.tracking import continuable_runs, finished_identities, open_store
     from a3m.study.tracking import trial_identity as identity_of
@@ -72,23 +78,52 @@ def select_trials(
         return Selection(list(identities.values()))
     client = open_store(plan.tracking_uri)
     experiment = client.get_experiment_by_name(plan.experiment)
-    done = finished_identities(client, experiment.experiment_id) if experiment else {}
-    unfinished = continuable_runs(client, experiment.experiment_id) if experiment else {}
+    any_code = getattr(args, "reuse_older_code", False)
+    code = ANY_CODE if any_code else None
+    # identity -> code fingerprint of the runs of other code: passed over, or with
+    # --reuse-older-code taken all the same
+    older_done: dict[str, str] = {}
+    older_unfinished: dict[str, str] = {}
+    done, unfinished = {}, {}
+    if experiment:
+        done = finished_identities(client, experiment.experiment_id, code, older_done)
+        unfinished = continuable_runs(client, experiment.experiment_id, code, older_unfinished)
     selection = Selection([])
+    older = {}  # identity -> other code's fingerprint, of the trials this selection concerns
     for identity, trial in identities.items():
         if identity in done:
             selection.reused[identity] = done[identity]
-            continue
-        selection.todo.append(trial)
-        if identity in unfinished:
-            selection.continued[identity] = unfinished[identity]
+            other = older_done.get(identity)  # reused with --reuse-older-code
+        else:
+            selection.todo.append(trial)
+            if identity in unfinished:
+                selection.continued[identity] = unfinished[identity]
+            other = older_done.get(identity) or older_unfinished.get(identity)
+        if other is not None:
+            older[identity] = other
+    if older:
+        print(_older_code_line(older, len(identities), code_fingerprint(), any_code), flush=True)
     if selection.reused or selection.continued:
+        same = "same settings, seed and data" if any_code else "same settings, seed, data and code"
         print(f"{len(selection.reused)} of {len(identities)} trials already FINISHED in "
-              f"{plan.experiment!r} (same settings, seed and data): reused, not trained again; "
+              f"{plan.experiment!r} ({same}): reused, not trained again; "
               f"{len(selection.todo)} to train, {len(selection.continued)} of them continued "
               "from the checkpoint of an unfinished run (--rerun trains every one afresh)",
               flush=True)  # fmt: skip
     return selection
+
+
+def _older_code_line(older: dict[str, str], trials: int, code: str, reused: bool) -> str:
+    """The console line on the runs of other code a selection met (``older``: identity ->
+    their code fingerprint): reused with ``--reuse-older-code``, else trained again."""
+    counts = pd.Series(list(older.values())).value_counts()
+    codes = ", ".join(f"{c} ({n})" for c, n in sorted(counts.items(), key=lambda c: (-c[1], c[0])))
+    if reused:
+        return (f"--reuse-older-code: {len(older)} of {trials} trials reuse or continue runs "
+                f"trained by other code than this ({code}): {codes}")  # fmt: skip
+    return (f"{len(older)} of {trials} trials have runs trained by other code than this "
+            f"({code}), not reused: {codes}; trained again (--reuse-older-code reuses "
+            "them)")  # fmt: skip
 
 
 def link_reused(client: Any, parent_run_id: str, reused: dict[str, str]) -> None:
@@ -102,10 +137,12 @@ def link_reused(client: Any, parent_run_id: str, reused: dict[str, str]) -> None
 
 def seed_rounds(plan: StudyPlan, first: Selection) -> Iterator[tuple[int, Selection]]:
     """The rounds of a study: ``(seeds, selection)``. Without ``--seeds auto``, the one round
-    ``first``. With it, ``first`` (the schedule's first seed count) and then, after each round,
+    ``first``. With it, ``first`` (the schedule's first seed count) and then, after each look,
     the next seed count for the configurations whose verdict is still open, until none is or
-    the schedule ends (``--max-seeds``). Sets ``plan.alpha`` to each look's share of alpha."""
-    from a3m.study.seeds import alpha_per_look, open_configurations
+    the schedule ends (``--max-seeds``). Each look decides at its own level of the study's
+    sequential design (``plan.inference``)."""
+    from a3m.sequential import deciding_looks
+    from a3m.study.seeds import open_configurations
 
     if plan.auto is None:
         yield plan.args.seeds, first
@@ -117,15 +154,13 @@ def seed_rounds(plan: StudyPlan, first: Selection) -> Iterator[tuple[int, Select
         if comparisons.empty:
             print("seeds on demand: no paired comparison to decide (no finished pairs)")
             return
-        plan.alpha, looks = alpha_per_look(schedule, len(comparisons))
-        comparisons = _comparisons(plan)  # the verdicts at this look's alpha
-        if comparisons.empty:
-            return
-        open_ = open_configurations(comparisons, plan.reference, min_effect=plan.auto.min_effect)
-        undecided = sum(comparisons["verdict"].eq("no evidence"))
+        open_ = open_configurations(comparisons, plan.reference)
+        undecided = comparisons["verdict"].str.startswith("inconclusive").sum()
+        looks = deciding_looks(schedule, len(comparisons), plan.inference.alpha)
         print(f"\nseeds on demand, after {before} seeds: {len(comparisons) - undecided} of "
-              f"{len(comparisons)} comparisons decided at alpha {plan.alpha:.3g} (0.05 over "
-              f"{looks} looks), {undecided} open", flush=True)  # fmt: skip
+              f"{len(comparisons)} comparisons decided, {undecided} open (alpha "
+              f"{plan.inference.alpha:g} spent over the looks at {looks} seeds, where "
+              f"{len(comparisons)} comparisons can decide)", flush=True)  # fmt: skip
         if not open_:
             return
         print(f"  seeds {before}..{seeds - 1} for {len(open_)} configurations", flush=True)
@@ -140,7 +175,7 @@ def _comparisons(plan: StudyPlan):
     if "params.seed" not in runs or runs["params.seed"].nunique() < 2:
         return pd.DataFrame()
     try:
-        return compare(runs, plan.reference, alpha=plan.alpha)
+        return compare(runs, plan.reference, inference=plan.inference)
     except ValueError as err:  # e.g. every run of the reference failed
         print(f"seeds on demand: no verdicts to act on: {err}")
         return pd.DataFrame()

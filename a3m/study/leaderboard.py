@@ -13,8 +13,10 @@ import pandas as pd
 from scipy import stats
 
 from a3m.data.tasks import TASKS
-from a3m.study.compare import attach_verdicts, compare
-from a3m.study.runs import configuration_key, runs_frame, study_alpha, study_reference
+from a3m.provenance import run_code_versions
+from a3m.stats import failure_rate
+from a3m.study.compare import STOPPED_EARLY_COLUMN, Inference, attach_verdicts, compare
+from a3m.study.runs import configuration_key, runs_frame, study_inference, study_reference
 
 LEADERBOARD_METRICS: tuple[str, ...] = (
     "score",
@@ -55,7 +57,10 @@ def _mean(v: np.ndarray) -> float:
 
 def leaderboard(runs: pd.DataFrame, sort_by: str | None = None) -> pd.DataFrame:
     """One row per configuration: the params that vary across runs (seed excluded), then for
-    each metric its mean and 95% CI over seeds, the number of runs, statuses and run ids.
+    each metric its mean and 95% CI over seeds, the number of runs, statuses, the code
+    versions that trained them (``code_versions``: their ``a3m.code`` fingerprints, ``;``
+    between them, ``unrecorded`` for runs logged before runs had one; more than one is a mix
+    of results of different code) and run ids.
 
     Each column is read once as an array and each configuration's rows are picked out of it by
     position: slicing the whole frame per configuration (every column, many of them Arrow
@@ -76,6 +81,10 @@ def leaderboard(runs: pd.DataFrame, sort_by: str | None = None) -> pd.DataFrame:
         seeds = runs["params.seed"].astype(str).to_numpy(dtype=object)
     status = runs["status"].to_numpy(dtype=object)
     run_ids = runs["run_id"].to_numpy(dtype=object)
+    codes = run_code_versions(runs).to_numpy(dtype=object)
+    stopped = np.zeros(len(runs), dtype=bool)
+    if STOPPED_EARLY_COLUMN in runs:
+        stopped = runs[STOPPED_EARLY_COLUMN].astype(str).str.lower().eq("true").to_numpy()
     rows = []
     for i, values in enumerate(keys):
         at = order[ends[i - 1] if i else 0 : ends[i]]
@@ -94,6 +103,8 @@ def leaderboard(runs: pd.DataFrame, sort_by: str | None = None) -> pd.DataFrame:
         else:  # value_counts' own order of the counts, as before
             counts = runs["status"].iloc[at].value_counts()
             row["status"] = ",".join(f"{s}:{n}" for s, n in counts.items())
+        row["code_versions"] = ";".join(sorted(set(codes[at])))
+        row.update(_failures(statuses, stopped[at]))
         row["run_ids"] = ";".join(run_ids[at])
         rows.append(row)
     table = pd.DataFrame(rows)
@@ -104,6 +115,21 @@ def leaderboard(runs: pd.DataFrame, sort_by: str | None = None) -> pd.DataFrame:
     return table.reset_index(drop=True)
 
 
+FAILED_STATUSES = ("FAILED", "KILLED")
+
+
+def _failures(statuses: np.ndarray, stopped: np.ndarray) -> dict[str, Any]:
+    """A configuration's failed runs (FAILED, or KILLED: lost or interrupted) and runs stopped
+    early by a scheduler, with the failure-or-stop rate's exact (Clopper-Pearson) 95% interval:
+    a configuration that fails on hard seeds is not as good as its finished runs say."""
+    ended = statuses != "RUNNING"
+    failed = int(np.isin(statuses, FAILED_STATUSES).sum())
+    stops = int((stopped & ~np.isin(statuses, FAILED_STATUSES) & ended).sum())
+    rate, low, high = failure_rate(failed + stops, int(ended.sum()))
+    return {"n_failed": failed, "n_stopped": stops, "fail_rate": rate,
+            "fail_ci_low": low, "fail_ci_high": high}  # fmt: skip
+
+
 def export_leaderboard(
     experiment: str,
     tracking_uri: str,
@@ -111,12 +137,12 @@ def export_leaderboard(
     sort_by: str | None = None,
     reference: Mapping[str, Any] | None = None,
     metric: str = "score",
-    alpha: float | None = None,
+    inference: Inference | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Write an experiment's leaderboard as CSV, each configuration with its paired verdict
     against ``reference`` (default: the one the study declared) when two or more seeds ran,
-    and those comparisons as ``comparisons.csv`` beside it. ``alpha``: the family-wise error
-    rate of the verdicts (default: the study's, :func:`a3m.study.runs.study_alpha`).
+    and those comparisons as ``comparisons.csv`` beside it. ``inference``: how the verdicts
+    are decided (default: the study's, :func:`a3m.study.runs.study_inference`).
 
     Returns:
         The leaderboard and the comparisons (empty without a reference or pairs).
@@ -129,9 +155,9 @@ def export_leaderboard(
         reference = study_reference(experiment, tracking_uri)
     comparisons = pd.DataFrame()
     if reference and "params.seed" in runs and runs["params.seed"].nunique() > 1:
-        if alpha is None:
-            alpha = study_alpha(experiment, tracking_uri)
-        comparisons = compare(runs, reference, metric=metric, alpha=alpha)
+        if inference is None:
+            inference = study_inference(experiment, tracking_uri)
+        comparisons = compare(runs, reference, metric=metric, inference=inference)
         table = attach_verdicts(table, comparisons, reference)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -4,11 +4,11 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from a3m.config import RunConfig
-from a3m.stats import ALPHA
+from a3m.sequential import Inference
 from a3m.study.seeds import AutoSeeds
 from a3m.study.spec import StudySpec
 
@@ -29,7 +29,7 @@ class StudyPlan:
     tune_path: str  # this study's folder under it
     command: str  # the command line, credentials redacted
     auto: AutoSeeds | None = None  # --seeds auto
-    alpha: float = ALPHA  # of the verdicts; --seeds auto splits it over its looks
+    inference: Inference = field(default_factory=Inference)  # how its verdicts are decided
 
     @property
     def epochs(self) -> int:

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from a3m.config import RunConfig
+from a3m.sequential import Inference, SequentialDesign
 from a3m.study.grow import Selection, link_reused, seed_rounds, select_trials
 from a3m.study.plan import StudyPlan
 from a3m.study.seeds import AutoSeeds
@@ -314,14 +315,21 @@ def plan_study(
         tune_path=tune_path,
         command=redact(" ".join([sys.argv[0], *(argv if argv is not None else sys.argv[1:])])),
         auto=auto,
+        inference=_inference(spec, args, auto),
     )
+
+
+def _inference(spec: StudySpec, args: argparse.Namespace, auto: AutoSeeds | None) -> Inference:
+    """How the study's verdicts are decided: alpha 0.05, the looks of ``--seeds auto`` and the
+    equivalence margin (``--min-effect`` points, else the study's own default)."""
+    points = args.min_effect if args.min_effect is not None else spec.min_effect_points
+    design = SequentialDesign(tuple(auto.schedule)) if auto is not None else None
+    return Inference(design=design, min_effect=points / 100 if points else None)
 
 
 def _auto_seeds(spec: StudySpec, args: argparse.Namespace) -> AutoSeeds | None:
     """``--seeds auto``'s settings, or None; refused where it cannot work."""
     if args.seeds != "auto":
-        if args.min_effect is not None:
-            raise UsageError("--min-effect is for --seeds auto")
         return None
     if args.resume:
         raise UsageError("--seeds auto continues by running the same command again (finished "
@@ -599,7 +607,7 @@ def summarise(plan: StudyPlan, client: Any, parent_run_id: str, outcome: Outcome
     """Leaderboard and paired verdicts (CSV, MLflow table on the parent run, console), the
     parent run's final status, and what to do next after an interrupt or a lost trial."""
     from a3m.study import leaderboard as lb
-    from a3m.study.tracking import VERDICT_ALPHA_TAG, finish_run
+    from a3m.study.tracking import INFERENCE_TAG, finish_run
 
     args = plan.args
     out_dir = Path(args.out).expanduser().resolve() / plan.experiment
@@ -608,7 +616,7 @@ def summarise(plan: StudyPlan, client: Any, parent_run_id: str, outcome: Outcome
     try:
         table, comparisons = lb.export_leaderboard(
             plan.experiment, plan.tracking_uri, csv, sort_by="score_mean",
-            reference=plan.reference, alpha=plan.alpha,
+            reference=plan.reference, inference=plan.inference,
         )  # fmt: skip
         client.log_artifact(parent_run_id, str(csv))
         if not comparisons.empty:
@@ -623,15 +631,12 @@ def summarise(plan: StudyPlan, client: Any, parent_run_id: str, outcome: Outcome
     n, errors = outcome.trained, outcome.errors
     unfinished = outcome.interrupted or outcome.preempted
     status = "KILLED" if unfinished else "FINISHED" if errors < n or not n else "FAILED"
-    if plan.auto is not None:
-        client.set_tag(parent_run_id, VERDICT_ALPHA_TAG, f"{plan.alpha:.4g}")
+    client.set_tag(parent_run_id, INFERENCE_TAG, plan.inference.to_json())
     finish_run(client, parent_run_id, status)
 
     _print_summary(table, csv, plan.tracking_uri, n, errors, plan.tune_path, outcome.reused)
-    print_verdicts(comparisons, plan.reference, args.seeds if plan.auto is None else 3)
-    if plan.auto is not None and comparisons is not None and not comparisons.empty:
-        print(f"(seeds on demand: the verdicts use alpha {plan.alpha:.3g}, 0.05 split over the "
-              "looks that could decide; README: Seeds on demand)")  # fmt: skip
+    print_verdicts(comparisons, plan.reference, args.seeds if plan.auto is None else 3,
+                   plan.inference)  # fmt: skip
     if outcome.preempted:
         print(f"\n{outcome.preempted} trial(s) lost with their node or process after their "
               "retries: KILLED and tagged a3m.preempted in MLflow, not failed. Run the same "
@@ -650,7 +655,9 @@ def summarise(plan: StudyPlan, client: Any, parent_run_id: str, outcome: Outcome
     )  # fmt: skip
 
 
-def print_verdicts(comparisons: Any, reference: dict[str, Any] | None, seeds: int) -> None:
+def print_verdicts(
+    comparisons: Any, reference: dict[str, Any] | None, seeds: int, inference: Inference
+) -> None:
     """The paired verdicts, one line per configuration, or why there are none."""
     from a3m.stats import min_pairs_to_decide
     from a3m.study.compare import describe, format_verdicts
@@ -667,7 +674,7 @@ def print_verdicts(comparisons: Any, reference: dict[str, Any] | None, seeds: in
         print(f"\nno paired verdicts against {describe(reference)}: {why}")
         return
     print()
-    print("\n".join(format_verdicts(comparisons)))
+    print("\n".join(format_verdicts(comparisons, inference)))
 
 
 def _trial_id_from_path(path: str | None) -> str:

@@ -16,7 +16,10 @@ import pandas as pd
 from mlflow import MlflowClient
 from mlflow.entities import Run
 
+from a3m.config import fields_with_role
+from a3m.sequential import Inference
 from a3m.study.tracking import (
+    INFERENCE_TAG,
     PARENT_TAG,
     REFERENCE_TAG,
     RUN_KIND_TAG,
@@ -24,9 +27,11 @@ from a3m.study.tracking import (
     VERDICT_ALPHA_TAG,
 )
 
-NOT_A_SETTING = frozenset({"seed", "data_root", "synthetic_cache", "num_workers", "device"})
+NOT_A_SETTING = fields_with_role("speed", "place", "seed")
 """Params that never make two runs different configurations: the seed pairs runs, the others
-say where and how a run ran, not what it computed."""
+say where and how fast a run ran, not what it computed (their roles: :data:`a3m.config.ROLES`).
+A trial's identity (:data:`a3m.study.tracking.NOT_IDENTITY`) leaves out the same, but the
+seed."""
 
 
 def runs_frame(experiment: str, tracking_uri: str) -> pd.DataFrame:
@@ -129,14 +134,15 @@ def study_reference(experiment: str, tracking_uri: str) -> dict[str, str] | None
     return {k: str(v) for k, v in json.loads(found).items()} if found else None
 
 
-def study_alpha(experiment: str, tracking_uri: str) -> float:
-    """The family-wise error rate of the study's verdicts: the ``a3m.verdict_alpha`` tag of its
-    latest parent run that has one (a study with ``--seeds auto`` splits 0.05 over its looks,
-    :mod:`a3m.study.seeds`), else :data:`a3m.stats.ALPHA`."""
-    from a3m.stats import ALPHA
-
-    found = latest_parent_tag(experiment, tracking_uri, VERDICT_ALPHA_TAG)
-    return float(found) if found else ALPHA
+def study_inference(experiment: str, tracking_uri: str) -> Inference:
+    """How the study decides its verdicts (alpha, the looks of ``--seeds auto``, the
+    equivalence margin): the ``a3m.inference`` tag of its latest parent run that has one; a
+    parent run of before it kept only its alpha (``a3m.verdict_alpha``); else the defaults."""
+    found = latest_parent_tag(experiment, tracking_uri, INFERENCE_TAG)
+    if found:
+        return Inference.from_json(found)
+    alpha = latest_parent_tag(experiment, tracking_uri, VERDICT_ALPHA_TAG)
+    return Inference(alpha=float(alpha)) if alpha else Inference()
 
 
 def configuration_key(runs: pd.DataFrame) -> list[str]:

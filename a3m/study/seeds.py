@@ -1,18 +1,12 @@
 """Seeds on demand (``--seeds auto``): add seeds only where a paired verdict is still open.
 
 A study starts every configuration on :data:`START_SEEDS` seeds, then, round by round, gives
-more seeds to the configurations whose paired comparison against the reference is undecided
-(and to their counterparts at the reference, so the new seeds pair), until each is decided or
-has ``--max-seeds``. The seed counts a configuration can reach are fixed in advance
-(:func:`seed_schedule`), and so are the looks at the data.
-
-Looking at a comparison after every round and stopping once it is significant would raise the
-false-positive rate above alpha (optional stopping: with five looks at alpha = 0.05 it is near
-0.14). So the verdicts of an auto study split alpha over the looks that can decide
-(Bonferroni, :func:`alpha_per_look`): a look at n seeds counts only when a sign-flip test of n
-pairs can reach its share at all. Stopping because a difference is shown to be smaller than
-``--min-effect`` (its whole interval inside +-min_effect) never adds a false "better" or
-"worse", so it needs no share.
+more seeds to the configurations whose paired comparison against the reference is still
+inconclusive (and to their counterparts at the reference, so the new seeds pair), until each is
+decided (better, worse, or equivalent within ``--min-effect``) or has ``--max-seeds``. The seed
+counts a configuration can reach are fixed in advance (:func:`seed_schedule`): they are the
+looks of the study's group-sequential design (:mod:`a3m.sequential`), which spends alpha over
+them so that looking after every round keeps the family-wise error rate at alpha.
 """
 
 from __future__ import annotations
@@ -43,19 +37,6 @@ def seed_schedule(max_seeds: int, start: int = START_SEEDS) -> list[int]:
     return counts
 
 
-def alpha_per_look(
-    schedule: Sequence[int], n_comparisons: int, alpha: float = stats.ALPHA
-) -> tuple[float, int]:
-    """The alpha each look's verdicts use, and the number of looks it is split over: the
-    smallest L such that at most L of the schedule's seed counts can reach alpha / L after
-    Holm's largest factor (``n_comparisons``)."""
-    for looks in range(1, len(schedule) + 1):
-        floor = stats.min_pairs_to_decide(n_comparisons, alpha / looks)
-        if sum(n >= floor for n in schedule) <= looks:
-            return alpha / looks, looks
-    return alpha / len(schedule), len(schedule)
-
-
 @dataclass(frozen=True)
 class AutoSeeds:
     """The settings of ``--seeds auto``."""
@@ -75,8 +56,9 @@ def open_configurations(
     min_effect: float | None = None,
 ) -> list[dict[str, str]]:
     """The configurations (and their counterparts at the reference) that need more seeds after
-    a look: each comparison still "no evidence", whose interval is not
-    inside +-``min_effect``. Values are canonical strings keyed by field, as in
+    a look: each comparison still inconclusive (failures included: more seeds may settle it).
+    Equivalent ones are settled (``min_effect`` is in the verdicts already; the argument is
+    kept for callers that pass it). Values are canonical strings keyed by field, as in
     ``comparisons``' own columns."""
     if comparisons.empty:
         return []
@@ -86,10 +68,8 @@ def open_configurations(
     reference = {k: canonical(v) for k, v in reference.items()}
     out: list[dict[str, str]] = []
     for row in comparisons.to_dict("records"):
-        if row["verdict"] != "no evidence":
+        if row["verdict"] not in (stats.INCONCLUSIVE, stats.INCONCLUSIVE_FAILURES):
             continue
-        if min_effect is not None and -min_effect < row["ci_low"] and row["ci_high"] < min_effect:
-            continue  # shown to be smaller than the effect that matters
         config = {k: canonical(row[k]) for k in key}
         counterpart = {**config, **{k: v for k, v in reference.items() if k in config}}
         for values in (config, counterpart):

@@ -47,6 +47,9 @@ class StudySpec:
         reference: the configuration every other one is compared with, seed by seed (FIELD ->
             value, e.g. ``{"variant": "baseline1"}``); the other varying fields stay the
             candidate's own. None: the best configuration so far (open searches).
+        min_effect_points: the difference (in points of the metric) below which two
+            configurations count as equivalent, unless --min-effect says; None: the study
+            never calls a comparison equivalent.
         synthetic_*: replace the field of the same name with --synthetic (``None`` keeps the
             full one; ``synthetic_base`` is added to the synthetic budget), so the smallest
             budget stays small.
@@ -61,6 +64,7 @@ class StudySpec:
     num_samples: int = 1
     seeds: int = 1
     reference: dict[str, Any] | None = None
+    min_effect_points: float | None = None
     synthetic_base: dict[str, Any] = field(default_factory=dict)
     synthetic_grid: dict[str, list[Any]] | None = None
     synthetic_points: list[dict[str, Any]] | None = None
@@ -120,9 +124,10 @@ def study_parser(spec: StudySpec) -> argparse.ArgumentParser:
     run.add_argument("--max-seeds", type=_at_least(3), default=DEFAULT_MAX_SEEDS,
                      help="with --seeds auto: the most seeds a configuration gets")  # fmt: skip
     run.add_argument("--min-effect", type=_above(0.0), metavar="POINTS",
-                     help="with --seeds auto: a comparison whose 95%% interval lies within "
-                     "+-POINTS (accuracy points) is settled: no difference that "
-                     "matters")  # fmt: skip
+                     help="the equivalence margin: a comparison whose interval (at the level "
+                     "that decides it) lies within +-POINTS points of the metric is "
+                     "'equivalent', and --seeds auto stops adding seeds to it (default: the "
+                     "study's own, if it has one)")  # fmt: skip
     run.add_argument(
         "--scheduler", choices=("fifo", "asha"), default="fifo", help="ASHA stops weak trials"
     )
@@ -152,6 +157,10 @@ def study_parser(spec: StudySpec) -> argparse.ArgumentParser:
     cluster.add_argument("--rerun", action="store_true",
                          help="train every trial again, even those whose identical run (same "
                          "settings, seed and data) already FINISHED in the experiment")  # fmt: skip
+    cluster.add_argument("--reuse-older-code", action="store_true",
+                         help="reuse (and continue) runs trained by other code too: by "
+                         "default a run is reused only when its code fingerprint (a3m.code: the "
+                         "model, training, data and metric modules) is this code's")  # fmt: skip
     cluster.add_argument("--max-failures", type=_at_least(0), default=2,
                          help="retries of a crashed trial from its last checkpoint")  # fmt: skip
     cluster.add_argument("--out", default="results", help="folder for the leaderboard CSV")

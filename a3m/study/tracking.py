@@ -27,7 +27,8 @@ from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, Run, RunStatus, RunTag
 from mlflow.exceptions import MlflowException
 
-from a3m.config import RunConfig
+from a3m.config import RunConfig, fields_with_role
+from a3m.provenance import ANY_CODE, CODE_TAG, code_fingerprint, code_version
 
 
 def _telemetry_off_unless_asked() -> None:
@@ -60,18 +61,16 @@ CHECKPOINT_TAG = "a3m.checkpoint"  # on an unfinished trial run: its last checkp
 RESUMED_AT_TAG = "a3m.resumed_at_epoch"  # the epoch of the checkpoint its last attempt began at
 CONTINUED_FROM_TAG = "a3m.continued_from"  # a run adopted by a re-run: its first parent run
 REFERENCE_TAG = "a3m.reference"  # on a parent run: JSON of the study's reference FIELD -> value
-VERDICT_ALPHA_TAG = "a3m.verdict_alpha"  # on a parent run: its verdicts' alpha (--seeds auto)
+VERDICT_ALPHA_TAG = "a3m.verdict_alpha"  # on parent runs before a3m.inference: their alpha
+INFERENCE_TAG = "a3m.inference"  # on a parent run: JSON of how its verdicts are decided
 STUDY_TAG = "a3m.study"  # on a parent run: the study script's name
 RUN_KIND_TAG = "a3m.run_kind"  # "trial" (a study's) or "single" (a3m train): a training run
 RUN_DIR_TAG = "a3m.run_dir"  # on a single run: its output folder (its key)
 MAX_ERROR_CHARS = 5000  # of a failure's reason kept in a3m.error
 IDENTITY_TAG = "a3m.identity"  # on a training run: what it computes (trial_identity)
-NOT_IDENTITY = frozenset(
-    {"num_workers", "device", "data_root", "synthetic_cache", "compile", "channels_last"}
-    | {"compile_mode", "eval_batch_size"}  # how fast, not what: a3m/config.py
-    | {"image_cache", "augment_on"}  # the same pixels either way: docs/cache.md
-)
-"""RunConfig fields that say where and how fast a run ran, not what it computed."""
+NOT_IDENTITY = fields_with_role("speed", "place")
+"""RunConfig fields that say where and how fast a run ran, not what it computed (their roles:
+:data:`a3m.config.ROLES`)."""
 
 
 USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^/@:\s]*):[^@/\s]*@")
@@ -131,7 +130,8 @@ def default_optuna_storage(tracking_uri: str) -> str | None:
 
 @functools.lru_cache(maxsize=1)
 def environment_tags() -> dict[str, str]:
-    """Git commit of the code and the versions of the packages that decide a result."""
+    """Git commit of the code, the fingerprint of the code that computes a result
+    (:data:`a3m.provenance.CODE_TAG`) and the versions of the packages that decide one."""
     import mlflow
     import ray
     import torch
@@ -155,6 +155,7 @@ def environment_tags() -> dict[str, str]:
     return {
         "mlflow.source.git.commit": commit or "unknown",
         "a3m.git_dirty": str(bool(dirty)).lower(),
+        CODE_TAG: code_fingerprint(),
         "a3m.version": a3m.__version__,
         "a3m.torch": torch.__version__,
         "a3m.torchvision": torchvision.__version__,
@@ -216,33 +217,76 @@ def search_all(client: MlflowClient, experiment_id: str, filter_string: str) -> 
             return
 
 
-def finished_identities(client: MlflowClient, experiment_id: str) -> dict[str, str]:
+def _latest_of_code(
+    runs: Iterable[tuple[str, int, str, Any]], code: str | None, others: dict[str, str] | None
+) -> dict[str, Any]:
+    """identity -> the value of its latest run among ``runs`` (identity, start time, code
+    fingerprint, value) trained by ``code`` (None: this code; :data:`ANY_CODE`: any, this
+    code's runs first). ``others``, when given, gets identity -> fingerprint of each identity
+    whose run is not this code's: left out, or with ANY_CODE taken all the same."""
+    current = code_fingerprint() if code in (None, ANY_CODE) else code
+    chosen: dict[str, tuple[tuple[bool, int], str, Any]] = {}
+    passed: dict[str, tuple[int, str]] = {}  # identity -> the latest run left out for its code
+    for key, started, run_code, value in runs:
+        if code == ANY_CODE or run_code == current:
+            rank = (run_code == current, started)
+            if key not in chosen or rank > chosen[key][0]:
+                chosen[key] = (rank, run_code, value)
+        elif key not in passed or started > passed[key][0]:
+            passed[key] = (started, run_code)
+    if others is not None:
+        others.update({k: c for k, (_, c) in passed.items() if k not in chosen})
+        others.update({k: c for k, (_, c, _) in chosen.items() if c != current})
+    return {key: value for key, (_, _, value) in chosen.items()}
+
+
+def finished_identities(
+    client: MlflowClient,
+    experiment_id: str,
+    code: str | None = None,
+    others: dict[str, str] | None = None,
+) -> dict[str, str]:
     """identity -> run id of the experiment's training runs that FINISHED their whole budget
-    (not stopped early), the latest one per identity."""
-    done: dict[str, tuple[int, str]] = {}
+    (not stopped early), the latest one per identity, among the runs trained by the code
+    ``code`` (tag ``a3m.code``; None: this code, :func:`a3m.provenance.code_fingerprint`;
+    :data:`a3m.provenance.ANY_CODE`: any code, this code's runs first). A run without the tag
+    (logged before runs had one) is of no code but ANY_CODE's.
+
+    Args:
+        others: filled, when given, with identity -> code fingerprint of the identities whose
+            run is of other code (``unrecorded`` without one): those left out, or, with
+            ANY_CODE, those taken all the same.
+    """
     query = f"attributes.status = 'FINISHED' and tags.`{IDENTITY_TAG}` LIKE '%'"
+    runs = []
     for run in search_all(client, experiment_id, query):
         tags = run.data.tags
         if tags.get(STOPPED_EARLY_TAG) == "true":
             continue
-        key, started = tags[IDENTITY_TAG], run.info.start_time or 0
-        if key not in done or started > done[key][0]:
-            done[key] = (started, run.info.run_id)
-    return {key: run_id for key, (_, run_id) in done.items()}
+        started = run.info.start_time or 0
+        runs.append((tags[IDENTITY_TAG], started, code_version(tags), run.info.run_id))
+    return _latest_of_code(runs, code, others)
 
 
-def continuable_runs(client: MlflowClient, experiment_id: str) -> dict[str, tuple[str, str]]:
+def continuable_runs(
+    client: MlflowClient,
+    experiment_id: str,
+    code: str | None = None,
+    others: dict[str, str] | None = None,
+) -> dict[str, tuple[str, str]]:
     """identity -> (run id, checkpoint URI) of the experiment's trial runs that ended KILLED
     (lost with their node, or interrupted) with a checkpoint on record: what a re-run of the
-    study continues instead of starting again. The latest run per identity."""
-    found: dict[str, tuple[int, str, str]] = {}
+    study continues instead of starting again. The latest run per identity among those trained
+    by the code ``code`` and ``others`` as in :func:`finished_identities` (a checkpoint of
+    other code is not continued by this one unless ANY_CODE says)."""
     query = f"attributes.status = 'KILLED' and tags.`{CHECKPOINT_TAG}` LIKE '%'"
+    runs = []
     for run in search_all(client, experiment_id, query):
         tags = run.data.tags
-        key, started = tags.get(IDENTITY_TAG), run.info.start_time or 0
-        if key and (key not in found or started > found[key][0]):
-            found[key] = (started, run.info.run_id, tags[CHECKPOINT_TAG])
-    return {key: (run_id, uri) for key, (_, run_id, uri) in found.items()}
+        if key := tags.get(IDENTITY_TAG):
+            found = (run.info.run_id, tags[CHECKPOINT_TAG])
+            runs.append((key, run.info.start_time or 0, code_version(tags), found))
+    return _latest_of_code(runs, code, others)
 
 
 def get_or_create_experiment(client: MlflowClient, name: str) -> str:
@@ -372,12 +416,15 @@ class RunTracker:
             self._retries = int(found[0].data.tags.get(RETRIES_TAG, 0))
             self._preempted = int(found[0].data.tags.get(PREEMPTED_TAG, 0))
             self._existing = True
+            # the code of its earlier attempts: a3m.provenance.provenance_tags(before=...)
+            self.code_before: str | None = found[0].data.tags.get(CODE_TAG)
         else:
             tags = {**environment_tags(), **key}
             run = self.client.create_run(experiment_id, tags=tags, run_name=run_name)
             self.run_id, self.status, self._error = run.info.run_id, "RUNNING", None
             self._stopped_early = False
             self._retries, self._preempted, self._existing = 0, 0, False
+            self.code_before = None
         # A run created just now has nothing logged: no request to ask (nor below).
         self._logged_epochs = self._epochs_in_store() if self._existing else set()
         self._pending: list[Metric] = []  # epochs logged here, not yet sent (LOG_EVERY_S)

@@ -29,6 +29,7 @@ from ray import tune
 from a3m.config import ConfigError, RunConfig
 from a3m.data._io import ImageReadError
 from a3m.data.base import DatasetFormatError
+from a3m.provenance import provenance_tags
 from a3m.study.dry_run import dry_fit
 from a3m.study.tracking import (
     IDENTITY_TAG,
@@ -164,7 +165,8 @@ def train_trial(config: dict[str, Any], study: StudyContext) -> None:
     cfg = trial_config(config)
     # Auto workers from the trial's own CPUs, not the node's (trials share a node); logged
     # as resolved, so the run shows what it used.
-    workers = resolve_num_workers(cfg.num_workers, resolve_device(cfg.device), study.threads)
+    device = resolve_device(cfg.device)
+    workers = resolve_num_workers(cfg.num_workers, device, study.threads)
     cfg = cfg.replace(num_workers=workers)
     flat, fingerprint = cfg.to_flat_dict(), study.fingerprints.get(cfg.dataset, "unknown")
     identity = trial_identity(flat, fingerprint)
@@ -201,6 +203,8 @@ def train_trial(config: dict[str, Any], study: StudyContext) -> None:
     tags = {
         **config_tags(cfg, fingerprint, study.source),
         IDENTITY_TAG: identity,
+        # the code that trains it and what else can change its result, from this worker
+        **provenance_tags(device, before=tracker.code_before),
         # where it ran: a cluster's trials spread over nodes
         "a3m.ray_node_id": ray.get_runtime_context().get_node_id(),
         "a3m.hostname": socket.gethostname(),
@@ -233,7 +237,7 @@ def train_trial(config: dict[str, Any], study: StudyContext) -> None:
             with tempfile.TemporaryDirectory() as tmp:
                 shutil.copy2(result.checkpoint, Path(tmp) / CHECKPOINT_NAME)
                 tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(tmp))
-        _maybe_inject_fault(study.fault, result.epoch)
+        _maybe_inject_fault(study.fault, result.epoch, cfg)
 
     with system_metrics(tracker.run_id, study.tracking_uri, on=study.system_metrics):
         try:
@@ -303,9 +307,19 @@ def _log_final_artifacts(
         tracker.log_artifacts(drawn, ATTENTION_DIR_NAME)
 
 
-def _maybe_inject_fault(fault: dict[str, Any], epoch: int) -> None:
-    """SIGKILL this worker process once, after a given epoch, as the out-of-memory killer or a
-    lost node would (tests of preemption and of retry from a checkpoint)."""
+FAULT_NAME = "A3M_TEST_FAULT"
+
+
+def _maybe_inject_fault(fault: dict[str, Any], epoch: int, cfg: RunConfig) -> None:
+    """Tests only. ``fail``: raise in the trials of given seeds whose settings match (a variant
+    that fails on its hard seeds). ``exit_after_epoch``: SIGKILL this worker process once, after
+    that epoch, as the out-of-memory killer or a lost node would (tests of preemption and of
+    retry from a checkpoint)."""
+    fail = fault.get("fail") if fault else None
+    if fail and cfg.seed in fail["seeds"]:
+        flat = cfg.to_flat_dict()
+        if all(str(flat[k]) == str(v) for k, v in fail.get("where", {}).items()):
+            raise RuntimeError(f"injected failure on seed {cfg.seed} ({FAULT_NAME})")
     if not fault or epoch != fault.get("exit_after_epoch"):
         return
     marker = Path(fault["marker"])

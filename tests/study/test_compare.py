@@ -8,6 +8,7 @@ import math
 import pandas as pd
 import pytest
 
+from a3m.sequential import Inference, SequentialDesign
 from a3m.study.compare import (
     attach_verdicts,
     best_reference,
@@ -55,7 +56,11 @@ def test_differences_are_paired_by_seed_with_hand_values():
     assert row["mean_diff"] == pytest.approx(0.07 / 3)
     assert row["n_pairs"] == 3 and row["seeds"] == "0,1,2"
     assert row["p_value"] == pytest.approx(0.25)  # 3 seeds can never decide
-    assert row["verdict"] == "no evidence" and row["p_ahead"] == 1.0
+    assert row["verdict"] == "inconclusive" and row["p_ahead"] == 1.0
+    # ... and their interval says so: the whole line, with the reason in words
+    assert (row["ci_low"], row["ci_high"]) == (-math.inf, math.inf)
+    assert "3 pairs cannot decide" in row["verdict_note"]
+    assert row["seeds_needed_low"] <= row["seeds_needed"] <= row["seeds_needed_high"]
     assert row["seeds_needed"] >= 6
     assert row["candidate_runs"].count(";") == 2
 
@@ -86,9 +91,11 @@ def test_unpaired_seeds_and_unusable_runs_are_named():
     row = table.iloc[0]
     assert row["seeds"] == "0,1" and row["n_pairs"] == 2
     notes = row["unpaired"]
-    assert "seed 3: candidate only" in notes and "seed 2: reference only" in notes
-    assert "seed 2: candidate run" in notes and "FAILED" in notes
-    assert "seed 4: candidate run" in notes and "stopped early" in notes
+    assert notes == "seed 3: candidate only"  # ran on one side only: not a failure
+    failed = row["failed"]  # failed or stopped early on one side: named, and counted
+    assert row["n_failed"] == 2
+    assert "seed 2: candidate run" in failed and "FAILED" in failed
+    assert "seed 4: candidate run" in failed and "stopped early" in failed
 
 
 def test_the_latest_run_of_a_seed_counts():
@@ -119,9 +126,10 @@ def test_points_study_against_alpha_beta_half():
     # 7 seeds of -3 points: p = 2/128, doubled by Holm (two comparisons) = 0.031 < 0.05;
     # with 6 seeds it would be 2/64 x 2 = 0.0625: no evidence (min_pairs_to_decide(2) == 7)
     assert worse["verdict"] == "worse" and worse["p_holm"] == pytest.approx(4 / 128)
+    assert worse["ci_high"] < 0 and worse["ci_level"] == pytest.approx(0.025)
     lines = format_verdicts(table)
     assert lines[0].startswith("paired verdicts against the reference (alpha=0.5 beta=0.5)")
-    assert any("-3.00 points" in line for line in lines)
+    assert any("-3.00 points, 97.5% CI [-3.0, -3.0]" in line for line in lines)
 
 
 def test_leaderboard_gets_verdict_columns_and_marks_the_reference():
@@ -136,11 +144,12 @@ def test_leaderboard_gets_verdict_columns_and_marks_the_reference():
     assert {"diff_ci_low", "diff_ci_high", "p_holm", "ci_method", "unpaired"} <= set(board)
 
 
-def test_best_reference_for_open_searches():
+def test_an_open_search_without_a_validation_score_refuses_to_pick_by_test_score():
     rows = [run(0.5 + 0.1 * (v == "att2"), s, variant=v) for s in range(2) for v in ("a3m", "att2")]
     runs = pd.DataFrame(rows)
     assert configuration_key(runs) == ["params.variant"]
-    assert best_reference(runs) == {"variant": "att2"}
+    with pytest.raises(ValueError, match="val_fraction=0.1"):
+        best_reference(runs)
 
 
 def test_an_open_search_picks_its_reference_on_the_validation_part():
@@ -167,3 +176,86 @@ def test_search_metric_and_the_held_out_part():
     explicit = {"val_fraction": 0.0}  # the user's choice stands (with a warning)
     hold_out_for_search(spec, args, explicit)
     assert explicit == {"val_fraction": 0.0} and search_metric(explicit) == "score"
+
+
+def with_failures(n, failing, gain=0.02):
+    """A candidate no better than the reference, which fails on the seeds where it would have
+    lost: on the seeds it finished it is ahead on every one."""
+    rows = [run(0.5 + 0.01 * s, s, variant="baseline1") for s in range(n)]
+    for s in range(n):
+        if s in failing:
+            rows.append(run(math.nan, s, status="FAILED", variant="a3m"))
+        else:
+            rows.append(run(0.5 + 0.01 * s + gain + 0.001 * s, s, variant="a3m"))
+    return pd.DataFrame(rows)
+
+
+def test_a_verdict_that_failures_could_change_is_inconclusive_failures():
+    runs = with_failures(n=12, failing=(9, 10, 11))
+    row = compare(runs, {"variant": "baseline1"}).iloc[0]
+    assert row["n_pairs"] == 9 and row["n_failed"] == 3
+    assert row["ci_low"] > 0  # better on the finished pairs ...
+    assert row["verdict"] == "inconclusive (failures)"  # ... but not if the failures lost
+    assert "better on the finished pairs" in row["verdict_note"]
+    assert row["worst_case_low"] <= 0
+    assert "seed 9: candidate run" in row["failed"]
+
+
+def test_a_verdict_that_survives_its_failures_stands():
+    rows = [run(0.5, s, variant="baseline1") for s in range(12)]
+    rows += [run(0.6 + 0.001 * s, s, variant="a3m") for s in range(11)]
+    rows.append(run(math.nan, 11, status="FAILED", variant="a3m"))
+    row = compare(pd.DataFrame(rows), {"variant": "baseline1"}).iloc[0]
+    assert row["verdict"] == "better" and row["n_failed"] == 1
+
+
+def test_equivalent_when_the_whole_interval_is_inside_the_margin():
+    rows = [run(0.5 + 0.01 * s, s, variant="baseline1") for s in range(10)]
+    rows += [run(0.5 + 0.01 * s + 0.0005 * (-1) ** s, s, variant="a3m") for s in range(10)]
+    runs = pd.DataFrame(rows)
+    plain = compare(runs, {"variant": "baseline1"}).iloc[0]
+    assert plain["verdict"] == "inconclusive"
+    row = compare(runs, {"variant": "baseline1"}, inference=Inference(min_effect=0.01)).iloc[0]
+    assert row["verdict"] == "equivalent"
+    assert -0.01 < row["ci_low"] and row["ci_high"] < 0.01
+
+
+def test_a_lower_is_better_metric_flips_the_verdict_and_p_ahead():
+    rows = [run(0.5, s, variant="baseline1") for s in range(8)]
+    rows += [run(0.6 + 0.001 * s, s, variant="a3m") for s in range(8)]
+    runs = pd.DataFrame(rows).rename(columns={"metrics.score": "metrics.train_loss"})
+    row = compare(runs, {"variant": "baseline1"}, metric="train_loss").iloc[0]
+    assert row["verdict"] == "worse" and row["p_ahead"] == 0.0
+
+
+def test_a_sequential_study_decides_at_its_looks_level():
+    rows = [run(0.5 + 0.01 * s, s, variant="baseline1") for s in range(8)]
+    rows += [run(0.52 + 0.01 * s + 0.001 * s, s, variant="a3m") for s in range(8)]
+    runs = pd.DataFrame(rows)
+    design = SequentialDesign((3, 5, 8, 12))
+    row = compare(runs, {"variant": "baseline1"}, inference=Inference(design=design)).iloc[0]
+    assert row["ci_level"] == pytest.approx(design.level(8)) and row["ci_level"] < 0.05
+    assert row["verdict"] == "better"  # p = 2/256 is below the look's level
+
+
+def test_runs_of_different_code_are_named_in_the_comparison():
+    runs = pd.DataFrame([run(0.5, s, variant="baseline1") for s in range(3)]
+                        + [run(0.6, s, variant="a3m") for s in range(3)])  # fmt: skip
+    runs["tags.a3m.code"] = ["aaa"] * 3 + ["aaa", "bbb", "bbb"]
+    row = compare(runs, {"variant": "baseline1"}).iloc[0]
+    assert row["code_versions"] == "aaa;bbb"
+    assert any("mixed code versions: aaa;bbb" in line for line in format_verdicts(
+        compare(runs, {"variant": "baseline1"})))  # fmt: skip
+
+
+def test_the_leaderboard_counts_each_configurations_failures_with_an_exact_interval():
+    rows = [run(0.5, s, variant="baseline1") for s in range(4)]
+    rows += [run(0.6, s, variant="a3m") for s in range(2)]
+    rows += [run(math.nan, 2, status="FAILED", variant="a3m"),
+             run(0.3, 3, stopped="true", variant="a3m")]  # fmt: skip
+    by = leaderboard(pd.DataFrame(rows)).set_index("variant")
+    assert (by.loc["a3m", "n_failed"], by.loc["a3m", "n_stopped"]) == (1, 1)
+    assert by.loc["a3m", "fail_rate"] == 0.5 and by.loc["baseline1", "fail_rate"] == 0
+    # Clopper-Pearson for 2 of 4: (0.0676, 0.9324)
+    assert (by.loc["a3m", "fail_ci_low"], by.loc["a3m", "fail_ci_high"]) == pytest.approx(
+        (0.0676, 0.9324), abs=1e-4)  # fmt: skip
