@@ -35,12 +35,13 @@ import numpy as np
 import pandas as pd
 
 from a3m import stats
+from a3m.provenance import CODE_TAG, ENVIRONMENT_TAGS, UNRECORDED, environment_differences
 from a3m.sequential import Inference
 from a3m.study.runs import configuration_key
 from a3m.study.tracking import canonical
 
 STOPPED_EARLY_COLUMN = "tags.a3m.stopped_early"
-CODE_COLUMN = "tags.a3m.code"
+CODE_COLUMN = f"tags.{CODE_TAG}"
 COMPARISON_COLUMNS = (
     "reference",
     "metric",
@@ -67,6 +68,7 @@ COMPARISON_COLUMNS = (
     "seeds_needed_high",
     "unpaired",
     "code_versions",
+    "environment",
     "candidate_runs",
     "reference_runs",
 )
@@ -108,8 +110,8 @@ class _Sides:
 
     config: dict[str, str]
     counterpart: dict[str, str]
-    cand: dict[int, tuple[float, str, str]]  # seed -> (value, run id, code)
-    ref: dict[int, tuple[float, str, str]]
+    cand: dict[int, tuple[float, str, str, dict]]  # seed -> (value, run id, code, env tags)
+    ref: dict[int, tuple[float, str, str, dict]]
     cand_failed: dict[int, str]  # seed -> "run abcd1234 FAILED" (no usable run of that seed)
     ref_failed: dict[int, str]
 
@@ -274,6 +276,7 @@ def _verdict_columns(
         "worst_case_high": worst_high,
         "unpaired": _unpaired(side),
         "code_versions": _code_versions(side),
+        "environment": _environment(side),
         "candidate_runs": ";".join(side.cand[s][1] for s in seeds),
         "reference_runs": ";".join(side.ref[s][1] for s in seeds),
     }
@@ -371,6 +374,8 @@ def format_verdicts(comparisons: pd.DataFrame, inference: Inference | None = Non
                 text += f"\n      {extra.replace('_', ' ')}: {row[extra]}"
         if ";" in str(row["code_versions"]):
             text += f"\n      mixed code versions: {row['code_versions']}"
+        if row["environment"]:
+            text += f"\n      pairs ran differently: {row['environment']}"
         lines.append(text)
     return lines
 
@@ -406,21 +411,25 @@ def _configurations(runs: pd.DataFrame, key: list[str]) -> list[dict[str, str]]:
 
 def _seed_values(
     usable: pd.DataFrame, key: list[str], metric: str
-) -> dict[tuple, dict[int, tuple[float, str, str]]]:
-    """configuration -> seed -> (metric, run id, code version) of its latest usable run."""
-    out: dict[tuple, dict[int, tuple[float, str, str]]] = {}
+) -> dict[tuple, dict[int, tuple[float, str, str, dict]]]:
+    """configuration -> seed -> (metric, run id, code version, environment tags) of its latest
+    usable run."""
+    out: dict[tuple, dict[int, tuple[float, str, str, dict]]] = {}
     order = usable.sort_values("start_time") if "start_time" in usable else usable
+    envs = [_column(order, f"tags.{tag}", None) for tag in ENVIRONMENT_TAGS]
     rows = zip(
         _config_keys(order, key),
         _column(order, "params.seed", 0),
         order[f"metrics.{metric}"].to_numpy(dtype=object) if len(order) else [],
         _column(order, "run_id", None),
         _column(order, CODE_COLUMN, None),
+        zip(*envs, strict=True) if len(order) else [],
         strict=True,
     )
-    for config, seed, value, run_id, code in rows:
-        code = code if isinstance(code, str) and code else "unrecorded"
-        out.setdefault(config, {})[int(float(seed))] = (float(value), run_id, code)
+    for config, seed, value, run_id, code, env in rows:
+        code = code if isinstance(code, str) and code else UNRECORDED
+        tags = dict(zip(ENVIRONMENT_TAGS, env, strict=True))
+        out.setdefault(config, {})[int(float(seed))] = (float(value), run_id, code, tags)
     return out
 
 
@@ -475,6 +484,16 @@ def _code_versions(side: _Sides) -> str:
     return ";".join(sorted(versions))
 
 
+def _environment(side: _Sides) -> str:
+    """Where the two runs of a pair ran differently (torch, CUDA, cuDNN, GPU, determinism):
+    ``"seed 0: a3m.env.gpu: cpu vs NVIDIA H100"``, one entry per pair that differs."""
+    notes = []
+    for seed in side.seeds:
+        differ = environment_differences(side.cand[seed][3], side.ref[seed][3])
+        notes += [f"seed {seed}: {d}" for d in differ]
+    return "; ".join(notes)
+
+
 def _check_reference(runs: pd.DataFrame, reference: Mapping[str, str]) -> None:
     """A reference names params of these runs, at values some run has."""
     for field, value in reference.items():
@@ -508,6 +527,7 @@ VERDICT_COLUMNS = {
     "seeds_needed_high": "seeds_needed_high",
     "unpaired": "unpaired",
     "code_versions": "pair_code_versions",
+    "environment": "pair_environment",
 }
 """Comparison columns a leaderboard row gets, and their names there."""
 

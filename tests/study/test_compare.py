@@ -259,3 +259,11 @@ def test_the_leaderboard_counts_each_configurations_failures_with_an_exact_inter
     # Clopper-Pearson for 2 of 4: (0.0676, 0.9324)
     assert (by.loc["a3m", "fail_ci_low"], by.loc["a3m", "fail_ci_high"]) == pytest.approx(
         (0.0676, 0.9324), abs=1e-4)  # fmt: skip
+
+
+def test_pairs_that_ran_in_different_environments_are_named():
+    runs = pd.DataFrame([run(0.5, s, variant="baseline1") for s in range(2)]
+                        + [run(0.6, s, variant="a3m") for s in range(2)])  # fmt: skip
+    runs["tags.a3m.env.gpu"] = ["cpu", "cpu", "cpu", "NVIDIA H100"]
+    row = compare(runs, {"variant": "baseline1"}).iloc[0]
+    assert row["environment"] == "seed 1: a3m.env.gpu: NVIDIA H100 vs cpu"
