@@ -176,19 +176,7 @@ def compare(
     reference = {k: canonical(v) for k, v in reference.items()}
     _check_reference(runs, reference)
     usable, unusable = comparable(runs, metric)
-    groups = _seed_values(usable, key, metric)
-    failed_by_config = _failed_by_config(unusable, key)
-    sides = []
-    for config in _configurations(runs, key):
-        counterpart = {**config, **{k: v for k, v in reference.items() if k in config}}
-        if counterpart == config:
-            continue
-        cand, ref = groups.get(_frozen(config), {}), groups.get(_frozen(counterpart), {})
-        cand_failed = {s: w for s, w in failed_by_config.get(_frozen(config), {}).items()
-                       if s not in cand}  # fmt: skip
-        ref_failed = {s: w for s, w in failed_by_config.get(_frozen(counterpart), {}).items()
-                      if s not in ref}  # fmt: skip
-        sides.append(_Sides(config, counterpart, cand, ref, cand_failed, ref_failed))
+    sides = _pair_up(runs, key, reference, usable, unusable, metric)
     if not sides:
         return pd.DataFrame()
     results = [stats.paired_stats(s.differences(), higher_is_better=higher) for s in sides]
@@ -215,6 +203,31 @@ def compare(
     return table[columns + list(COMPARISON_COLUMNS)]
 
 
+def _pair_up(
+    runs: pd.DataFrame,
+    key: list[str],
+    reference: Mapping[str, str],
+    usable: pd.DataFrame,
+    unusable: pd.DataFrame,
+    metric: str,
+) -> list[_Sides]:
+    """Each configuration that differs from its counterpart, with both sides' runs by seed."""
+    groups = _seed_values(usable, key, metric)
+    failed_by_config = _failed_by_config(unusable, key)
+    sides = []
+    for config in _configurations(runs, key):
+        counterpart = {**config, **{k: v for k, v in reference.items() if k in config}}
+        if counterpart == config:
+            continue
+        cand, ref = groups.get(_frozen(config), {}), groups.get(_frozen(counterpart), {})
+        cand_failed = {s: w for s, w in failed_by_config.get(_frozen(config), {}).items()
+                       if s not in cand}  # fmt: skip
+        ref_failed = {s: w for s, w in failed_by_config.get(_frozen(counterpart), {}).items()
+                      if s not in ref}  # fmt: skip
+        sides.append(_Sides(config, counterpart, cand, ref, cand_failed, ref_failed))
+    return sides
+
+
 def _verdict_columns(
     side: _Sides,
     result: stats.PairedStats,
@@ -239,20 +252,10 @@ def _verdict_columns(
     n_failed = len(side.cand_failed) + len(side.ref_failed)
     worst_low = worst_high = math.nan
     if n_failed and result.n and np.isfinite(level):
-        worst_low, worst_high = stats.sign_flip_interval(side.differences(worst), level)
-        as_worst = stats.decide(worst_low, worst_high, higher_is_better=higher,
-                                min_effect=inference.min_effect)  # fmt: skip
-        zero = side.differences(math.nan)
-        as_counterpart = stats.decide(
-            *stats.sign_flip_interval(zero, level),
-            higher_is_better=higher,
-            min_effect=inference.min_effect,
-        )
-        if verdict != stats.INCONCLUSIVE and (as_worst != verdict or as_counterpart != verdict):
-            note = (f"{verdict} on the finished pairs, but {as_worst} with the failed runs "
-                    f"scored as the study's worst value and {as_counterpart} scored as their "
-                    "counterparts'")  # fmt: skip
-            verdict = stats.INCONCLUSIVE_FAILURES
+        (worst_low, worst_high), overturned = _failures_check(side, verdict, level, higher,
+                                                              inference, worst)  # fmt: skip
+        if overturned:
+            verdict, note = stats.INCONCLUSIVE_FAILURES, overturned
     failed = [f"seed {s}: candidate {w}" for s, w in sorted(side.cand_failed.items())]
     failed += [f"seed {s}: reference {w}" for s, w in sorted(side.ref_failed.items())]
     seeds = side.seeds
@@ -280,6 +283,26 @@ def _verdict_columns(
         "candidate_runs": ";".join(side.cand[s][1] for s in seeds),
         "reference_runs": ";".join(side.ref[s][1] for s in seeds),
     }
+
+
+def _failures_check(
+    side: _Sides, verdict: str, level: float, higher: bool, inference: Inference, worst: float
+) -> tuple[tuple[float, float], str]:
+    """The interval with each failed run scored as the study's worst value, and why the
+    verdict does not survive its failures ("" when it does: scored as the worst value and as
+    its counterpart's value, a difference of 0, the verdict is the same)."""
+    low, high = stats.sign_flip_interval(side.differences(worst), level)
+    kw = {"higher_is_better": higher, "min_effect": inference.min_effect}
+    as_worst = stats.decide(low, high, **kw)
+    as_counterpart = stats.decide(
+        *stats.sign_flip_interval(side.differences(math.nan), level), **kw
+    )
+    if verdict == stats.INCONCLUSIVE or as_worst == as_counterpart == verdict:
+        return (low, high), ""
+    return (low, high), (
+        f"{verdict} on the finished pairs, but {as_worst} with the failed runs scored as the "
+        f"study's worst value and {as_counterpart} scored as their counterparts'"
+    )
 
 
 def _seeds_needed_columns(
