@@ -121,7 +121,9 @@ class _Sides:
 
     @property
     def seeds_tried(self) -> int:
-        return len(set(self.cand) | set(self.ref) | set(self.cand_failed) | set(self.ref_failed))
+        """The candidate's seeds, finished or failed: the look its comparison is at (the
+        reference may have more, given to the other configurations it is compared with)."""
+        return len(set(self.cand) | set(self.cand_failed))
 
     def differences(self, failed_as: float | None = None) -> list[float]:
         """Paired differences; with ``failed_as``, seeds where a side failed (and the other
