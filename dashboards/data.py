@@ -23,6 +23,7 @@ import pandas as pd
 from a3m.data.registry import DATASETS
 from a3m.data.tasks import metric_label
 from a3m.models import VARIANTS
+from a3m.stats import higher_is_better
 from a3m.study.runs import NOT_A_SETTING, runs_frame
 from a3m.study.tracking import ERROR_TAG, canonical, resolve_tracking_uri
 from a3m.viz import ATTENTION_DIR_NAME
@@ -164,6 +165,7 @@ def config_runs_per_variant(
     base = study_base(runs, free)
     keys = pd.DataFrame({s: runs[f"params.{s}"].map(canonical) for s in others}, index=runs.index)
     val = runs.get(f"metrics.{VALIDATION_METRIC}", pd.Series(np.nan, index=runs.index))
+    sign = 1.0 if higher_is_better(VALIDATION_METRIC) else -1.0  # the best in its direction
     keep, chosen = [], {}
     for value, group in runs.groupby(col, sort=False, dropna=False):
         ranks = []
@@ -175,7 +177,7 @@ def config_runs_per_variant(
             # reference settings met, validation score, base settings met, runs, first seen
             rank = (
                 sum(config[k] == v for k, v in fixed.items()),
-                float(mean) if np.isfinite(mean) else -np.inf,
+                sign * float(mean) if np.isfinite(mean) else -np.inf,
                 sum(config[k] == base[k] for k in free),
                 len(members),
                 -order,
@@ -324,22 +326,6 @@ def is_synthetic(runs: pd.DataFrame) -> bool:
 
 
 # -- Fig. 6: the attention PNGs the trials logged ----------------------------------------------
-def attention_candidates(runs: pd.DataFrame) -> pd.DataFrame:
-    """Runs likely to hold attention maps, best first: finished A3M runs by score, then the other
-    attention variants (Baseline-1 has no attention and logs none)."""
-    if runs.empty:
-        return runs
-    cand = finished(runs)
-    if "params.variant" in cand:
-        cand = cand[cand["params.variant"] != "baseline1"]
-        is_a3m = (cand["params.variant"] == "a3m").astype(int)
-    else:
-        is_a3m = pd.Series(0, index=cand.index)
-    score = cand.get("metrics.score", pd.Series(np.nan, index=cand.index))
-    order = pd.DataFrame({"a3m": is_a3m, "score": score.fillna(-np.inf)})
-    return cand.loc[order.sort_values(["a3m", "score"], ascending=False).index]
-
-
 def download_attention_images(
     runs: pd.DataFrame,
     tracking_uri: str,
@@ -348,10 +334,11 @@ def download_attention_images(
     max_images: int = 4,
     max_runs: int = 1,
 ) -> pd.DataFrame:
-    """Download the attention PNGs (``attention/attention_XXXX.png``) of the best runs.
+    """Download the attention PNGs (``attention/attention_XXXX.png``) of the chosen runs.
 
     Args:
-        runs: the runs frame; candidates are taken in :func:`attention_candidates` order,
+        runs: the candidate runs in the order to try them
+            (:func:`dashboards.selection.attention_candidates`: chosen without the test split),
             the first :data:`ATTENTION_PROBES` of them at most.
         tracking_uri: where the runs live (artifacts are fetched through the MLflow client, so
             any artifact store works).
@@ -387,8 +374,8 @@ def _no_progress_bars() -> Iterator[None]:
 
 
 ATTENTION_PROBES = 20
-"""Candidate runs whose artifacts are listed (best first) in search of attention maps: a study
-logs them in every attention run or in none (``attention_images=0``, a dry run), and listing
+"""Candidate runs whose artifacts are listed (in the order chosen) in search of attention maps:
+a study logs them in every attention run or in none (``attention_images=0``, a dry run), and listing
 every run of a large study to find none cost a request per run (10,000 runs: minutes)."""
 
 
@@ -397,7 +384,7 @@ def _download(
 ) -> pd.DataFrame:
     rows: list[dict[str, str]] = []
     runs_used = 0
-    probed = attention_candidates(runs).head(max(max_runs, ATTENTION_PROBES))
+    probed = runs.head(max(max_runs, ATTENTION_PROBES))
     for _, run in probed.iterrows():
         if runs_used >= max_runs:
             break
@@ -489,7 +476,7 @@ def _study_from_runs(runs: pd.DataFrame, params: Sequence[str] | None, metric: s
             dists[p] = FloatDistribution(float(num.min()), float(num.max()))
         else:
             dists[p] = CategoricalDistribution(sorted(runs[f"params.{p}"].astype(str).unique()))
-    study = optuna.create_study(direction="maximize")
+    study = optuna.create_study(direction="maximize" if higher_is_better(metric) else "minimize")
     for idx in runs.index[values.notna()]:
         trial_params = {
             p: float(numeric(runs.loc[[idx]], p).iloc[0])

@@ -23,7 +23,7 @@ import math
 import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -32,21 +32,26 @@ from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
 from a3m.data.tasks import TASKS
+from a3m.stats import higher_is_better
 from a3m.study.leaderboard import ci95
-from a3m.study.tracking import canonical
 from dashboards.data import (
     ATTRIBUTE_PREFIX,
-    VALIDATION_METRIC,
     config_runs_per_variant,
     has_metric,
     label,
     metric_label,
     missing_note,
     numeric,
-    study_base,
     task_of,
     variants_in,
     varying_settings,
+)
+from dashboards.selection import (  # noqa: F401 (Fig. 8's choice, re-exported)
+    ATTRIBUTE_CONFIGS,
+    AttributeComparison,
+    _by_dataset,
+    attribute_comparison,
+    attribute_names,
 )
 
 if TYPE_CHECKING:
@@ -365,224 +370,6 @@ def alpha_beta_curves(runs: pd.DataFrame, metric: str | None = None) -> go.Figur
     return _note(fig, *notes, missing_note(in_sweeps, [metric]))
 
 
-def attribute_names(runs: pd.DataFrame) -> list[str]:
-    """The attributes with a per-attribute accuracy (``attr_acc/<name>``), sorted; no mean."""
-    return sorted(
-        c.removeprefix(ATTRIBUTE_PREFIX)
-        for c in runs.columns
-        if c.startswith(ATTRIBUTE_PREFIX)
-        and c != f"{ATTRIBUTE_PREFIX}mean"
-        and runs[c].notna().any()
-    )
-
-
-ATTRIBUTE_CONFIGS = 4
-"""Fig. 8 of a study that varies something besides the variant shows at most this many
-configurations (its reference and the best others): more bars per attribute do not read."""
-
-
-class AttributeComparison(NamedTuple):
-    """What Fig. 8 compares (:func:`attribute_comparison`).
-
-    Attributes:
-        groups: legend name -> the runs of one compared configuration (all its seeds, failed
-            ones too), in drawing order.
-        what: what is compared and how it was chosen, one clause for a caption (lower case).
-        short: the same in a few words, for the figure's subtitle.
-        notes: lines for the note under the plot (how each variant's configuration was chosen,
-            a paper variant that ran without attribute accuracies).
-        scope: the runs whose lack of attribute accuracies the note names.
-    """
-
-    groups: dict[str, pd.DataFrame]
-    what: str
-    short: str
-    notes: list[str]
-    scope: pd.DataFrame
-
-
-def _by_dataset(runs: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
-    """The runs per dataset, in first-seen order (one group without a dataset column)."""
-    if "params.dataset" not in runs:
-        return [("", runs)]
-    return [(str(d), g) for d, g in runs.groupby("params.dataset", sort=False, dropna=False)]
-
-
-def attribute_comparison(
-    runs: pd.DataFrame,
-    reference: Mapping[str, str] | None = None,
-    variants: Sequence[str] = ("baseline2", "a3m"),
-    max_configs: int = ATTRIBUTE_CONFIGS,
-) -> AttributeComparison:
-    """What Fig. 8 compares: what the study varied.
-
-    An ablation (two or more variants logged per-attribute accuracies): ``variants`` (the
-    paper's Baseline-2 against A3M) when all of them did, else every variant that did; one
-    configuration per variant (:func:`dashboards.data.config_runs_per_variant`). A study of one
-    variant that varies other settings (alpha/beta points, the authors'-code switches, d): its
-    configurations, all of them when at most ``max_configs``, else the study's reference and
-    the best others by mean ``val_score`` (validation split; ``score``, the test split's, when
-    no run logged one); they are named by the settings in which they differ. A study run
-    on several datasets is compared within each.
-
-    Args:
-        runs: runs frame with ``metrics.attr_acc/<name>`` columns.
-        reference: the study's declared reference configuration.
-        variants: the variants the paper compares.
-        max_configs: configurations shown of a study that varies something else.
-    """
-    names = attribute_names(runs)
-    if not names:
-        what = "no run has per-attribute accuracies (attr_acc/<name>)"
-        return AttributeComparison({}, what, what, [], runs.iloc[0:0])
-    with_attrs = runs[runs[[f"{ATTRIBUTE_PREFIX}{n}" for n in names]].notna().any(axis=1)]
-    present = variants_in(with_attrs)
-    if len(present) >= 2:
-        return _variant_comparison(runs, present, variants, reference)
-    return _config_comparison(runs, with_attrs, reference, max_configs)
-
-
-def _variant_comparison(
-    runs: pd.DataFrame,
-    present: list[str],
-    variants: Sequence[str],
-    reference: Mapping[str, str] | None,
-) -> AttributeComparison:
-    """Fig. 8 of an ablation: the paper's variants, else the ones with attribute heads."""
-    lacking = [v for v in variants if v not in present]
-    drawn = list(variants) if not lacking else present
-    scope = runs[runs["params.variant"].isin(drawn)]
-    picked: dict[str, list[pd.DataFrame]] = {}
-    names: dict[str, str] = {}
-    rules: list[str] = []
-    for _, part in _by_dataset(scope):  # a configuration per variant within each dataset
-        chosen, configs, rule = config_runs_per_variant(part, "variant", reference)
-        rules += [rule] if rule and rule not in rules else []
-        for variant in drawn:
-            group = chosen[chosen["params.variant"] == variant]
-            if len(group):
-                picked.setdefault(variant, []).append(group)
-                names.setdefault(variant, configs.get(variant, ""))
-    groups = {
-        label(v) + (f" ({names[v]})" if names[v] else ""): pd.concat(picked[v])
-        for v in drawn
-        if v in picked
-    }
-    versus = " against ".join(label(v) for v in variants)
-    if lacking:
-        what = (
-            f"the variants that logged per-attribute accuracies "
-            f"({', '.join(label(v) for v in drawn)}); the paper compares {versus}, but no "
-            f"{', '.join(label(v) for v in lacking)} run has them here"
-        )
-        rules.append(f"no {', '.join(label(v) for v in lacking)} runs with attribute accuracies")
-        short = f"the variants with attribute accuracies (the paper: {versus})"
-    else:
-        what = f"{versus}, as in the paper"
-        short = what
-    if any(names.get(v) for v in drawn):
-        what += "; one configuration per variant, as the note under the plot says"
-    return AttributeComparison(groups, what, short, rules, scope)
-
-
-def _mean_per_config(keys: pd.Series, runs: pd.DataFrame, metric: str) -> pd.Series:
-    """Each configuration's mean ``metric`` (NaN without one), each dataset weighing the same
-    whatever its scale: a configuration is ranked by the mean of its datasets' means."""
-    col = f"metrics.{metric}"
-    frame = pd.DataFrame(
-        {
-            "key": keys[runs.index],
-            "value": runs.get(col, pd.Series(np.nan, index=runs.index)).astype(float),
-            "dataset": runs.get("params.dataset", pd.Series("", index=runs.index)),
-        }
-    )
-    by_dataset = frame.groupby(["key", "dataset"], sort=False)["value"].mean()
-    return by_dataset.groupby(level="key", sort=False).mean()
-
-
-def _config_comparison(
-    runs: pd.DataFrame,
-    with_attrs: pd.DataFrame,
-    reference: Mapping[str, str] | None,
-    max_configs: int,
-) -> AttributeComparison:
-    """Fig. 8 of a study of one variant: its configurations (the reference and the best)."""
-    variant = label(with_attrs["params.variant"].iloc[0]) if "params.variant" in runs else ""
-    settings = varying_settings(with_attrs, exclude=["dataset"])
-    if not settings:
-        what = f"one configuration ({variant or 'all runs'}) logged per-attribute accuracies"
-        return AttributeComparison({variant or "all runs": with_attrs}, what, what, [], with_attrs)
-    keys = pd.Series(
-        list(zip(*(runs[f"params.{s}"].map(canonical) for s in settings), strict=True)),
-        index=runs.index,
-    )
-    configs = list(dict.fromkeys(keys[with_attrs.index]))
-    logged = {k: runs.loc[keys[keys == k].index[0]] for k in configs}  # values as logged
-
-    def describe(key: tuple[str, ...], among: Sequence[str]) -> str:
-        return ", ".join(f"{s}={logged[key][f'params.{s}']}" for s in among)
-
-    # The reference: the configuration at the declared values (the study's base elsewhere).
-    fixed = {s: canonical(v) for s, v in (reference or {}).items() if s in settings}
-    base = study_base(with_attrs, settings)
-    at_reference = [
-        k for k in configs if fixed and all(k[settings.index(s)] == v for s, v in fixed.items())
-    ]
-    ref = max(
-        at_reference, key=lambda k: sum(k[i] == base[s] for i, s in enumerate(settings)),
-        default=None,
-    )  # fmt: skip
-    # The others by mean val_score (chosen without the test split) where the runs logged it.
-    metric = VALIDATION_METRIC if has_metric(with_attrs, VALIDATION_METRIC) else "score"
-    means = _mean_per_config(keys, with_attrs, metric)
-    others = sorted(
-        (k for k in configs if k != ref), key=lambda k: -np.nan_to_num(means[k], nan=-np.inf)
-    )
-    if len(configs) > max_configs:
-        others = others[: max_configs - (ref is not None)]
-    shown = ([ref] if ref is not None else []) + others
-
-    # Names: by how each differs from the reference, else by the settings the shown ones vary.
-    groups = {}
-    if ref is not None:
-        differ = [[s for i, s in enumerate(settings) if k[i] != ref[i]] for k in others]
-        union = [s for s in settings if any(s in d for d in differ)]
-        name = "reference" + (f" ({describe(ref, union)})" if len(union) <= 3 else "")
-        groups[name] = runs[keys == ref]
-        groups |= {describe(k, d): runs[keys == k] for k, d in zip(others, differ, strict=True)}
-    else:
-        varied = [s for i, s in enumerate(settings) if len({k[i] for k in shown}) > 1]
-        groups = {describe(k, varied or settings): runs[keys == k] for k in shown}
-
-    by = (
-        f"mean {VALIDATION_METRIC} (validation split)"
-        if metric == VALIDATION_METRIC
-        else "mean score (the test split's: the pick flatters them)"
-    )
-    short_by = f"mean {metric}" + (" (test split)" if metric == "score" else "")
-    configurations = f"{variant} configurations" if variant else "configurations"
-    if len(shown) < len(configs):
-        best = f"the {len(others)}{' other' * (ref is not None)} configurations with the best"
-        against = ""
-        if ref is not None:
-            against = f"the study's reference ({describe(ref, settings)}) against "
-        what = f"{against}{best} {by}, of the {len(configs)} {configurations} with per-attribute "
-        what += "accuracies"
-        short = (
-            f"{'the reference against ' * (ref is not None)}{best} {short_by}, of {len(configs)}"
-        )
-    else:
-        every = "both" if len(configs) == 2 else f"all {len(configs)}"
-        what = f"{every} {configurations} with per-attribute accuracies"
-        short = f"{every} {configurations} of the study"
-        if ref is not None:
-            what += f", the study's reference ({describe(ref, settings)}) first"
-            short += ", the reference first"
-        if len(others) > 1 and has_metric(with_attrs, metric):
-            what += f", {'the others' if ref is not None else 'in order of'} {by}"
-    return AttributeComparison(groups, what, short, [], runs[keys.isin(shown)])
-
-
 def attribute_accuracy_bars(
     runs: pd.DataFrame,
     variants: Sequence[str] = ("baseline2", "a3m"),
@@ -835,7 +622,8 @@ def param_importance_bars(importances: Mapping[str, float], source: str) -> go.F
 
 
 def best_value_history(runs: pd.DataFrame, metric: str = "score") -> go.Figure:
-    """Each trial's ``metric`` in start order, and the best so far (percent)."""
+    """Each trial's ``metric`` in start order, and the best so far (percent; the lowest so far
+    for a metric where lower is better, :func:`a3m.stats.higher_is_better`)."""
     title = f"Search: {metric_label(metric)} of each trial and the best so far"
     col = f"metrics.{metric}"
     if col not in runs or runs[col].notna().sum() == 0:
@@ -844,6 +632,7 @@ def best_value_history(runs: pd.DataFrame, metric: str = "score") -> go.Figure:
     done = order[order[col].notna()]
     trial = list(range(1, len(done) + 1))
     value = (done[col].astype(float) * PERCENT).tolist()
+    best = np.maximum if higher_is_better(metric) else np.minimum
     fig = go.Figure(
         [
             go.Scatter(
@@ -857,7 +646,7 @@ def best_value_history(runs: pd.DataFrame, metric: str = "score") -> go.Figure:
             go.Scatter(
                 name="best so far",
                 x=trial,
-                y=np.maximum.accumulate(value).tolist(),
+                y=best.accumulate(value).tolist(),
                 mode="lines",
                 line_shape="hv",
             ),

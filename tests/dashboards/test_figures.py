@@ -205,35 +205,55 @@ def test_attribute_accuracy_bars_name_a_missing_variant(attributes):
 
 def test_fig8_of_an_alpha_beta_study_compares_its_points(frames):
     runs = frames.alpha_beta(seeds=2)
+    # the validation part prefers large alphas and small betas (the test score is not used)
+    alpha, beta = runs["params.alpha"].astype(float), runs["params.beta"].astype(float)
+    runs["metrics.val_score"] = alpha - beta / 4
     reference = {"alpha": "0.5", "beta": "0.5"}
     compared = figures.attribute_comparison(runs, reference)
-    # the reference, then the 3 best others by mean score: alpha 1.0, 0.7 and beta 0.1
+    # the reference, then the 3 best others by mean val_score: alpha 1.0, 0.7 and beta 0.1
     assert list(compared.groups) == [
         "reference (alpha=0.5, beta=0.5)", "alpha=1.0", "alpha=0.7", "beta=0.1"]  # fmt: skip
     assert set(compared.groups["alpha=1.0"]["run_id"]) == {"p4s0", "p4s1"}
     assert compared.what.startswith(
         "the study's reference (alpha=0.5, beta=0.5) against the 3 other configurations with "
-        "the best mean score (the test split's"
+        "the best mean val_score (validation split)"
     )
     assert "of the 9 A3M configurations" in compared.what and not compared.notes
     fig = figures.attribute_accuracy_bars(runs, reference=reference)
     assert [t.legendgroup for t in fig.data] == list(compared.groups)
     assert "Baseline-2" not in _notes(fig) + fig.layout.title.subtitle.text
     assert "The reference against the 3 other" in fig.layout.title.subtitle.text
-    # a few configurations: all of them; no reference declared: named by what they vary
-    few = runs[runs["params.beta"] == "0.5"].iloc[:6]  # alpha 0.1, 0.3, 0.5 at beta 0.5
-    assert list(figures.attribute_comparison(few).groups) == ["alpha=0.5", "alpha=0.3",
-                                                                "alpha=0.1"]  # fmt: skip
-    assert figures.attribute_comparison(few).what.startswith("all 3 A3M configurations")
+    # a few configurations: all of them, in the order they ran (no score orders them);
+    # no reference declared: named by what they vary
+    few = runs[runs["params.beta"] == "0.5"].iloc[:6].drop(columns="metrics.val_score")
+    assert list(figures.attribute_comparison(few).groups) == ["alpha=0.1", "alpha=0.3",
+                                                                "alpha=0.5"]  # fmt: skip
+    what = figures.attribute_comparison(few).what
+    assert what.startswith("all 3 A3M configurations") and "in the order they ran" in what
 
 
-def test_fig8_ranks_by_the_validation_score_when_there_is_one(frames):
-    runs = frames.alpha_beta()
-    # the validation split prefers small alphas: the test score (which prefers large) is unused
-    runs["metrics.val_score"] = 1.0 - runs["params.alpha"].astype(float)
+def test_fig8_never_picks_configurations_by_the_test_score(frames):
+    """More configurations than the figure shows and no val_score: no pick, and the reason
+    says how to get a validation score."""
+    runs = frames.alpha_beta(seeds=2)
     compared = figures.attribute_comparison(runs, {"alpha": "0.5", "beta": "0.5"})
-    assert list(compared.groups)[1:] == ["alpha=0.1", "alpha=0.3", "beta=0.1"]
-    assert "best mean val_score (validation split)" in compared.what
+    assert compared.groups == {}
+    assert compared.what.startswith("9 A3M configurations logged per-attribute accuracies")
+    assert "--set val_fraction=0.1" in compared.what and "test score" in compared.what
+    fig = figures.attribute_accuracy_bars(runs, reference={"alpha": "0.5", "beta": "0.5"})
+    assert not fig.data and "--set val_fraction=0.1" in _notes(fig).replace("<br>", " ")
+
+
+def test_fig8_picks_the_best_for_a_loss_the_lowest(frames, monkeypatch):
+    """Ranked in the validation metric's direction: were it a loss, the lowest comes first."""
+    from dashboards import selection
+
+    runs = frames.alpha_beta()
+    runs["metrics.val_score"] = runs["params.alpha"].astype(float)  # large alphas higher
+    top = list(figures.attribute_comparison(runs, {"alpha": "0.5", "beta": "0.5"}).groups)[1]
+    monkeypatch.setattr(selection.stats, "higher_is_better", lambda metric: False)
+    low = list(figures.attribute_comparison(runs, {"alpha": "0.5", "beta": "0.5"}).groups)[1]
+    assert (top, low) == ("alpha=1.0", "alpha=0.1")
 
 
 def test_fig8_of_a_study_on_two_datasets_has_a_row_each(frames):
@@ -255,7 +275,7 @@ def test_fig8_of_a_study_on_two_datasets_has_a_row_each(frames):
 
 def test_fig8_leaves_room_for_long_attribute_names(frames):
     def bars(name):
-        runs = frames.alpha_beta(attributes=(name, "has_size"))
+        runs = frames.alpha_beta(attributes=(name, "has_size"), val_score=0.5)
         return figures.attribute_accuracy_bars(runs)
 
     short, long = bars("has_crown"), bars("has_underparts_color_and_pattern_long")

@@ -1,5 +1,6 @@
 """MLflow -> DataFrame on a tiny SQLite store written like the studies write theirs: the trial
-runs, the attention PNGs of the best attention run, the Optuna study beside the store."""
+runs, the attention PNGs of a run chosen without the test split (Fig. 6), the Optuna study
+beside the store."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 
 from a3m.study.tracking import default_optuna_storage
 from dashboards import data
+from dashboards.selection import attention_candidates
 
 
 def test_load_runs_gives_the_trial_runs_only(tiny_store):
@@ -32,15 +34,41 @@ def test_unknown_experiment_lists_the_known_ones(tiny_store):
         data.load_runs("nope", tiny_store.tracking_uri)
 
 
-def test_attention_pngs_of_the_best_a3m_run(tiny_store, tmp_path):
+def test_attention_pngs_of_the_a3m_run_at_the_reference(tiny_store, tmp_path):
     runs = data.load_runs(tiny_store.mixed, tiny_store.tracking_uri)
-    images = data.download_attention_images(runs, tiny_store.tracking_uri, tmp_path, max_images=3)
+    picked = attention_candidates(runs, {"variant": "baseline2"})  # the study's reference
+    assert not picked.refused and "its first seed" in picked.rule
+    images = data.download_attention_images(
+        picked.runs, tiny_store.tracking_uri, tmp_path, max_images=3
+    )
     assert len(images) == 3 and images["run_id"].nunique() == 1
-    best = runs[runs["run_id"] == images["run_id"].iloc[0]].iloc[0]
-    assert best["params.variant"] == "a3m" and best["params.seed"] == "1"  # highest score
+    chosen = runs[runs["run_id"] == images["run_id"].iloc[0]].iloc[0]
+    # A3M at the study's base (alpha = beta = 0.5), its first seed: not the best test score
+    assert chosen["params.variant"] == "a3m" and chosen["params.seed"] == "0"
+    assert (chosen["params.alpha"], chosen["params.beta"]) == ("0.5", "0.5")
     assert images["artifact"].tolist() == [f"attention/attention_{i:04d}.png" for i in range(3)]
     assert all(Path(f).is_file() and Path(f).is_relative_to(tmp_path) for f in images["file"])
-    assert images["label"].iloc[0].endswith("(A3M, seed 1)")
+    assert images["label"].iloc[0].endswith("(A3M, seed 0)")
+
+
+def test_fig6_never_picks_its_run_by_the_test_score(frames):
+    """The runs vary more than the variant: without a reference or a val_score there is no
+    way to pick but the test score, so nothing is picked and the reason says how to fix it;
+    with a val_score, the best by it (in its direction) comes first."""
+    run = frames.run
+    runs = frames.frame(*[
+        run(f"a{d}-{s}", "a3m", s, params={"d": d}, metrics={"score": 0.5 + d / 1000})
+        for d in (16, 64) for s in (0, 1)
+    ])  # fmt: skip
+    picked = attention_candidates(runs)
+    assert picked.runs.empty and "--set val_fraction=0.1" in picked.refused
+    runs["metrics.val_score"] = [0.7, 0.72, 0.6, 0.61]  # d=16 better on the validation part
+    picked = attention_candidates(runs)
+    assert not picked.refused and picked.runs["run_id"].tolist() == ["a16-1", "a16-0"]
+    assert "val_score" in picked.rule
+    # a declared reference is enough: its configuration, first seed first
+    picked = attention_candidates(runs.drop(columns="metrics.val_score"), {"d": "64"})
+    assert picked.runs["run_id"].tolist() == ["a64-0", "a64-1"]
 
 
 def test_no_attention_pngs_give_an_empty_frame(tiny_store, tmp_path):
