@@ -2,26 +2,42 @@
 
 ``paper_claims.csv`` beside this module holds the claims as data, one row per claim, dataset and
 metric (its header says what each column means). :func:`evaluate_claims` tests each one the
-runs can test, seed against seed (:func:`a3m.study.compare.compare`):
+runs can test, seed against seed, by the test every verdict of the platform uses
+(:func:`a3m.study.compare.compare`: the sign-flip test, its interval at the level that decided
+it, failures counted).
 
-- ``greater`` (the candidate beats the reference): the claim's dataset's runs of the candidate
-  and of the reference, paired by seed within equal values of every other setting the study
-  varied (a *context*, e.g. ``backbone=resnet18``; one result per context). The sign-flip
-  p-values of all the ``greater`` results evaluated together are Holm-adjusted: a significant
-  difference in the paper's direction *supports* the claim, one the other way *contradicts*
-  it, anything else is *inconclusive*, with about how many seeds the observed spread of the
-  differences needs to decide at the paper's effect (at the observed one where the paper only
-  draws a figure; ``seeds_needed_at`` says which).
-- ``near_best`` (the reference is within ``effect_points`` of the best configuration): every
-  other configuration against the reference: *supported* when each one's 95% CI upper bound is
-  at most ``effect_points``, *contradicted* when one is significantly better (Holm across the
-  sweep) by more than that (its CI lower bound above it), else *inconclusive*.
+**Two families, written down once** (the report's "how to read" quotes :data:`STUDY_FAMILY`
+and :data:`SECONDARY_FAMILY`):
 
-A claim whose configurations did not run is kept as *not run here*, with the reason: the table
-says what a study could not test as well as what it tested, and a report can show either.
+- *the study's*: every configuration of the study against its counterpart at the study's
+  reference, on the study's metric (:mod:`a3m.study.compare`). A claim whose comparison is one
+  of these (its candidate against its reference in one context, on that metric, either way
+  round; ``score`` is the task's primary metric, e.g. ``accuracy`` on CUB) takes that row:
+  the same pairs, interval, p(Holm) and verdict as the paired table.
+- *the secondary*: the comparisons of the claims outside it (another reference, e.g. A3M
+  against Baseline-2 in a study whose reference is Baseline-1; another metric, e.g. mAP when
+  the study's is rank-1), each counted once: Holm across these k comparisons at the study's
+  alpha and looks, by one more pass of the same :func:`~a3m.study.compare.compare`.
 
-Differences are candidate - reference in percentage points (the paper's unit; our metrics are
-fractions).
+So no comparison ever has two p(Holm). A claim's effect is candidate - reference in percentage
+points (the paper's unit; our metrics are fractions); ``effect_points`` is the paper's gain in
+the metric's direction (:func:`a3m.stats.higher_is_better`).
+
+- ``greater`` (the candidate beats the reference), one result per *context* (the other
+  settings the study varied, e.g. ``backbone=resnet18``): *supported* when the comparison says
+  better, *contradicted* when it says worse, or equivalent (inside +-``min_effect``) while the
+  paper claims more than ``min_effect``; *inconclusive* otherwise, or *inconclusive
+  (failures)* when failed seeds could turn it, with about how many seeds would decide at the
+  paper's effect (at the observed one where the paper only draws a figure). ``magnitude``
+  holds our interval against the paper's effect: it contains it, or the effect is smaller or
+  larger than claimed.
+- ``near_best`` (the reference is within ``effect_points`` of the best configuration):
+  *supported* when every other configuration's interval ends at most ``effect_points`` above
+  the reference, *contradicted* when one is better by more than that (its whole interval
+  beyond), else *inconclusive*. Fig. 7's 1 point is our margin, not the paper's
+  (``effect_source`` says so).
+
+A claim whose configurations did not run is kept as *not run here*, with the reason.
 """
 
 from __future__ import annotations
@@ -35,9 +51,12 @@ import numpy as np
 import pandas as pd
 
 from a3m import stats
-from a3m.study.compare import COMPARISON_COLUMNS, compare, describe, parse_reference
+from a3m.sequential import Inference
+from a3m.study.compare import compare, describe, parse_reference
+from a3m.study.runs import configuration_key
 from a3m.study.tracking import canonical
 from dashboards.data import as_logged
+from dashboards.families import SECONDARY, STUDY, Families, Unit, direction, frozen, of_dataset
 
 PAPER_CLAIMS_CSV = Path(__file__).with_name("paper_claims.csv")
 PERCENT = 100.0
@@ -48,7 +67,19 @@ SUPPORTED, CONTRADICTED, INCONCLUSIVE, NOT_RUN = (
     "inconclusive",
     "not run here",
 )
-VERDICTS = (SUPPORTED, CONTRADICTED, INCONCLUSIVE, NOT_RUN)
+INCONCLUSIVE_FAILURES = stats.INCONCLUSIVE_FAILURES
+VERDICTS = (SUPPORTED, CONTRADICTED, INCONCLUSIVE, INCONCLUSIVE_FAILURES, NOT_RUN)
+FAMILIES = (STUDY, SECONDARY)
+"""The ``family`` a claim's comparison is in (a near-best claim may draw on both)."""
+STUDY_FAMILY = (
+    "the study's family: every configuration of the study against its counterpart at the "
+    "study's reference, on the study's metric (the paired table); a claim whose comparison is "
+    "one of these takes its row: the same pairs, interval, p(Holm) and verdict"
+)
+SECONDARY_FAMILY = (
+    "secondary: Holm across the {k} comparisons of claims outside the study's comparisons "
+    "(another reference or another metric), each counted once, at the same alpha"
+)
 CLAIM_FIELDS = (
     "claim",
     "dataset",
@@ -57,30 +88,45 @@ CLAIM_FIELDS = (
     "candidate",
     "reference",
     "effect_points",
+    "effect_source",
     "source",
     "text",
 )
 """The columns of ``paper_claims.csv``."""
 RESULT_COLUMNS = (
     "context",
+    "family",
     "n_pairs",
     "seeds",
     "mean_diff",
     "ci_low",
     "ci_high",
+    "ci_level",
     "ci_method",
     "p_value",
     "p_holm",
+    "p_ahead",
+    "paired_verdict",
     "verdict",
+    "magnitude",
+    "n_failed",
+    "failed",
+    "worst_case_low",
+    "worst_case_high",
+    "code_versions",
     "seeds_needed",
+    "seeds_needed_low",
+    "seeds_needed_high",
     "seeds_needed_at",
     "note",
     "candidate_runs",
     "reference_runs",
 )
-"""The columns :func:`evaluate_claims` adds: ``mean_diff``, ``ci_low`` and ``ci_high`` in
-percentage points; ``candidate_runs`` / ``reference_runs`` are run ids joined by ``;``."""
-_SD = "_sd"  # spread of the per-seed differences (fractions), for seeds_needed
+"""The columns :func:`evaluate_claims` adds: ``mean_diff``, ``ci_*`` and ``worst_case_*`` in
+percentage points, the interval at the two-sided level ``ci_level`` that decided
+``paired_verdict`` (:data:`a3m.stats.VERDICTS`); ``family`` is :data:`STUDY` or
+:data:`SECONDARY`; run ids joined by ``;``. The table's ``attrs`` hold the families' sizes
+(``study_comparisons``, ``secondary_comparisons``)."""
 
 
 def parse_assignments(text: str) -> dict[str, str]:
@@ -90,7 +136,7 @@ def parse_assignments(text: str) -> dict[str, str]:
 
 def load_claims(path: str | Path | None = None) -> pd.DataFrame:
     """The paper's claims (:data:`CLAIM_FIELDS`), checked: ``effect_points`` a float (NaN where
-    the paper gives no number).
+    the paper gives no number); ``effect_source`` filled in where a file has none.
 
     Raises:
         ValueError: a column is missing, a kind is unknown, a ``greater`` claim's candidate and
@@ -98,6 +144,8 @@ def load_claims(path: str | Path | None = None) -> pd.DataFrame:
             no effect or a candidate other than ``*``, or a (claim, dataset, metric) repeats.
     """
     claims = pd.read_csv(path or PAPER_CLAIMS_CSV, comment="#", dtype=str, keep_default_na=False)
+    if "effect_source" not in claims:
+        claims["effect_source"] = [_effect_source(c) for c in claims.to_dict("records")]
     missing = [c for c in CLAIM_FIELDS if c not in claims]
     if missing:
         raise ValueError(f"claims lack the columns {missing}")
@@ -123,197 +171,304 @@ def load_claims(path: str | Path | None = None) -> pd.DataFrame:
     return claims.reset_index(drop=True)
 
 
+def _effect_source(claim: Mapping[str, str]) -> str:
+    if claim.get("kind") == "near_best":
+        return "ours: a margin, not the paper's"
+    if str(claim.get("effect_points", "")).strip():
+        return f"paper, {claim.get('source', '')}"
+    return f"none: {claim.get('source', 'the paper')} gives no number"
+
+
+# -- evaluating the claims ----------------------------------------------------------------------
 def evaluate_claims(
-    runs: pd.DataFrame, claims: pd.DataFrame | None = None, alpha: float = stats.ALPHA
+    runs: pd.DataFrame,
+    claims: pd.DataFrame | None = None,
+    *,
+    reference: Mapping[str, Any] | None = None,
+    metric: str = "score",
+    inference: Inference | None = None,
+    comparisons: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Each claim tested on the runs (see the module docstring).
 
     Args:
         runs: runs frame (``mlflow.search_runs`` layout, metrics as fractions).
         claims: default :func:`load_claims`.
-        alpha: family-wise error rate of the verdicts (Holm across the ``greater`` results).
+        reference: the study's reference (declared, or chosen on ``val_score``); None: the
+            study has no family of its own and every claim is in the secondary one.
+        metric: the study's metric (its family's).
+        inference: the study's alpha, looks and equivalence margin.
+        comparisons: the study's :func:`~a3m.study.compare.compare` table (the report's paired
+            table); default computed from ``reference``.
 
     Returns:
         One row per claim and context, in the claims' order: :data:`CLAIM_FIELDS`, then
         :data:`RESULT_COLUMNS`; ``verdict`` is one of :data:`VERDICTS`, and a claim the runs
         cannot test is one row "not run here" whose ``note`` says what is missing.
     """
+    inference = inference or Inference()
     claims = load_claims() if claims is None else claims
-    rows: list[dict[str, Any]] = []
+    runs = runs.reset_index(drop=True)  # comparisons hold runs by position
+    if comparisons is None and reference:
+        try:
+            comparisons = compare(runs, reference, metric=metric, inference=inference)
+        except ValueError:
+            comparisons = None
+    families = Families.of(runs, comparisons, reference, metric, inference)
+    full_key = [c.removeprefix("params.") for c in configuration_key(runs)] if len(runs) else []
+    plans = []
     for claim in claims.to_dict("records"):
-        evaluate = _greater if claim["kind"] == "greater" else _near_best
-        rows += evaluate(runs, claim, alpha)
-    table = pd.DataFrame(rows, columns=[*CLAIM_FIELDS, *RESULT_COLUMNS, _SD])
-    tested = table["kind"].eq("greater") & table["p_value"].notna()
-    table.loc[tested, "p_holm"] = stats.holm(table.loc[tested, "p_value"].to_numpy(dtype=float))
-    family = int(tested.sum())
-    for i in table.index[tested]:
-        row = table.loc[i]
-        said = stats.verdict(row["mean_diff"], row["p_holm"], alpha=alpha)
-        table.at[i, "verdict"] = {"better": SUPPORTED, "worse": CONTRADICTED}.get(
-            said, INCONCLUSIVE
-        )
-        if said == "no evidence":
-            _seeds_for_greater(table, i, alpha, family)
-    return table.drop(columns=_SD)
+        plan = _plan(runs, claim, full_key)
+        for _, unit in [] if isinstance(plan, str) else plan:
+            families.add(unit)
+        plans.append((claim, plan))
+    families.run()
+    rows: list[dict[str, Any]] = []
+    for claim, plan in plans:
+        if isinstance(plan, str):
+            rows.append(_not_run(claim, plan))
+        elif claim["kind"] == "greater":
+            rows += [_greater(claim, ctx, *families.find(u), families) for ctx, u in plan]
+        else:
+            by_context: dict[str, list] = {}
+            for ctx, unit in plan:
+                by_context.setdefault(ctx, []).append((unit, *families.find(unit)))
+            rows += [_near_best(claim, ctx, found, families) for ctx, found in by_context.items()]
+    table = pd.DataFrame(rows, columns=[*CLAIM_FIELDS, *RESULT_COLUMNS])
+    table.attrs.update(study_comparisons=families.study_size,
+                       secondary_comparisons=families.secondary_size)  # fmt: skip
+    return table
 
 
-def _seeds_for_greater(table: pd.DataFrame, i: int, alpha: float, family: int) -> None:
-    """Seeds to decide an inconclusive ``greater`` result, at the paper's effect if it has one."""
-    row = table.loc[i]
-    paper, observed = row["effect_points"], row["mean_diff"]
-    effect = paper if np.isfinite(paper) else observed
-    needed = stats.seeds_needed(row[_SD], effect / PERCENT, alpha=alpha, n_comparisons=family)
-    table.at[i, "seeds_needed"] = needed
-    if not np.isfinite(row[_SD]):
-        table.at[i, "note"] = _join(row["note"], "too few pairs to estimate the spread")
-    elif np.isfinite(paper):
-        table.at[i, "seeds_needed_at"] = f"the paper's {paper:+.2f} points"
-    else:
-        table.at[i, "seeds_needed_at"] = f"the observed {observed:+.2f} points (no paper number)"
+def _plan(runs: pd.DataFrame, claim: Mapping[str, Any], full_key: list[str]):
+    """The comparisons a claim needs, as (context, unit) pairs, or why the runs cannot test it.
 
-
-# -- one claim ----------------------------------------------------------------------------------
-def _greater(runs: pd.DataFrame, claim: Mapping[str, Any], alpha: float) -> list[dict[str, Any]]:
-    ours = _of_dataset(runs, claim["dataset"])
+    A configuration of the claim's dataset pairs with its counterpart: the same with the
+    claim's reference put in (``greater``: only configurations with the claim's candidate);
+    the *context* is its other settings that vary. One whose counterpart never ran (an alpha
+    point of A3M against a Baseline-1 only at 0.5) tests nothing."""
+    dataset, metric = claim["dataset"], claim["metric"]
+    ours = of_dataset(runs, dataset)
     if ours.empty:
-        return [_not_run(claim, f"no {claim['dataset']} runs")]
-    candidate = parse_assignments(claim["candidate"])
-    reference = parse_assignments(claim["reference"])
+        return f"no {dataset} runs"
+    reference = {k: canonical(v) for k, v in parse_assignments(claim["reference"]).items()}
+    candidate = None if claim["kind"] == "near_best" else parse_assignments(claim["candidate"])
     for side in (candidate, reference):
-        if not _matches(ours, side).any():
-            return [_not_run(claim, f"no {claim['dataset']} run with {describe(side)}")]
-    # only the two sides: other configurations would only widen compare's own Holm family
-    sides = ours[_matches(ours, candidate) | _matches(ours, reference)]
-    table = compare(sides, reference, metric=claim["metric"], alpha=alpha)
+        if side is not None and not _matches(ours, side).any():
+            return f"no {dataset} run with {describe(side)}"
+    if f"metrics.{metric}" not in ours or ours[f"metrics.{metric}"].isna().all():
+        return f"no {dataset} run logged {metric}"
+    key = [c.removeprefix("params.") for c in configuration_key(ours)]
+    keys = pd.DataFrame({k: ours[f"params.{k}"].map(canonical) for k in key}, index=ours.index)
+    groups = {k: g.index for k, g in keys.groupby(key, sort=False, dropna=False)} if key else {}
+    groups = {(k if isinstance(k, tuple) else (k,)): v for k, v in groups.items()}
     out = []
-    for row, context in _contexts(sides, table, reference):
-        if all(canonical(row.get(k)) == canonical(v) for k, v in candidate.items()):
-            out.append(_result(claim, row, context, sides))
-    if not out:
-        why = (
-            f"no {describe(reference)} run shares the other settings of a {describe(candidate)} run"
-        )
-        return [_not_run(claim, why)]
-    return out
+    for values, index in groups.items():
+        config = dict(zip(key, values, strict=True))
+        if candidate is not None and not _matches(ours.loc[index[:1]], candidate).all():
+            continue
+        counterpart = {**config, **{k: v for k, v in reference.items() if k in config}}
+        ref_index = groups.get(tuple(counterpart[k] for k in key))
+        if counterpart == config or ref_index is None:
+            continue
+        context = {k: v for k, v in config.items() if k not in reference}
+        cand_config, ref_config = _full(runs, index, full_key), _full(runs, ref_index, full_key)
+        unit = Unit(dataset, metric, cand_config, ref_config, index, ref_index)
+        out.append((_describe_raw(runs, context) if context else "", unit))
+    if out:
+        return out
+    if candidate is None:
+        return f"no configuration other than {describe(reference)} ran"
+    return f"no {describe(reference)} run shares the other settings of a {describe(candidate)} run"
 
 
-def _near_best(runs: pd.DataFrame, claim: Mapping[str, Any], alpha: float) -> list[dict[str, Any]]:
-    ours = _of_dataset(runs, claim["dataset"])
-    reference = parse_assignments(claim["reference"])
-    if ours.empty or not _matches(ours, reference).any():
-        return [_not_run(claim, f"no {claim['dataset']} run with {describe(reference)}")]
-    table = compare(ours, reference, metric=claim["metric"], alpha=alpha)
-    by_context: dict[str, tuple[dict[str, str], list[pd.Series]]] = {}
-    for row, context in _contexts(ours, table, reference):
-        by_context.setdefault(describe(context), (context, []))[1].append(row)
-    out = [
-        _near_best_result(claim, pd.DataFrame(rows), context, ours, reference)
-        for context, rows in by_context.values()
-    ]
-    if not out:
-        return [_not_run(claim, f"no configuration other than {describe(reference)} ran")]
-    return out
+def _full(runs: pd.DataFrame, index: pd.Index, full_key: list[str]) -> tuple:
+    first = runs.loc[index[0]]
+    return frozen({k: canonical(first[f"params.{k}"]) for k in full_key})
 
 
-def _near_best_result(
-    claim: Mapping[str, Any],
-    group: pd.DataFrame,
-    context: dict[str, str],
-    runs: pd.DataFrame,
-    reference: Mapping[str, str],
+def _greater(
+    claim: Mapping[str, Any], context: str, row: dict, family: str, families: Families
 ) -> dict[str, Any]:
-    band = float(claim["effect_points"]) / PERCENT
-    high, low = group["ci_high"].astype(float), group["ci_low"].astype(float)
-    within = high.notna() & (high <= band + 1e-12)
-    beyond = group["verdict"].eq("better") & (low > band)
-    verdict = SUPPORTED if within.all() else CONTRADICTED if beyond.any() else INCONCLUSIVE
-    ranked = group.assign(_m=group["mean_diff"].astype(float)).sort_values(
-        "_m", ascending=False, na_position="last"
-    )
-    best = ranked.iloc[0]
-    name, margin = _setting_of(runs, best, reference), _points_text(claim["effect_points"])
+    """A ``greater`` claim in one context, from its comparison's row."""
+    effect = float(claim["effect_points"])
+    verdict, why = _claim_verdict(row["verdict"], effect, families.inference.min_effect)
+    numbers = _numbers(row)
+    gain = _gain(numbers["ci_low"], numbers["ci_high"], claim["metric"])
+    out = {**_fields(claim), **numbers, "context": context, "family": family, "verdict": verdict,
+           "magnitude": _magnitude(effect, gain, row["n_pairs"])}  # fmt: skip
+    out |= _seeds_columns(row, verdict, effect, families, family)
+    out["note"] = _join(why, row["verdict_note"], _side_notes(row))
+    return out
+
+
+def _claim_verdict(paired: str, effect: float, min_effect: float | None) -> tuple[str, str]:
+    """A claim's verdict from its comparison's, and why when it is not the obvious one."""
+    if paired == stats.BETTER:
+        return SUPPORTED, ""
+    if paired == stats.WORSE:
+        return CONTRADICTED, ""
+    if paired == stats.EQUIVALENT:
+        margin = f"equivalent within +-{PERCENT * (min_effect or 0):g} points"
+        if np.isfinite(effect) and effect / PERCENT > (min_effect or 0):
+            return CONTRADICTED, f"{margin}: no gain as large as the paper's {effect:+g}"
+        return INCONCLUSIVE, f"{margin}; the paper gives no larger effect to hold it against"
+    return (INCONCLUSIVE_FAILURES if paired == stats.INCONCLUSIVE_FAILURES else INCONCLUSIVE), ""
+
+
+def _gain(low: float, high: float, metric: str) -> tuple[float, float]:
+    """An interval of candidate - reference as a gain in the metric's direction."""
+    return (low, high) if stats.higher_is_better(metric) else (-high, -low)
+
+
+def _magnitude(effect: float, gain: tuple[float, float], n_pairs: int) -> str:
+    """Our interval held against the paper's effect (points)."""
+    if not np.isfinite(effect):
+        return "no number in the paper to hold our interval against"
+    paper = f"{effect:+g}"
+    if not n_pairs:
+        return f"no pairs: nothing to hold against the paper's {paper}"
+    low, high = gain
+    if np.isfinite(high) and high < effect:
+        return f"smaller than claimed (interval below {paper})"
+    if np.isfinite(low) and low > effect:
+        return f"larger than claimed (interval above {paper})"
+    if np.isfinite(low) and np.isfinite(high):
+        return f"our interval contains the paper's {paper}"
+    return f"our interval is unbounded (too few pairs at its level): cannot check {paper}"
+
+
+def _seeds_columns(
+    row: dict, verdict: str, effect: float, families: Families, family: str
+) -> dict[str, Any]:
+    """Seeds to decide an inconclusive claim at the paper's effect (the observed one where the
+    paper gives none), at Holm's first-step level of its family (the last look's, with looks)."""
+    out = {"seeds_needed": math.nan, "seeds_needed_low": math.nan,
+           "seeds_needed_high": math.nan, "seeds_needed_at": ""}  # fmt: skip
+    if verdict != INCONCLUSIVE or not row["n_pairs"]:
+        return out
+    paper = np.isfinite(effect)
+    target = effect / PERCENT if paper else abs(row["mean_diff"])
+    needed = _seeds(families, family, row, target)
+    out.update(seeds_needed=needed.estimate, seeds_needed_low=needed.low,
+               seeds_needed_high=needed.high)  # fmt: skip
+    if np.isnan(needed.estimate):
+        out["seeds_needed_at"] = "too few pairs to estimate the spread"
+    elif paper:
+        out["seeds_needed_at"] = f"the paper's {effect:+.2f} points"
+    else:
+        observed = PERCENT * row["mean_diff"]
+        out["seeds_needed_at"] = f"the observed {observed:+.2f} points (no paper number)"
+    return out
+
+
+def _seeds(families: Families, family: str, row: dict, effect: float) -> stats.SeedsNeeded:
+    size = families.study_size if family == STUDY else families.secondary_size
+    inference = families.inference
+    level = inference.alpha / max(1, size)
+    if inference.design is not None:
+        level = inference.design.level(inference.design.looks[-1], level)
+    return stats.seeds_needed(float(row["sd_diff"]), int(row["n_pairs"]), abs(effect), level)
+
+
+def _near_best(
+    claim: Mapping[str, Any], context: str, found: list, families: Families
+) -> dict[str, Any]:
+    """A ``near_best`` claim in one context: every other configuration's interval against the
+    band of ``effect_points`` above the reference."""
+    band = float(claim["effect_points"])
+    rows = [row for _, row, _ in found]
+    units = [unit for unit, _, _ in found]
+    metric = claim["metric"]
+    gains = [_gain(PERCENT * r["ci_low"], PERCENT * r["ci_high"], metric) for r in rows]
+    worst = [_gain(PERCENT * r["worst_case_low"], PERCENT * r["worst_case_high"], metric)
+             for r in rows]  # fmt: skip
+    within = [np.isfinite(g[1]) and g[1] <= band + 1e-9
+              and (not r["n_failed"] or (np.isfinite(w[1]) and w[1] <= band + 1e-9))
+              for r, g, w in zip(rows, gains, worst, strict=True)]  # fmt: skip
+    beyond = [
+        r["verdict"] == stats.BETTER and g[0] > band for r, g in zip(rows, gains, strict=True)
+    ]
+    if all(within):
+        verdict = SUPPORTED
+    elif any(beyond):
+        verdict = CONTRADICTED
+    elif any(r["n_failed"] for r, w in zip(rows, within, strict=True) if not w):
+        verdict = INCONCLUSIVE_FAILURES
+    else:
+        verdict = INCONCLUSIVE
+    sign = direction(metric)
+    means = [sign * r["mean_diff"] if r["n_pairs"] else -np.inf for r in rows]
+    best_i = int(np.argmax(means))
+    best, reference = rows[best_i], parse_assignments(claim["reference"])
+    name, margin = _setting_of(families.runs, units[best_i], reference), _points_text(band)
     notes = [
-        f"{len(group)} other configuration{'s' if len(group) > 1 else ''}, {int(within.sum())} "
-        f"within {margin} (CI upper bound); the best: {name}"
-        + (f", p(Holm across the sweep) {best['p_holm']:.3g}" if best["n_pairs"] else "")
+        f"{len(rows)} other configuration{'s' if len(rows) > 1 else ''}, {sum(within)} within "
+        f"{margin} (interval's upper end); the best: {name}"
+        + (f", p(Holm) {best['p_holm']:.3g}" if best["n_pairs"] else "")
     ]
     if verdict == CONTRADICTED:
-        winners = group[beyond]
-        names = ", ".join(_setting_of(runs, r, reference) for _, r in winners.iterrows())
-        notes.append(f"better by more than {margin}: {names}")
-    unpaired = int((group["n_pairs"] == 0).sum())
+        names = [
+            _setting_of(families.runs, u, reference)
+            for u, b in zip(units, beyond, strict=True)
+            if b
+        ]
+        notes.append(f"better by more than {margin}: {', '.join(names)}")
+    unpaired = sum(1 for r in rows if not r["n_pairs"])
     if unpaired:
         notes.append(f"{unpaired} without a paired seed")
-    needed, at = math.nan, ""
-    if verdict == INCONCLUSIVE:
-        # the least decided configuration: the most seeds to bring its CI off the band's edge
-        estimates = [
-            stats.seeds_needed(float(r["sd_diff"]), band - float(r["mean_diff"]))
-            for _, r in group[~within & group["n_pairs"].gt(0)].iterrows()
-        ]
-        finite = [e for e in estimates if np.isfinite(e)]
+    seeds = {"seeds_needed": math.nan, "seeds_needed_low": math.nan,
+             "seeds_needed_high": math.nan, "seeds_needed_at": ""}  # fmt: skip
+    if verdict == INCONCLUSIVE:  # the least decided: the most seeds to bring it off the edge
+        needs = [_seeds(families, fam, r, band / PERCENT - sign * r["mean_diff"])
+                 for (_, r, fam), w in zip(found, within, strict=True)
+                 if not w and r["n_pairs"]]  # fmt: skip
+        finite = [n for n in needs if not np.isnan(n.estimate)]  # inf: more than searched
         if finite:
-            needed = max(finite)
-            at = f"the margin to the paper's {claim['effect_points']:g}-point band"
+            most = max(finite, key=lambda n: n.estimate)
+            seeds = {"seeds_needed": most.estimate, "seeds_needed_low": most.low,
+                     "seeds_needed_high": most.high,
+                     "seeds_needed_at": f"the margin to our {band:g}-point band"}  # fmt: skip
         else:
             notes.append("too few pairs to estimate the spread")
+    families_used = sorted({fam for _, _, fam in found})
     return {
         **_fields(claim),
         **_numbers(best),
-        "context": _describe_raw(runs, context) if context else "",
-        "p_value": math.nan,  # not one test: the verdict reads every configuration's interval
-        "p_holm": math.nan,
+        "context": context,
+        "family": " and ".join(families_used),
         "verdict": verdict,
-        "seeds_needed": needed,
-        "seeds_needed_at": at,
-        "note": "; ".join(notes),
-        _SD: math.nan,
-    }
-
-
-def _result(
-    claim: Mapping[str, Any], row: pd.Series, context: dict[str, str], runs: pd.DataFrame
-) -> dict[str, Any]:
-    """A ``greater`` claim in one context, before the claims' Holm correction."""
-    notes = []
-    if row["n_pairs"] == 0:
-        notes.append("no seed ran on both sides")
-    if row["unpaired"]:
-        notes.append(f"unpaired: {row['unpaired']}")
-    return {
-        **_fields(claim),
-        **_numbers(row),
-        "context": _describe_raw(runs, context) if context else "",
-        "p_value": row["p_value"],
-        "p_holm": math.nan,
-        "verdict": INCONCLUSIVE,
-        "seeds_needed": math.nan,
-        "seeds_needed_at": "",
-        "note": "; ".join(notes),
-        _SD: float(row["sd_diff"]),
+        "magnitude": "",
+        **seeds,
+        "note": _join(*notes, best["verdict_note"]),
     }
 
 
 def _not_run(claim: Mapping[str, Any], why: str) -> dict[str, Any]:
+    nan = math.nan
     return {
         **_fields(claim),
-        "context": "",
+        **{c: nan for c in RESULT_COLUMNS},
+        **{
+            c: ""
+            for c in (
+                "context",
+                "family",
+                "seeds",
+                "ci_method",
+                "paired_verdict",
+                "magnitude",
+                "failed",
+                "code_versions",
+                "seeds_needed_at",
+                "candidate_runs",
+                "reference_runs",
+            )
+        },  # fmt: skip
         "n_pairs": 0,
-        "seeds": "",
-        "mean_diff": math.nan,
-        "ci_low": math.nan,
-        "ci_high": math.nan,
-        "ci_method": "",
-        "p_value": math.nan,
-        "p_holm": math.nan,
+        "n_failed": 0,
         "verdict": NOT_RUN,
-        "seeds_needed": math.nan,
-        "seeds_needed_at": "",
         "note": why,
-        "candidate_runs": "",
-        "reference_runs": "",
-        _SD: math.nan,
     }
 
 
@@ -322,18 +477,28 @@ def _fields(claim: Mapping[str, Any]) -> dict[str, Any]:
     return {c: claim[c] for c in CLAIM_FIELDS}
 
 
-def _numbers(row: pd.Series) -> dict[str, Any]:
-    """A comparison row's pairs, difference and interval (points) and run ids."""
-    return {
-        "n_pairs": int(row["n_pairs"]),
-        "seeds": row["seeds"],
-        "mean_diff": float(row["mean_diff"]) * PERCENT,
-        "ci_low": float(row["ci_low"]) * PERCENT,
-        "ci_high": float(row["ci_high"]) * PERCENT,
-        "ci_method": row["ci_method"],
-        "candidate_runs": row["candidate_runs"],
-        "reference_runs": row["reference_runs"],
-    }
+def _numbers(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A comparison row's pairs, difference and intervals (points), test and run ids."""
+    points = ("mean_diff", "ci_low", "ci_high", "worst_case_low", "worst_case_high")
+    out = {c: PERCENT * float(row[c]) for c in points}
+    same = ("seeds", "ci_level", "ci_method", "p_value", "p_holm", "p_ahead", "failed",
+            "code_versions", "candidate_runs", "reference_runs")  # fmt: skip
+    out |= {c: row[c] for c in same}
+    return out | {"n_pairs": int(row["n_pairs"]), "n_failed": int(row["n_failed"]),
+                  "paired_verdict": row["verdict"]}  # fmt: skip
+
+
+def _side_notes(row: Mapping[str, Any]) -> str:
+    notes = []
+    if not row["n_pairs"] and not row["verdict_note"]:
+        notes.append("no seed ran on both sides")
+    if row["unpaired"]:
+        notes.append(f"unpaired: {row['unpaired']}")
+    if row["failed"]:
+        notes.append(f"failed: {row['failed']}")
+    if ";" in str(row["code_versions"]):
+        notes.append(f"mixed code versions: {row['code_versions']}")
+    return _join(*notes)
 
 
 def _points_text(value: float) -> str:
@@ -344,52 +509,15 @@ def _join(*parts: str) -> str:
     return "; ".join(p for p in parts if p)
 
 
-def _of_dataset(runs: pd.DataFrame, dataset: str) -> pd.DataFrame:
-    if runs.empty or "params.dataset" not in runs:
-        return runs.iloc[0:0]
-    return runs[runs["params.dataset"].map(canonical).eq(canonical(dataset))]
-
-
 def _matches(runs: pd.DataFrame, values: Mapping[str, Any]) -> pd.Series:
     """Which runs have every ``values`` setting (compared as :func:`canonical` text)."""
     mask = pd.Series(True, index=runs.index)
-    for field, value in values.items():
-        col = f"params.{field}"
+    for setting, value in values.items():
+        col = f"params.{setting}"
         if col not in runs:
             return pd.Series(False, index=runs.index)
         mask &= runs[col].map(canonical).eq(canonical(value))
     return mask
-
-
-def _contexts(
-    runs: pd.DataFrame, table: pd.DataFrame, reference: Mapping[str, str]
-) -> list[tuple[pd.Series, dict[str, str]]]:
-    """The comparison rows whose reference counterpart ran (in any state), each with its
-    context: the other settings that vary (canonical text). A configuration whose counterpart
-    never ran (an alpha sweep point of A3M against a Baseline-1 only at 0.5) tests nothing."""
-    if table.empty:
-        return []
-    key = [c for c in table.columns if c not in COMPARISON_COLUMNS]
-    fields = [*(k for k in key if k not in reference), *reference]
-    ran = _settings_that_ran(runs, fields)
-    out = []
-    for _, row in table.iterrows():
-        context = {k: row[k] for k in key if k not in reference}
-        wanted = {**context, **reference}
-        if tuple(canonical(wanted[f]) for f in fields) in ran:  # _matches(runs, wanted).any()
-            out.append((row, context))
-    return out
-
-
-def _settings_that_ran(runs: pd.DataFrame, fields: list[str]) -> set[tuple[str, ...]]:
-    """The values (canonical text) of ``fields`` that some run has, read once: asking
-    :func:`_matches` for each comparison read every run again (minutes at 10,000 runs)."""
-    columns = [f"params.{f}" for f in fields]
-    if runs.empty or any(c not in runs for c in columns):
-        return set()
-    if not columns:
-        return {()}
-    return set(zip(*(runs[c].map(canonical) for c in columns), strict=True))
 
 
 def _describe_raw(runs: pd.DataFrame, values: Mapping[str, str]) -> str:
@@ -397,6 +525,9 @@ def _describe_raw(runs: pd.DataFrame, values: Mapping[str, str]) -> str:
     return describe(as_logged(runs, values))
 
 
-def _setting_of(runs: pd.DataFrame, row: pd.Series, reference: Mapping[str, str]) -> str:
-    """A comparison row's values of the reference's fields (``alpha=0.3``), as logged."""
-    return _describe_raw(runs, {k: row[k] for k in reference if k in row})
+def _setting_of(runs: pd.DataFrame, unit: Unit, reference: Mapping[str, str]) -> str:
+    """A configuration's values of the reference's fields (``alpha=0.3``), as logged."""
+    first = runs.loc[unit.cand_index[0]]
+    return _describe_raw(
+        runs, {k: first[f"params.{k}"] for k in reference if f"params.{k}" in first}
+    )
