@@ -3,12 +3,16 @@
 The layers point one way, like the rest of the project:
 
     data.py      MLflow experiment (any tracking URI) -> DataFrame; attention PNGs; Optuna study
+    selection.py what a figure shows when the study ran more (Fig. 6's run, Fig. 8's
+                 configurations), chosen by the reference or val_score, never the test split
     figures.py   one function per paper figure (Figs. 5-8) and per search plot, DataFrame -> Figure
     tables.py    the paper's Tables 1-5 (``paper_numbers.csv``) beside our runs
+    families.py  the Holm family each claim's comparison is in: the study's, or the secondary
     claims.py    the paper's claims (``paper_claims.csv``): supported, contradicted or
-                 inconclusive on our runs, seed against seed
-    report.py    which sections apply (the claims and paired comparisons first); one
-                 self-contained HTML file and the CSVs beside it
+                 inconclusive on our runs, seed against seed, with a magnitude check
+    conclusions.py how to read a verdict, the claims' and the paired comparisons' sections
+    report.py    which sections apply (the conclusions first); one self-contained HTML file
+                 and the CSVs beside it
     export.py    a PNG per figure (kaleido driving the system's headless Chromium)
     build.py     ``python dashboards/build.py --experiment NAME`` and the after-study hook
 

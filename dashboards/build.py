@@ -5,12 +5,13 @@ after-study hook every study calls when it ends (entry point ``a3m.after_study``
     python dashboards/build.py --experiment alpha_beta_cub --tracking-uri http://mlflow:5000 \\
         --out results/alpha_beta_cub --no-png
 
-It loads the experiment's trial runs from MLflow (any tracking URI) and the reference
-configuration the study declared (the ``a3m.reference`` tag of its parent run), downloads the
-attention PNGs of the best attention run, looks for the Optuna study of an open search
-(``optuna.db`` beside a SQLite store, or ``--optuna-storage``), and writes ``report.html``, a
-PNG per figure and the CSVs into ``--out`` (default ``results/<experiment>``, where the study's
-leaderboard is).
+It loads the experiment's trial runs from MLflow (any tracking URI), the reference
+configuration the study declared (the ``a3m.reference`` tag of its parent run) and how it
+decides its verdicts (``a3m.inference``: alpha, looks, equivalence margin), downloads the
+attention PNGs of a run chosen without the test split (:mod:`dashboards.selection`), looks
+for the Optuna study of an open search (``optuna.db`` beside a SQLite store, or
+``--optuna-storage``), and writes ``report.html``, a PNG per figure and the CSVs into
+``--out`` (default ``results/<experiment>``, where the study's leaderboard is).
 Run ids link to the MLflow UI: ``--mlflow-ui URL``, default the tracking server when the
 tracking URI is http(s), else ``http://127.0.0.1:5000`` (``mlflow ui`` on a local store).
 Exit status: 0 with a report, 1 when the experiment has no finished run (the page says so),
@@ -59,10 +60,11 @@ def build(
     Raises:
         ValueError: when the experiment does not exist.
     """
-    from a3m.study.runs import study_alpha, study_reference
+    from a3m.study.runs import study_inference, study_reference
     from a3m.study.tracking import default_optuna_storage, resolve_tracking_uri
     from dashboards import data
     from dashboards.report import write_report
+    from dashboards.selection import attention_candidates
 
     uri = resolve_tracking_uri(tracking_uri)
     out_dir = Path(out) if out is not None else Path("results") / experiment
@@ -70,9 +72,10 @@ def build(
     reference = study_reference(experiment, uri)
     messages: list[str] = []
     attention = None
-    if not data.finished(runs).empty:
+    picked = attention_candidates(runs, reference)  # never by the test score
+    if not picked.refused:
         try:
-            attention = data.download_attention_images(runs, uri, out_dir / "attention")
+            attention = data.download_attention_images(picked.runs, uri, out_dir / "attention")
         except Exception as err:  # an unreachable artifact store costs Fig. 6, not the report
             messages.append(f"attention maps not downloaded: {type(err).__name__}: {err}")
     diagnostics = None
@@ -100,7 +103,8 @@ def build(
         reference=reference,
         ui_url=ui_url,
         diagnostics=diagnostics,
-        alpha=study_alpha(experiment, uri),
+        inference=study_inference(experiment, uri),
+        attention_note=picked.refused or picked.rule,
     )
 
 

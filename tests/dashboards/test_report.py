@@ -1,9 +1,11 @@
-"""Which sections a report gets (the paper's claims and the paired comparisons first), the files
-it writes (HTML with Plotly inline, CSVs, PNGs), the links to the MLflow UI, the command line
-and the after-study hook."""
+"""Which sections a report gets (how to read a verdict, the paper's claims and the paired
+comparisons first), the files it writes (HTML with Plotly inline, CSVs, PNGs), the links to the
+MLflow UI, the command line and the after-study hook; one p(Holm) per comparison wherever it
+is shown, the study's inference, the metric's direction, no NaN printed."""
 
 from __future__ import annotations
 
+import re
 from importlib.metadata import entry_points
 from pathlib import Path
 
@@ -11,19 +13,20 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from a3m.sequential import Inference
 from a3m.study.leaderboard import leaderboard
 from a3m.study.runner import AFTER_STUDY_GROUP, StudyResult
 from dashboards import build, export, report
 from dashboards import claims as paper_claims
 from dashboards.data import load_runs
 
-FIRST = ["claims", "paired_comparisons"]  # the conclusions, before every number
+FIRST = ["how_to_read", "claims", "paired_comparisons"]  # the conclusions, before every number
 
 
 def _keys(runs, **kw) -> list[str]:
     keys = [s.key for s in report.plan_sections(runs, experiment="x", **kw)]
-    assert keys[:2] == FIRST
-    return keys[2:]
+    assert keys[:3] == FIRST
+    return keys[3:]
 
 
 def test_sections_follow_the_data(frames, tmp_path):
@@ -75,14 +78,23 @@ def test_an_alpha_beta_study_gets_its_own_figures(frames, tmp_path, seeds, inter
     runs = frames.alpha_beta(seeds)
     reference = {"alpha": "0.5", "beta": "0.5"}
     sections = _sections(runs, reference=reference)
-    assert list(sections)[2:] == [
-        "leaderboard", "table2", "fig7_alpha_beta", "fig8_attributes", "not_shown"]  # fmt: skip
+    # 9 points, no val_score: Fig. 8 cannot pick 4 of them without the test split
+    assert list(sections)[3:] == ["leaderboard", "table2", "fig7_alpha_beta", "not_shown"]
     assert sections["fig7_alpha_beta"].caption.endswith(f"; {interval}.")
+    skipped = sections["not_shown"].html
+    assert "Fig. 8 (per-attribute accuracy): 9 A3M configurations logged" in skipped
+    assert "--set val_fraction=0.1" in skipped
+    # with a validation score, the reference and the 3 best others by it
+    alpha, beta = runs["params.alpha"].astype(float), runs["params.beta"].astype(float)
+    runs["metrics.val_score"] = alpha - beta / 4
+    sections = _sections(runs, reference=reference)
+    assert list(sections)[3:] == [
+        "leaderboard", "table2", "fig7_alpha_beta", "fig8_attributes", "not_shown"]  # fmt: skip
     fig8 = sections["fig8_attributes"]
     # Fig. 8 compares the points the study ran, never Baseline-2 it was not meant to have
     assert fig8.caption.startswith(
         "Accuracy of each attribute head on the test set: the study's reference (alpha=0.5, "
-        "beta=0.5) against the 3 other configurations with the best mean score"
+        "beta=0.5) against the 3 other configurations with the best mean val_score"
     )
     assert [t.legendgroup for t in fig8.figure.data] == [
         "reference (alpha=0.5, beta=0.5)", "alpha=1.0", "alpha=0.7", "beta=0.1"]  # fmt: skip
@@ -107,7 +119,7 @@ def test_figures_without_their_runs_are_left_out_and_listed(frames):
     history = pd.DataFrame({"run_id": ["elsewhere"], "metric": ["diag/m_k_mean"], "epoch": [1],
                             "value": [0.5]})  # fmt: skip
     sections = _sections(runs, diagnostics=history)
-    assert list(sections)[2:] == ["leaderboard", "table2", "fig5_ablation", "not_shown"]
+    assert list(sections)[3:] == ["leaderboard", "table2", "fig5_ablation", "not_shown"]
     skipped = sections["not_shown"].html
     assert "Table 1: Market-1501 re-identification (ResNet-50): no run on its dataset" in skipped
     assert "Fig. 8 (per-attribute accuracy): one configuration (A3M) logged per-attribute" in (
@@ -163,8 +175,9 @@ def test_report_files_of_the_tiny_study(tiny_store, tmp_path):
         *FIRST, "leaderboard", "table2", "fig5_ablation", "fig7_alpha_beta", "fig8_attributes",
         "problems", "not_shown",
     ]  # fmt: skip
+    # no reference given here and no val_score to pick one by: no paired table, and why
     assert sorted(p.name for p in written.csvs) == [
-        "claims.csv", "leaderboard.csv", "paired_comparisons.csv", "table2.csv"]  # fmt: skip
+        "claims.csv", "leaderboard.csv", "table2.csv"]  # fmt: skip
     board = pd.read_csv(tmp_path / "leaderboard.csv")
     expected = leaderboard(runs, sort_by="score_mean")
     assert board["run_ids"].tolist() == expected["run_ids"].tolist()
@@ -176,8 +189,7 @@ def test_report_files_of_the_tiny_study(tiny_store, tmp_path):
     for key in ("table2", "fig5_ablation", "fig7_alpha_beta", "fig8_attributes"):
         assert f'id="fig-{key}"' in page and f'href="#{key}"' in page
     assert "synthetic dataset" in page and "PNG export not requested." in page
-    # no reference given here: the best configuration, and the caveat that it flatters it
-    assert "This study declared no reference" in page and "optimistic for it" in page
+    assert "no finished run has a val_score" in page and "--set val_fraction=0.1" in page
     claims = pd.read_csv(tmp_path / "claims.csv")
     assert len(claims) == len(paper_claims.load_claims())
     assert page.index('<section id="claims">') < page.index('<section id="leaderboard">')
@@ -254,27 +266,103 @@ def test_the_claims_come_first_and_link_to_their_runs(frames):
     sections = report.plan_sections(
         runs, experiment="x", reference={"variant": "baseline1"}, ui_url="http://mlflow:5000/"
     )
-    claims = sections[0]
+    how, claims, paired = sections[:3]
+    assert how.title == "How to read the verdicts"
+    assert "the study&#x27;s family: every configuration of the study against its counterpart" in (
+        how.html
+    )
+    assert "secondary: Holm across the 0 comparisons of claims outside" in how.html
+    assert "here 95%" in how.html and "2/2<sup>n</sup>" in how.html  # one comparison: alpha
+    assert "this study set none, so no verdict here is 'equivalent'" in how.html
     assert claims.title == "What the paper claims, what these runs say"
     tested = claims.data[claims.data["verdict"] != "not run here"]
     assert tested["claim"].tolist() == ["a3m_beats_baseline1"]
-    assert tested["verdict"].tolist() == ["supported"]
+    assert tested["verdict"].tolist() == ["supported"] and tested["family"].tolist() == ["study"]
     assert '<tr class="supported">' in claims.html and "<b>supported</b>" in claims.html
     assert "A3M beats Baseline-1 in accuracy on CUB-200-2011 (86.2 vs 82.3)" in claims.html
     assert 'href="http://mlflow:5000/#/experiments/1/runs/c0"' in claims.html
     assert 'href="http://mlflow:5000/#/experiments/1/runs/r7"' in claims.html
-    assert "+3.90" in claims.html  # the paper's effect beside ours
+    assert "+3.90" in claims.html and "paper, Table 2" in claims.html  # the paper's effect
+    assert "larger than claimed (interval above +3.9)" in claims.html
     assert "Not run here:" in claims.html and "no cub run with variant=baseline2" in claims.html
     assert "more claims are about other datasets" in claims.html
     assert "synthetic" not in claims.caption
 
-    paired = sections[1]
     assert paired.title == "Paired comparisons against the reference"
-    assert paired.caption == "Reference: variant=baseline1 (declared by the study)."
-    assert "Holm-adjusted" in paired.html and "2/2<sup>n</sup>" in paired.html
+    assert paired.caption.startswith("Reference: variant=baseline1 (declared by the study).")
     assert paired.data["verdict"].tolist() == ["better"]
+    assert "+4.88 points, 95% CI [+4.0, +5.7]" in paired.html and "<b>better</b>" in paired.html
     assert 'href="http://mlflow:5000/#/experiments/1/runs/c3"' in paired.html
     assert "declared no reference" not in paired.html
+
+
+def _three_variants(frames, seeds=8):
+    rows = []
+    for seed in range(seeds):
+        level = 0.80 + 0.01 * (seed % 3)
+        for variant, gain in (("baseline1", 0.0), ("baseline2", 0.02), ("a3m", 0.05)):
+            acc = level + gain + 0.001 * seed * (variant != "baseline1")
+            rows.append(frames.run(f"{variant}{seed}", variant, seed,
+                                   metrics={"accuracy": acc, "score": acc}))  # fmt: skip
+    return frames.frame(*rows)
+
+
+def test_one_comparison_has_one_p_holm_and_verdict_in_the_claims_and_the_paired_table(frames):
+    """A3M and Baseline-2 against the study's reference, Baseline-1: the claims on them print
+    the paired table's numbers; A3M against Baseline-2 is in the secondary family, once."""
+    runs = _three_variants(frames)
+    sections = {s.key: s for s in report.plan_sections(
+        runs, experiment="x", reference={"variant": "baseline1"})}  # fmt: skip
+    paired = sections["paired_comparisons"].data.set_index("variant")
+    claims = sections["claims"].data
+    tested = claims[claims["verdict"] != "not run here"].set_index("claim")
+    for claim, variant in (("a3m_beats_baseline1", "a3m"), ("baseline2_beats_baseline1",
+                                                            "baseline2")):  # fmt: skip
+        ours, theirs = tested.loc[claim], paired.loc[variant]
+        assert ours["family"] == "study"
+        assert ours["p_holm"] == theirs["p_holm"] and ours["paired_verdict"] == theirs["verdict"]
+        assert ours["ci_low"] == 100 * theirs["ci_low"] and ours["ci_level"] == theirs["ci_level"]
+        shown = f"p(Holm) {theirs['p_holm']:.3g}"
+        assert shown in sections["claims"].html
+        assert f"<td>{theirs['p_holm']:.3g}</td>" in sections["paired_comparisons"].html
+    assert tested.loc["a3m_beats_baseline2", "family"] == "secondary"
+    assert "secondary: Holm across the 1 comparisons" in sections["how_to_read"].html
+
+
+def test_a_lower_is_better_metric_flips_ahead_and_the_verdict_in_the_report(frames):
+    """A3M's loss is lower on every seed: better, ahead on all of them."""
+    runs = _seeded(frames).rename(columns={"metrics.accuracy": "metrics.test_loss"})
+    runs["metrics.test_loss"] = 1 - runs["metrics.test_loss"]
+    study = report.study_comparisons(runs, {"variant": "baseline1"}, metric="test_loss")
+    section = report.paired_section(runs, study=study)
+    row = section.data.iloc[0]
+    assert row["mean_diff"] < 0 and row["verdict"] == "better" and row["p_ahead"] == 1.0
+    assert "<b>better</b>" in section.html and "<td>100%</td>" in section.html
+    how = report.how_to_read_section(study).html
+    assert "(test_loss for the study's comparisons: better lower)" in how
+    # the same runs read as a score: worse, ahead on none
+    study = report.study_comparisons(runs.assign(**{"metrics.score": runs["metrics.test_loss"]}),
+                                     {"variant": "baseline1"})  # fmt: skip
+    assert study.table.iloc[0]["verdict"] == "worse" and study.table.iloc[0]["p_ahead"] == 0.0
+
+
+def test_failures_and_mixed_code_are_said_and_no_nan_is_printed(frames):
+    runs = _seeded(frames, n_seeds=9)
+    runs["tags.a3m.code"] = ["v1" if i < 6 else "v2" for i in range(len(runs))]
+    failed = runs["run_id"].eq("c8")
+    runs.loc[failed, "status"] = "FAILED"
+    runs.loc[failed, ["metrics.accuracy", "metrics.score"]] = np.nan
+    lone = frames.run("x0", "baseline2", 99, params={"synthetic": False},
+                      metrics={"accuracy": 0.7, "score": 0.7})  # fmt: skip
+    runs = pd.concat([runs, frames.frame(lone)], ignore_index=True)
+    sections = report.plan_sections(runs, experiment="x", reference={"variant": "baseline1"})
+    paired = next(s for s in sections if s.key == "paired_comparisons")
+    a3m = paired.data.set_index("variant").loc["a3m"]
+    assert a3m["n_failed"] == 1 and "seed 8: candidate run c8 FAILED" in paired.html
+    assert "worst case: " in paired.html and "<b>mixed</b>: v1;v2" in paired.html
+    assert "no pairs" in paired.html  # Baseline-2 ran one seed, paired with nothing ...
+    for section in sections[:3]:  # ... and no number that could not be made reads NaN
+        assert not re.search(r"\bnan\b", section.html, flags=re.IGNORECASE), section.key
 
 
 def test_paired_comparisons_need_two_seeds(frames):
@@ -283,11 +371,16 @@ def test_paired_comparisons_need_two_seeds(frames):
     assert section.data is None
     assert "paired verdicts need at least 2 seeds" in section.html
     assert "needs at least 6 to ever reach p &lt; 0.05" in section.html
-    # an open search declares no reference: the best one, with the caveat
+    # an open search declares no reference: without a val_score, no pick by the test score
     section = report.paired_section(_seeded(frames, 3), None, open_search=True)
+    assert section.data is None and "--set val_fraction=0.1" in section.html
+    # with one, the best by it, with the caveat
+    runs = _seeded(frames, 3)
+    runs["metrics.val_score"] = np.where(runs["params.variant"] == "a3m", 0.6, 0.5)
+    section = report.paired_section(runs, None, open_search=True)
     assert "This open search declared no reference" in section.html
     assert "variant=a3m" in section.html and "optimistic for it" in section.html
-    assert section.data["verdict"].tolist() == ["no evidence"]  # 3 seeds: p >= 0.25
+    assert section.data["verdict"].tolist() == ["inconclusive"]  # 3 seeds: p >= 0.25
 
 
 def test_mlflow_ui_url_and_run_links(frames):
@@ -320,26 +413,30 @@ def test_build_reads_the_declared_reference_and_links_the_ui(tiny_store, tmp_pat
 def test_the_report_decides_at_the_studys_alpha(frames):
     runs = _seeded(frames)  # 8 seeds, all ahead: the smallest p, 2/2**8 ~ 0.008
     sections = report.plan_sections(
-        runs, experiment="x", reference={"variant": "baseline1"}, alpha=0.002
+        runs, experiment="x", reference={"variant": "baseline1"}, inference=Inference(alpha=0.002)
     )
-    claims, paired = sections[0], sections[1]
+    how, claims, paired = sections[:3]
     tested = claims.data[claims.data["verdict"] != "not run here"]
     assert tested["verdict"].tolist() == ["inconclusive"]  # supported at 0.05 (test above)
-    assert "is below 0.002 in the paper's direction" in claims.caption
-    assert paired.data["verdict"].tolist() == ["no evidence"]
-    assert "is below 0.002." in paired.html and "fewer than 10 seeds" in paired.html
+    assert paired.data["verdict"].tolist() == ["inconclusive"]
+    assert "Holm across these comparisons at alpha 0.002" in how.html
+    assert "fewer than 10 seeds" in how.html
+    assert "8 pairs cannot decide at level 0.002" in paired.html  # why, in words
+    assert "unbounded" in claims.html  # the magnitude check cannot be made, and says so
 
 
-def test_build_uses_the_alpha_its_study_decided_at(tiny_store, tmp_path):
+def test_build_uses_the_inference_its_study_decided_at(tiny_store, tmp_path):
     from mlflow import MlflowClient
 
     client = MlflowClient(tiny_store.tracking_uri)
     exp = client.get_experiment_by_name(tiny_store.mixed).experiment_id
-    # a later invocation with --seeds auto keeps the alpha of its last look on its parent run
-    client.create_run(exp, tags={"a3m.study": "auto", "a3m.verdict_alpha": "0.025"})
+    # a later invocation keeps how it decides (alpha, looks, margin) on its parent run
+    inference = Inference(alpha=0.025, min_effect=0.01)
+    client.create_run(exp, tags={"a3m.study": "auto", "a3m.inference": inference.to_json()})
     args = ["--experiment", tiny_store.mixed, "--tracking-uri", tiny_store.tracking_uri,
             "--no-png", "--out", str(tmp_path)]  # fmt: skip
     assert build.main(args) == 0
     page = (tmp_path / "report.html").read_text()
-    assert "Holm-adjusted across the rows, is below 0.025." in page
-    assert "is below 0.05" not in page
+    assert "Holm across these comparisons at alpha 0.025, equivalent within +-1 points" in page
+    assert "this study's margin is +-1 points" in page
+    assert "at alpha 0.05" not in page
