@@ -40,6 +40,7 @@ from a3m.study.spec import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_SOME_FAILED,
+    EXIT_TERMINATED,
     StudySpec,
     UsageError,
     build_base,
@@ -52,40 +53,146 @@ from a3m.study.spec import (
     study_reference_of,
 )
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+"""What stops a study: Ctrl-C, and SIGTERM, which batch schedulers, Kubernetes, systemd and
+``timeout`` send. Both end it alike; the exit status says which (130 or 143)."""
+
+SECOND_SIGNAL_GRACE_S = 5.0
+"""After a second stop signal, the most time spent marking the study's runs KILLED before
+exiting."""
+
+
+def exit_code_of(signum: int) -> int:
+    """The exit status of a study a signal stopped: 128 + the signal's number, as a shell
+    reports a process it ended (130 for Ctrl-C, 143 for SIGTERM)."""
+    return EXIT_TERMINATED if signum == signal.SIGTERM else EXIT_INTERRUPTED
+
+
+class Interrupted(KeyboardInterrupt):
+    """A stop signal (Ctrl-C or SIGTERM) outside Tune's fit, where there are no trials to stop
+    gracefully: it ends the study as Ctrl-C does (a KeyboardInterrupt)."""
+
+    def __init__(self, signum: int = signal.SIGINT):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+@dataclass
+class StopState:
+    """What the study's stop signals did so far (:func:`stop_signals`)."""
+
+    signum: int = 0  # the first stop signal (SIGINT or SIGTERM); 0 before any
+    in_fit: bool = False  # Tune's fit runs: a stop asks it to stop the trials (SIGUSR1)
+    on_second: Any = None  # () -> None: best effort before a second signal exits
+
+    @property
+    def interrupted(self) -> bool:
+        return bool(self.signum)
+
 
 @contextlib.contextmanager
-def graceful_interrupt() -> Iterator[dict[str, bool]]:
-    """Around ``Tuner.fit``: the first Ctrl-C asks Tune to stop the trials and save its state
-    (through SIGUSR1, which Tune always handles) and is remembered, so the study can end as
-    interrupted; a second Ctrl-C exits at once. Yields ``{"interrupted": bool}``."""
-    state = {"interrupted": False}
+def stop_signals(on_second: Any = None) -> Iterator[StopState]:
+    """Around a study, once its Ray has started (``ray.init`` sets a SIGTERM handler of its own
+    that aborts the driver): Ctrl-C (SIGINT) and SIGTERM stop it alike. The first, while Tune's
+    fit runs (:func:`graceful_interrupt`), asks Tune to stop the trials and save its state
+    (through SIGUSR1, which Tune always handles) and is remembered, so the study ends as
+    interrupted; elsewhere it raises :class:`Interrupted`. A second one exits at once with the
+    first one's status, after ``on_second`` (marking the study's runs KILLED, at most
+    :data:`SECOND_SIGNAL_GRACE_S`) and after ending the local Ray this driver started."""
+    state = StopState(on_second=on_second)
     if threading.current_thread() is not threading.main_thread():
         yield state  # signal handlers can only be set from the main thread
         return
 
-    def on_sigint(signum: int, frame: Any) -> None:
-        if state["interrupted"]:
-            print("\nsecond interrupt: exiting now", file=sys.stderr)
-            os._exit(EXIT_INTERRUPTED)
-        state["interrupted"] = True
-        print("\ninterrupted: stopping the trials and saving the study's state "
+    def on_signal(signum: int, frame: Any) -> None:
+        if state.interrupted:
+            print(f"\nsecond stop signal ({signal.Signals(signum).name}): exiting now",
+                  file=sys.stderr)  # fmt: skip
+            exit_now(exit_code_of(state.signum), state.on_second)
+        state.signum = signum
+        if not state.in_fit or signal.getsignal(signal.SIGUSR1) in (signal.SIG_DFL, None):
+            raise Interrupted(signum)  # Tune is not running: nothing to stop gracefully
+        what = "interrupted" if signum == signal.SIGINT else "terminated (SIGTERM)"
+        print(f"\n{what}: stopping the trials and saving the study's state "
               "(Ctrl-C again to exit at once)", file=sys.stderr)  # fmt: skip
-        if signal.getsignal(signal.SIGUSR1) in (signal.SIG_DFL, None):
-            raise KeyboardInterrupt  # Tune has not set up yet: nothing to stop gracefully
         signal.raise_signal(signal.SIGUSR1)
 
-    previous = signal.getsignal(signal.SIGINT)
+    previous = {s: signal.getsignal(s) for s in STOP_SIGNALS}
     previous_env = os.environ.get("TUNE_DISABLE_SIGINT_HANDLER")
     os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"  # ours instead of Tune's, which forgets
-    signal.signal(signal.SIGINT, on_sigint)
+    for s in STOP_SIGNALS:
+        signal.signal(s, on_signal)
     try:
         yield state
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for s, handler in previous.items():
+            signal.signal(s, handler if handler is not None else signal.SIG_DFL)
         if previous_env is None:
             os.environ.pop("TUNE_DISABLE_SIGINT_HANDLER", None)
         else:
             os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = previous_env
+
+
+@contextlib.contextmanager
+def graceful_interrupt(state: StopState | None = None) -> Iterator[StopState]:
+    """Around ``Tuner.fit``: a stop signal asks Tune to stop the trials (:func:`stop_signals`,
+    set up here when the caller has not). Yields the :class:`StopState`."""
+    if state is None:
+        with stop_signals() as own, graceful_interrupt(own):
+            yield own
+        return
+    state.in_fit = True
+    try:
+        yield state
+    finally:
+        state.in_fit = False
+
+
+OWN_RAY: dict[str, Any] = {"started": False}
+"""Whether this process started the local Ray it runs on (:func:`connect`), so that it is the
+one to end it."""
+
+
+def end_own_ray() -> None:
+    """SIGKILL the processes of the local Ray this driver started: its node's (GCS, raylet,
+    monitors) and their children (workers, the dashboard and runtime-env agents, which
+    otherwise outlive a driver that did not shut Ray down by a minute or more). Nothing for a
+    joined cluster."""
+    if not OWN_RAY["started"]:
+        return
+    import psutil
+
+    processes = psutil.Process().children(recursive=True)
+    for process in processes:
+        with contextlib.suppress(psutil.Error):
+            process.kill()
+    psutil.wait_procs(processes, timeout=2.0)
+
+
+def exit_now(code: int, on_second: Any = None) -> None:
+    """Exit at once (a second stop signal): ``on_second`` for at most
+    :data:`SECOND_SIGNAL_GRACE_S`, then the driver's own Ray, then ``os._exit``."""
+    if on_second is not None:
+        worker = threading.Thread(target=on_second, daemon=True)
+        worker.start()
+        worker.join(SECOND_SIGNAL_GRACE_S)
+    with contextlib.suppress(Exception):
+        end_own_ray()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def kill_unfinished(client: Any, experiment_id: str, parent_run_id: str) -> None:
+    """The study's trial runs still RUNNING, and its parent run, end KILLED (a second stop
+    signal: the driver will not reconcile them); ``--resume`` continues them."""
+    from a3m.study.runs import search_all_runs
+    from a3m.study.tracking import PARENT_TAG, finish_run
+
+    running = f"tags.`{PARENT_TAG}` = '{parent_run_id}' AND attributes.status = 'RUNNING'"
+    for run in search_all_runs(client, [experiment_id], running):
+        finish_run(client, run.info.run_id, "KILLED", force=True)
+    finish_run(client, parent_run_id, "KILLED", error="stopped by a second signal")
 
 
 @dataclass
@@ -100,17 +207,18 @@ class StudyResult:
     num_trials: int
     num_errors: int
     tune_path: str
-    interrupted: bool = False  # stopped by Ctrl-C (or SIGUSR1) before every trial ended
+    interrupted: bool = False  # stopped by Ctrl-C, SIGTERM (or SIGUSR1) before every trial ended
     optuna_storage: str | None = None  # the Optuna RDB URL an Optuna study used
     reused: int = 0  # trials not trained again: their identical run had FINISHED
     num_preempted: int = 0  # trials lost with their node, KILLED: a re-run continues them
+    stop_signal: int = signal.SIGINT  # what interrupted it: SIGINT (Ctrl-C) or SIGTERM
 
     @property
     def exit_code(self) -> int:
         """The study script's exit status (README "Exit codes"): a trial lost with its node
         leaves the study unfinished, so it is not 0, but the trial did not fail."""
         if self.interrupted:
-            return EXIT_INTERRUPTED
+            return exit_code_of(self.stop_signal)
         if self.num_errors and self.num_errors >= self.num_trials:
             return EXIT_ALL_FAILED
         return EXIT_SOME_FAILED if self.num_errors or self.num_preempted else EXIT_OK
@@ -125,6 +233,7 @@ class Outcome:
     preempted: int = 0  # trials lost with their node or process once their retries ran out
     interrupted: bool = False
     reused: int = 0
+    stop_signal: int = signal.SIGINT  # what interrupted it
 
 
 def _latest_run(storage: str, name: str) -> str:
@@ -213,33 +322,38 @@ def run_parsed(spec: StudySpec, args: argparse.Namespace, argv: list[str] | None
         return summarise(plan, client, parent_run_id, Outcome(reused=len(first.reused)))
     client, experiment_id, parent_run_id, resources = connect(plan)
     outcome, reused = Outcome(), {}
-    try:
-        for seeds, selection in seed_rounds(plan, first):
-            reused |= selection.reused
-            link_reused(client, parent_run_id, reused)
-            if selection.todo == []:
-                continue
-            # each round of --seeds auto is a Tune experiment of its own, beside the first
-            path = plan.tune_path if selection is first else f"{plan.tune_path}-seeds{seeds}"
-            tuner = build_tuner(plan, experiment_id, parent_run_id, resources, selection, path)
-            with graceful_interrupt() as interrupt:
-                results = tuner.fit()
-            interrupted = interrupt["interrupted"] or (
-                results.num_terminated + results.num_errors < len(results)
-            )
-            errors, preempted = reconcile(client, experiment_id, results, interrupted)
-            outcome.trained += len(results)
-            outcome.errors += errors
-            outcome.preempted += preempted
-            if interrupted:
-                outcome.interrupted = True
-                break
-    except BaseException as err:
-        status = "KILLED" if isinstance(err, KeyboardInterrupt) else "FAILED"
-        finish_run(client, parent_run_id, status, error=redact(f"{type(err).__name__}: {err}"))
-        raise
-    outcome.reused = len(reused)
-    return summarise(plan, client, parent_run_id, outcome)
+    # Ctrl-C and SIGTERM alike from here on (ray.init has just set a SIGTERM handler that
+    # aborts the driver); a second one marks the runs KILLED and exits at once
+    with stop_signals(lambda: kill_unfinished(client, experiment_id, parent_run_id)) as stop:
+        try:
+            for seeds, selection in seed_rounds(plan, first):
+                reused |= selection.reused
+                link_reused(client, parent_run_id, reused)
+                if selection.todo == []:
+                    continue
+                # each round of --seeds auto is a Tune experiment of its own, beside the first
+                path = plan.tune_path if selection is first else f"{plan.tune_path}-seeds{seeds}"
+                tuner = build_tuner(plan, experiment_id, parent_run_id, resources, selection, path)
+                with graceful_interrupt(stop):
+                    results = tuner.fit()
+                interrupted = stop.interrupted or (
+                    results.num_terminated + results.num_errors < len(results)
+                )
+                errors, preempted = reconcile(client, experiment_id, results, interrupted)
+                outcome.trained += len(results)
+                outcome.errors += errors
+                outcome.preempted += preempted
+                if interrupted:
+                    outcome.interrupted = True
+                    outcome.stop_signal = stop.signum or signal.SIGINT
+                    break
+            outcome.reused = len(reused)
+            return summarise(plan, client, parent_run_id, outcome)
+        except BaseException as err:
+            status = "KILLED" if isinstance(err, KeyboardInterrupt) else "FAILED"
+            error = redact(f"{type(err).__name__}: {err}")
+            finish_run(client, parent_run_id, status, error=error, force=status == "KILLED")
+            raise
 
 
 def plan_study(
@@ -391,6 +505,7 @@ def connect(plan: StudyPlan) -> tuple[Any, str, str, dict[str, float]]:
                 logging.getLogger(RAY_AUTH_LOGGER).setLevel(logging.ERROR)
             ray.init(address=ray_address(args.address), include_dashboard=False,
                      log_to_driver=args.verbose)  # fmt: skip
+            OWN_RAY["started"] = ray_address(args.address) == "local"
             print(describe_ray(args.address), flush=True)
         gpus = args.gpus_per_trial
         if gpus is None:
@@ -651,7 +766,7 @@ def summarise(plan: StudyPlan, client: Any, parent_run_id: str, outcome: Outcome
     return StudyResult(
         plan.spec.name, plan.experiment, plan.tracking_uri, out_dir, csv, n, errors,
         plan.tune_path, outcome.interrupted, optuna_storage=optuna, reused=outcome.reused,
-        num_preempted=outcome.preempted,
+        num_preempted=outcome.preempted, stop_signal=outcome.stop_signal,
     )  # fmt: skip
 
 
@@ -751,6 +866,11 @@ def main(spec: StudySpec, argv: list[str] | None = None) -> StudyResult:
     except UsageError as err:
         print(f"error: {err}", file=sys.stderr)
         raise
+    except KeyboardInterrupt as err:  # a stop signal before or after Tune's fit
+        signum = getattr(err, "signum", signal.SIGINT)
+        print(f"\n{signal.Signals(signum).name}: stopped before the trials ran or after they "
+              "ended; the study's parent run is KILLED", file=sys.stderr)  # fmt: skip
+        raise SystemExit(exit_code_of(signum)) from None
     if not (args.no_report or args.smoke_test or result.interrupted):
         for hook in entry_points(group=AFTER_STUDY_GROUP):
             try:

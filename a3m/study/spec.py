@@ -243,6 +243,7 @@ EXIT_SOME_FAILED = 1  # the study completed, some trials failed (their reasons a
 EXIT_USAGE = 2  # bad flags or settings: nothing was launched (argparse's own code)
 EXIT_ALL_FAILED = 3  # every trial failed
 EXIT_INTERRUPTED = 130  # Ctrl-C: unfinished trials KILLED, resumable with --resume
+EXIT_TERMINATED = 143  # SIGTERM (a scheduler, Kubernetes, systemd, `timeout`): as Ctrl-C
 
 
 def _parse_sets(items: list[str]) -> dict[str, str]:

@@ -16,7 +16,7 @@ from mlflow import MlflowClient
 
 from a3m.study import StudySpec
 from a3m.study.runner import StudyResult
-from a3m.study.spec import EXIT_INTERRUPTED, check_same_launch, study_parser
+from a3m.study.spec import EXIT_INTERRUPTED, EXIT_TERMINATED, check_same_launch, study_parser
 
 SCRIPT = Path(__file__).resolve().parents[2] / "studies" / "ablation_compcars.py"
 
@@ -26,12 +26,15 @@ def runs_of(client: MlflowClient, experiment: str):
     return client.search_runs([exp.experiment_id]) if exp else []
 
 
-@pytest.mark.slow
-def test_ctrl_c_kills_runs_and_prints_the_resume_command(study_args, tmp_path):
-    args = [sys.executable, str(SCRIPT), *study_args("--epochs", "3", "--no-report")]
-    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+EXPERIMENT = "ablation_compcars-synthetic"
+
+
+def stop_mid_training(tmp_path, args, env, *signals, between_s=0.0):
+    """Start the study driver, wait until a trial logged an epoch, send it ``signals`` (
+    ``between_s`` apart); returns (its output, its exit status, the processes it had started)."""
+    import psutil
+
     client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
-    experiment = "ablation_compcars-synthetic"
     driver = subprocess.Popen(args, env=env, cwd=tmp_path, text=True,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
     try:
@@ -40,16 +43,42 @@ def test_ctrl_c_kills_runs_and_prints_the_resume_command(study_args, tmp_path):
             time.sleep(1)
             if not (tmp_path / "mlflow.db").exists():
                 continue
-            trials = [r for r in runs_of(client, experiment) if "a3m.trial_id" in r.data.tags]
+            trials = [r for r in runs_of(client, EXPERIMENT) if "a3m.trial_id" in r.data.tags]
             if any(client.get_metric_history(r.info.run_id, "epoch") for r in trials):
                 break
         assert driver.poll() is None, "the study ended before it could be interrupted"
-        driver.send_signal(signal.SIGINT)  # what Ctrl-C sends the driver
+        children = psutil.Process(driver.pid).children(recursive=True)
+        assert children, "the study started no Ray of its own"
+        for i, signum in enumerate(signals):
+            if i:
+                time.sleep(between_s)
+            driver.send_signal(signum)
         out, _ = driver.communicate(timeout=180)
     finally:
         if driver.poll() is None:
             driver.kill()
-    assert driver.returncode == EXIT_INTERRUPTED, out[-3000:]
+    return out, driver.returncode, children
+
+
+def assert_none_left(children):
+    """Nothing of the study's Ray outlives the driver (its processes end within 20 s)."""
+    import psutil
+
+    _, alive = psutil.wait_procs(children, timeout=20)
+    alive = [p for p in alive if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert not alive, [(p.pid, p.name()) for p in alive]
+
+
+@pytest.mark.slow
+def test_ctrl_c_kills_runs_and_prints_the_resume_command(study_args, tmp_path):
+    args = [sys.executable, str(SCRIPT), *study_args("--epochs", "3", "--no-report")]
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    experiment = EXPERIMENT
+    # what Ctrl-C sends the driver
+    out, returncode, children = stop_mid_training(tmp_path, args, env, signal.SIGINT)
+    assert returncode == EXIT_INTERRUPTED, out[-3000:]
+    assert_none_left(children)
     assert "--resume" in out
     resume_line = next(line for line in out.splitlines() if "--resume" in line)
 
@@ -73,6 +102,40 @@ def test_ctrl_c_kills_runs_and_prints_the_resume_command(study_args, tmp_path):
     for run in trials:
         steps = sorted(m.step for m in client.get_metric_history(run.info.run_id, "epoch"))
         assert steps == list(range(1, 4))
+
+
+@pytest.mark.slow
+def test_sigterm_stops_a_study_as_ctrl_c_does(study_args, tmp_path):
+    """What a batch scheduler, Kubernetes, systemd or `timeout` send: the trials stop and their
+    runs end KILLED, the --resume command is printed, exit 143; nothing of Ray is left."""
+    args = [sys.executable, str(SCRIPT), *study_args("--epochs", "3", "--no-report")]
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    out, returncode, children = stop_mid_training(tmp_path, args, env, signal.SIGTERM)
+    assert returncode == EXIT_TERMINATED, out[-3000:]
+    assert "PC: @" not in out and "Traceback" not in out, out[-3000:]
+    assert any("--resume" in line for line in out.splitlines()), out[-3000:]
+    assert_none_left(children)
+    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    runs = runs_of(client, EXPERIMENT)
+    parent = next(r for r in runs if "mlflow.parentRunId" not in r.data.tags)
+    trials = [r for r in runs if "a3m.trial_id" in r.data.tags]
+    assert parent.info.status == "KILLED"
+    assert any(r.info.status == "KILLED" for r in trials), [r.info.status for r in trials]
+    assert all(r.info.status in ("KILLED", "FINISHED") for r in trials)
+
+
+@pytest.mark.slow
+def test_a_second_signal_exits_at_once_and_leaves_nothing_running(study_args, tmp_path):
+    args = [sys.executable, str(SCRIPT), *study_args("--epochs", "3", "--no-report")]
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    out, returncode, children = stop_mid_training(
+        tmp_path, args, env, signal.SIGTERM, signal.SIGINT, between_s=0.5
+    )
+    assert returncode == EXIT_TERMINATED, out[-3000:]  # the first signal's status
+    assert "second stop signal" in out, out[-3000:]
+    assert_none_left(children)
+    runs = runs_of(MlflowClient(f"sqlite:///{tmp_path}/mlflow.db"), EXPERIMENT)
+    assert runs and all(r.info.status != "RUNNING" for r in runs), [r.info.status for r in runs]
 
 
 @pytest.mark.parametrize(
@@ -110,6 +173,9 @@ def test_exit_codes():
     assert result(3, 1).exit_code == 1
     assert result(3, 3).exit_code == 3
     assert result(3, 0, interrupted=True).exit_code == 130
+    terminated = result(3, 0, interrupted=True)
+    terminated.stop_signal = signal.SIGTERM
+    assert terminated.exit_code == 143
 
 
 def test_resume_of_a_folder_that_is_not_a_study_is_one_line(study_args, tmp_path):
