@@ -7,16 +7,21 @@ by 100 to compare with the paper's tables.
 
 - Classification (paper eq. 9, Tables 2-3, Fig. 8): :func:`accuracy` (top-1) and
   :func:`attribute_accuracy` (one score per attribute head, ``IGNORE_INDEX`` labels skipped).
-- Person re-id (Table 1), the Market-1501 protocol: :func:`reid_evaluate` gives CMC rank-k and
-  mAP. For each query, gallery items with the same person id AND the same camera are removed, and
-  so are junk items (pid -1) for every query, as the official evaluation does; the same person
-  seen by another camera is a hit; distractors (pid 0) stay in the gallery as wrong matches; a
-  query with no hit left is skipped (and counted). AP follows the official Market-1501 code
-  (``ap_mode="official"``, the default, a trapezoid rule) or torchreid / fast-reid
-  (``"torchreid"``, the mean precision at the hits): see :data:`AP_MODES`.
+- Person re-id (Table 1), the Market-1501 protocol: :func:`reid_evaluate` gives CMC rank-k,
+  mAP and mINP. For each query, gallery items with the same person id AND the same camera are
+  removed, and so are junk items (pid -1) for every query, as the official evaluation does; the
+  same person seen by another camera is a hit; distractors (pid 0) stay in the gallery as wrong
+  matches; a query with no hit left is skipped (and counted). AP follows the official
+  Market-1501 code (``ap_mode="official"``, the default, a trapezoid rule) or torchreid /
+  fast-reid (``"torchreid"``, the mean precision at the hits): see :data:`AP_MODES`.
 - Retrieval (Tables 4-5): :func:`recall_at_k` (each item queries all the others) and :func:`nmi`
   (k-means with as many clusters as classes, then sklearn's arithmetic NMI);
   :func:`retrieval_evaluate` returns both.
+- The field's metrics beside the paper's (docs/reproduction.md, "The field's metrics"): mINP in
+  :func:`reid_evaluate`'s result; :func:`k_reciprocal_rerank` (Zhong et al.'s re-ranking, the
+  numbers of the public code torchreid and fast-reid ship) and ``reid_evaluate(...,
+  rerank=True)``; :func:`map_at_r` (MAP@R, as pytorch-metric-learning computes it), also in
+  :func:`retrieval_evaluate`.
 
 The expensive step (the query x gallery distance matrix and its sort) is done once per chunk of
 queries, so Market-1501 (3,368 x 15,913 at d = 2048) fits in a laptop's memory; nothing loops over
@@ -668,37 +673,69 @@ def _squared(x: torch.Tensor) -> torch.Tensor:
     return (x * x).to(torch.float32)
 
 
-def _normalised_rows(
+def _raw_rows(
     q_g: torch.Tensor, q_q: torch.Tensor, g_g: torch.Tensor, lo: int, hi: int
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Rows ``lo:hi`` (all queries or all gallery items) of the re-ranking's base matrix.
+) -> torch.Tensor:
+    """Columns ``lo:hi`` (all queries or all gallery items) of M = [[q_q, q_g], [q_g^T, g_g]]
+    (N = Q + G items), as (h, N) rows in the inputs' dtype; never the (N, N) matrix.
 
-    With M = [[q_q, q_g], [q_g^T, g_g]] (N = Q + G items), the public code squares M, divides
-    each column by its maximum and transposes: row i is column i of M, squared, over its
-    largest entry. Built from the three blocks, never as an (N, N) matrix.
-
-    Returns:
-        ((h, N) float32 rows, (h,) float32 their maxima before the division). A row whose
-        entries are all 0 stays 0 (the public code divides 0 by 0 there).
+    The public code squares M, divides each column by its maximum and transposes: row i of its
+    base matrix is column i of M, squared, over its largest entry (:func:`_base_rows`).
     """
     n_q = q_g.shape[0]
     if hi <= n_q:  # queries: column i of M is q_q[:, i] then q_g[i, :]
-        raw = torch.cat([q_q[:, lo:hi].T, q_g[lo:hi]], dim=1)
-    else:  # gallery item j: q_g[:, j] then g_g[:, j]
-        a, b = lo - n_q, hi - n_q
-        # Stack the column blocks, then transpose once: 5x faster than concatenating the two
-        # transposed blocks (strided reads) on CPU.
-        raw = torch.cat([q_g[:, a:b], g_g[:, a:b]], dim=0).T.contiguous()
-    # raw is a fresh buffer: square it in place when it is float32 already.
-    rows = raw.mul_(raw) if raw.dtype == torch.float32 else _squared(raw)
-    del raw
-    peak = rows.amax(1)  # (h,)
-    return rows.div_(_safe(peak)[:, None]), peak
+        return torch.cat([q_q[:, lo:hi].T, q_g[lo:hi]], dim=1)
+    a, b = lo - n_q, hi - n_q  # gallery item j: q_g[:, j] then g_g[:, j]
+    # Stack the column blocks, then transpose once: 5x faster than concatenating the two
+    # transposed blocks (strided reads) on CPU.
+    return torch.cat([q_g[:, a:b], g_g[:, a:b]], dim=0).T.contiguous()
+
+
+def _base_rows(raw: torch.Tensor, peak: torch.Tensor) -> torch.Tensor:
+    """Rows of the base matrix from :func:`_raw_rows`' and their ``peak``: squared, over it."""
+    return _squared(raw).div_(_safe(peak)[:, None])
 
 
 def _safe(peak: torch.Tensor) -> torch.Tensor:
-    """Row maxima to divide by: 1 where the whole row is 0 (then it stays 0)."""
+    """Row maxima to divide by: 1 where the whole row is 0 (then it stays 0, where the public
+    code divides 0 by 0)."""
     return torch.where(peak > 0, peak, torch.ones((), dtype=peak.dtype, device=peak.device))
+
+
+def _base_nearest(
+    q_g: torch.Tensor, q_q: torch.Tensor, g_g: torch.Tensor, lo: int, hi: int, k: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The k nearest of items ``lo:hi`` by the base matrix (equal values by index, as a stable
+    argsort), and each row's peak (its largest squared entry, in float32).
+
+    Rounding is monotone, so for entries >= 0 (distances) the base value round(round(x^2) /
+    peak) never decreases as x grows: the k + 1 smallest raw entries hold the k nearest, and
+    only those are squared and divided, not the whole row. Where the (k+1)-th base value ties
+    with the k-th (rounding can merge close entries; or true ties), the row is redone exactly;
+    a row with a negative entry too.
+    """
+    raw = _raw_rows(q_g, q_q, g_g, lo, hi)  # (h, N)
+    low, high = torch.aminmax(raw, dim=1)  # (h,) each
+    peak = _squared(torch.maximum(high, -low))  # = the maximum of the squared row, rounded
+    n = raw.shape[1]
+    if n <= k or not bool((low >= 0).all()):
+        return _nearest_stable(_base_rows(raw, peak), min(k, n)), peak
+    top_raw, idx = raw.topk(k + 1, dim=1, largest=False, sorted=True)  # (h, k + 1)
+    vals = _squared(top_raw).div_(_safe(peak)[:, None])  # their base values, as the public code
+    boundary = vals[:, k] == vals[:, k - 1]  # (h,) the k-th place is not decided here
+    nearest = _order_by_value(vals[:, :k], idx[:, :k])
+    if bool(boundary.any()):
+        at = boundary.nonzero().squeeze(1)
+        nearest[at] = _nearest_stable(_base_rows(raw[at], peak[at]), k)
+    return nearest, peak
+
+
+def _order_by_value(vals: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """The indices ``idx`` of each row ordered by (value, index): sort by index, then stably by
+    value."""
+    idx, order = idx.sort(dim=1)
+    order = vals.gather(1, order).sort(dim=1, stable=True).indices
+    return idx.gather(1, order)
 
 
 def _nearest_stable(rows: torch.Tensor, k: int) -> torch.Tensor:
@@ -722,11 +759,16 @@ def _nearest_stable(rows: torch.Tensor, k: int) -> torch.Tensor:
             exact = keys.topk(k, dim=1, largest=False, sorted=True).values & 0xFFFFFFFF
             idx[at] = exact
             vals[at] = rows[at].gather(1, exact)
-    # Order the k by (value, index): sort by index, then stably by value.
-    idx, order = idx.sort(dim=1)
-    vals = vals.gather(1, order)
-    order = vals.sort(dim=1, stable=True).indices
-    return idx.gather(1, order)
+    return _order_by_value(vals, idx)
+
+
+def _side_chunks(n_q: int, n: int, chunk_size: int) -> list[tuple[int, int]]:
+    """Row ranges of at most ``chunk_size`` items, queries and gallery items never mixed."""
+    return [
+        (lo, min(lo + chunk_size, side_hi))
+        for side_lo, side_hi in ((0, n_q), (n_q, n))
+        for lo in range(side_lo, side_hi, chunk_size)
+    ]
 
 
 def _reciprocal(nearest: torch.Tensor, chunk_size: int) -> torch.Tensor:
@@ -743,22 +785,24 @@ def _reciprocal(nearest: torch.Tensor, chunk_size: int) -> torch.Tensor:
 def _base_at(
     blocks: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
     peak: torch.Tensor,
-    rows: torch.Tensor,
+    lo: int,
+    hi: int,
     cols: torch.Tensor,
 ) -> torch.Tensor:
-    """Entries (rows[r], cols[r, s]) of the base matrix of :func:`_normalised_rows`, gathered
-    from the three blocks with the same float32 operations (so the same bits)."""
+    """Entries (i, cols[i - lo, s]) of the base matrix (:func:`_raw_rows`) for the items
+    ``lo:hi`` of one side, gathered from the blocks with the public code's float32 operations
+    (so the same bits as the whole row would give): base[i, e] = M[e, i]^2 / peak[i]."""
     q_g, q_q, g_g = blocks
     n_q, n_g = q_g.shape
-    i, e = rows[:, None].expand_as(cols), cols  # base[i, e] = M[e, i]^2 / peak[i]
-    iq, eq = i.clamp(max=n_q - 1), e.clamp(max=n_q - 1)
-    ig, eg = (i - n_q).clamp(0, n_g - 1), (e - n_q).clamp(0, n_g - 1)
-    raw = torch.where(
-        e < n_q,
-        torch.where(i < n_q, q_q[eq, iq], q_g[eq, ig]),
-        torch.where(i < n_q, q_g[iq, eg], g_g[eg, ig]),
-    )
-    return _squared(raw).div_(_safe(peak[rows])[:, None])
+    e = cols  # (c, W) item indices < N
+    eq, eg = e.clamp(max=n_q - 1), (e - n_q).clamp(0, n_g - 1)
+    if hi <= n_q:  # query i: M[e, i] is q_q[e, i] (a query e) or q_g[i, e - Q]
+        i = torch.arange(lo, hi, device=e.device)[:, None].expand_as(e)
+        raw = torch.where(e < n_q, q_q[eq, i], q_g[i, eg])
+    else:  # gallery item j = i - Q: M[e, i] is q_g[e, j] (a query e) or g_g[e - Q, j]
+        j = torch.arange(lo - n_q, hi - n_q, device=e.device)[:, None].expand_as(e)
+        raw = torch.where(e < n_q, q_g[eq, j], g_g[eg, j])
+    return _squared(raw).div_(_safe(peak[lo:hi])[:, None])
 
 
 def _encode(
@@ -787,9 +831,9 @@ def _encode(
     width = k + k * kh
     cols = torch.full((n, width), n, dtype=torch.long, device=dev)
     vals = torch.zeros((n, width), dtype=torch.float32, device=dev)
-    for lo in range(0, n, chunk_size):
-        f, rec = fwd[lo : lo + chunk_size], recip[lo : lo + chunk_size]  # (c, k)
-        c = f.shape[0]
+    for lo, hi in _side_chunks(blocks[0].shape[0], n, chunk_size):
+        f, rec = fwd[lo:hi], recip[lo:hi]  # (c, k)
+        c = hi - lo
         # (c, k, kh): each candidate's own set at round(k1 / 2), and which of it is reciprocal
         cand = half.index_select(0, f.flatten()).view(c, k, kh)
         cand_ok = half_recip.index_select(0, f.flatten()).view(c, k, kh)
@@ -804,8 +848,7 @@ def _encode(
         repeat[:, 1:] = members[:, 1:] == members[:, :-1]
         members = torch.where(repeat, n, members).sort(dim=1).values  # the union, then n
         used = members < n
-        rows = torch.arange(lo, lo + c, device=dev)
-        base = _base_at(blocks, peak, rows, members.clamp_max(n - 1))  # (c, width)
+        base = _base_at(blocks, peak, lo, hi, members.clamp_max(n - 1))  # (c, width)
         weight = torch.where(used, torch.exp(-base), 0.0)
         total = weight.sum(1, keepdim=True)
         vals[lo : lo + c] = torch.where(used, weight / torch.where(total > 0, total, 1.0), 0.0)
@@ -918,12 +961,8 @@ def k_reciprocal_rerank(
     width = min(max(k1 + 1, k2), n)
     nearest = torch.empty((n, width), dtype=torch.long, device=dev)
     peak = torch.empty(n, dtype=torch.float32, device=dev)
-    for side_lo, side_hi in ((0, n_q), (n_q, n)):
-        for lo in range(side_lo, side_hi, chunk_size):
-            hi = min(lo + chunk_size, side_hi)
-            rows, peak[lo:hi] = _normalised_rows(qg, qq, gg, lo, hi)
-            nearest[lo:hi] = _nearest_stable(rows, width)
-            del rows
+    for lo, hi in _side_chunks(n_q, n, chunk_size):
+        nearest[lo:hi], peak[lo:hi] = _base_nearest(qg, qq, gg, lo, hi, width)
 
     # 3-4. The k-reciprocal features, sparse, then the query expansion.
     cols, vals = _encode(blocks, peak, nearest, k1, chunk_size)

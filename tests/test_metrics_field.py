@@ -241,11 +241,13 @@ def _rerank_inputs(kind, seed, n_q, n_g):
         d = np.abs(x[:, None] - x[None]).sum(-1) + 1.0  # + 1: no column all 0
         np.fill_diagonal(d, 0.0)
         return d[:n_q, n_q:], d[:n_q, :n_q], d[n_q:, n_q:]
+    if kind == "signed":  # negative entries too: squared, they order differently
+        return rng.normal(size=(n_q, n_g)), rng.normal(size=(n_q, n_q)), rng.normal(size=(n_g, n_g))
     # "asymmetric": arbitrary positive matrices (which of q_q and g_g is transposed matters)
     return rng.random((n_q, n_g)), rng.random((n_q, n_q)), rng.random((n_g, n_g))
 
 
-@pytest.mark.parametrize("kind", ["features", "ties", "asymmetric"])
+@pytest.mark.parametrize("kind", ["features", "ties", "asymmetric", "signed"])
 @pytest.mark.parametrize(
     ("n_q", "n_g", "k1", "k2", "lambda_"),
     [
