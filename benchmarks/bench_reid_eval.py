@@ -25,6 +25,20 @@ Retrieval: Recall@{1,2,4,8} and NMI on 8,131 x 384 embeddings of 98 classes (CAR
 split, the paper's 384-d embedding); NMI's k-means with the metric's 10 restarts (Lloyd and
 Elkan) and with one restart (the trainer's setting before the last epoch).
 
+Re-ranking (issue 27): :func:`a3m.metrics.k_reciprocal_rerank` at Market-1501's real size with
+its junk images (3,368 queries x 19,732 gallery, d = 2048, random features): the time of the
+three distance matrices, the re-ranking's time and its peak memory above its inputs, against a
+per-row NumPy reference of the same algorithm in four steps (each row's base distances and a full
+stable argsort, as the public code sorts the whole matrix; each row's k-reciprocal set with the
+2/3 expansion and its weights; the query expansion; each query's Jaccard distances through an
+inverted index, and the blend), each step timed on a subset of rows or queries and scaled to all
+of them (the full reference would take an hour and its dense (N, N) matrices), its output on that
+subset compared with the vectorised code's.
+
+MAP@R: :func:`a3m.metrics.map_at_r` on the retrieval embeddings above against a per-query NumPy
+reference (distances, stable argsort, the first R) on ``--map-ref-queries`` queries, scaled; the
+two are compared in full on the first 1,500 items.
+
 Prints, never asserts. ``python benchmarks/bench_reid_eval.py --help`` lists the size flags;
 ``--smoke-test`` runs everything at a tiny size in a few seconds.
 """
@@ -32,7 +46,9 @@ Prints, never asserts. ``python benchmarks/bench_reid_eval.py --help`` lists the
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
+import threading
 import time
 from collections.abc import Callable
 from functools import partial
@@ -43,7 +59,8 @@ from benchlib import interleaved, machine_line, print_table
 from sklearn.cluster import KMeans
 from sklearn.metrics import normalized_mutual_info_score
 
-from a3m.metrics import DEFAULT_CHUNK_SIZE, _all_finite, nmi, recall_at_k, reid_evaluate
+from a3m import metrics
+from a3m.metrics import DEFAULT_CHUNK_SIZE, _all_finite, map_at_r, nmi, recall_at_k, reid_evaluate
 
 RANKS = (1, 5, 10, 20)
 
@@ -295,6 +312,276 @@ def bench_retrieval(args: argparse.Namespace) -> None:
     print(f"(a3m.metrics.nmi with n_init={args.n_init} gives the same number: {same})")
 
 
+# ----------------------------------------------------------------------------- re-ranking
+
+
+def _rss_gb(field: str) -> float:
+    """VmRSS (now) or VmHWM (the peak) of this process in GB, from /proc (Linux)."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024 / 1e9
+    return math.nan
+
+
+def peak_memory(fn: Callable[[], object]) -> tuple[object, float, str]:
+    """Run ``fn``; its result and the process's peak resident memory during it above the
+    memory before it (GB). The kernel's peak counter is reset first (``/proc/self/clear_refs``);
+    where that is not allowed, a thread samples the resident size every 2 ms instead."""
+    before = _rss_gb("VmRSS")
+    try:
+        with open("/proc/self/clear_refs", "w") as refs:
+            refs.write("5")
+    except OSError:
+        peak, done = [before], threading.Event()
+
+        def sample() -> None:
+            while not done.wait(0.002):
+                peak[0] = max(peak[0], _rss_gb("VmRSS"))
+
+        watcher = threading.Thread(target=sample, daemon=True)
+        watcher.start()
+        try:
+            result = fn()
+        finally:
+            done.set()
+            watcher.join()
+        return result, max(peak[0], _rss_gb("VmRSS")) - before, "sampled every 2 ms"
+    result = fn()
+    return result, _rss_gb("VmHWM") - before, "kernel peak counter"
+
+
+def base_row(i: int, q_g: np.ndarray, q_q: np.ndarray, g_g: np.ndarray) -> np.ndarray:
+    """Row i of the re-ranking's base matrix, as the public code builds it: item i's column of
+    [[q_q, q_g], [q_g^T, g_g]], squared in float32, over its maximum."""
+    n_q = q_g.shape[0]
+    if i < n_q:
+        raw = np.concatenate([q_q[:, i], q_g[i]])
+    else:
+        raw = np.concatenate([q_g[:, i - n_q], g_g[:, i - n_q]])
+    squared = (raw * raw).astype(np.float32)
+    return squared / squared.max()
+
+
+def reciprocal_row(nearest: np.ndarray, i: int, k: int) -> np.ndarray:
+    """Item i's k-reciprocal neighbours: those of its k + 1 nearest that have i among theirs."""
+    forward = nearest[i, : k + 1]
+    return forward[(nearest[forward, : k + 1] == i).any(axis=1)]
+
+
+def encode_row(i: int, nearest: np.ndarray, base: np.ndarray, k1: int) -> np.ndarray:
+    """Item i's dense V row: the k-reciprocal set, expanded by the half-size sets that have more
+    than 2/3 of themselves in it, weighted by exp(-base) and normalised."""
+    own = reciprocal_row(nearest, i, k1)
+    union = own
+    for j in own:
+        half = reciprocal_row(nearest, j, round(k1 / 2))
+        if len(np.intersect1d(half, own)) > 2 / 3 * len(half):
+            union = np.append(union, half)
+    union = np.unique(union)
+    row = np.zeros(len(base), np.float32)
+    weight = np.exp(-base[union])
+    row[union] = weight / weight.sum()
+    return row
+
+
+def dense_rows(cols: torch.Tensor, vals: torch.Tensor, rows: np.ndarray, n: int) -> np.ndarray:
+    """Rows of a padded sparse matrix (cols == n: unused) as a dense (len(rows), n) array."""
+    out = np.zeros((len(rows), n + 1), np.float32)
+    c, v = cols[torch.from_numpy(rows)].numpy(), vals[torch.from_numpy(rows)].numpy()
+    np.put_along_axis(out, c, v, axis=1)
+    return out[:, :n]
+
+
+def bench_rerank(args: argparse.Namespace) -> None:
+    n_q, n_g = args.queries, args.rerank_gallery
+    k1, k2, lam = metrics.RERANK_K1, metrics.RERANK_K2, metrics.RERANK_LAMBDA
+    extra = max(0, n_g - args.gallery)  # Market's junk images, here more distractors
+    data = make_reid_data(
+        n_q, n_g, args.distractors + extra, args.ids, args.dim, args.seed, args.noise
+    )
+    qf, gf = torch.from_numpy(data[0]), torch.from_numpy(data[3])
+    n = n_q + n_g
+    n_rows, n_queries = min(args.rerank_ref_rows, n), min(args.rerank_ref_queries, n_q)
+    print(
+        f"\n== k-reciprocal re-ranking: {n_q} queries x {n_g} gallery (Market-1501's test split "
+        f"with its junk images), d={args.dim}, float32, k1={k1}, k2={k2}, lambda={lam}; the "
+        f"per-row reference on {n_rows} of the {n} rows and {n_queries} of the {n_q} queries, "
+        f"each step scaled to all of them; {args.rerank_repeats} interleaved rounds =="
+    )
+    t0 = time.perf_counter()
+    q_g = metrics._distance_matrix(qf, gf, "euclidean", args.chunk_size, same=False)
+    q_q = metrics._distance_matrix(qf, qf, "euclidean", args.chunk_size, same=True)
+    g_g = metrics._distance_matrix(gf, gf, "euclidean", args.chunk_size, same=True)
+    t_dist = time.perf_counter() - t0
+    inputs_gb = sum(m.numel() * m.element_size() for m in (q_g, q_q, g_g)) / 1e9
+    print(
+        f"the three distance matrices (Euclidean, not squared): {t_dist:.1f} s, "
+        f"{inputs_gb:.2f} GB in float32"
+    )
+    out, peak_gb, how = peak_memory(lambda: metrics.k_reciprocal_rerank(q_g, q_q, g_g))
+    print(
+        f"k_reciprocal_rerank's peak memory above its inputs: {peak_gb:.2f} GB ({how}; the "
+        f"(Q, G) result is {out.numel() * 4 / 1e9:.2f} GB of it); the whole process peaked at "
+        f"{_rss_gb('VmHWM'):.2f} GB"
+    )
+
+    # The reference's inputs past step 1 come from the vectorised code's own steps (untimed):
+    # its neighbour lists, V and the query-expanded V; each timed step is checked against them.
+    npq_g, npq_q, npg_g = q_g.numpy(), q_q.numpy(), g_g.numpy()
+    width = max(k1 + 1, k2)
+    nearest = torch.empty((n, width), dtype=torch.long)
+    peak = torch.empty(n)
+    for lo, hi in metrics._side_chunks(n_q, n, args.chunk_size):
+        nearest[lo:hi], peak[lo:hi] = metrics._base_nearest(q_g, q_q, g_g, lo, hi, width)
+    cols, vals = metrics._encode((q_g, q_q, g_g), peak, nearest, k1, args.chunk_size)
+    v_rows, v_cols, v_vals = metrics._expand_queries(cols, vals, nearest, k2, args.chunk_size)
+    nearest_np = nearest.numpy()
+    rows = np.unique(np.linspace(0, n - 1, n_rows).astype(int))  # queries and gallery items
+    queries = np.arange(n_queries)
+    bases = {i: base_row(i, npq_g, npq_q, npg_g) for i in np.concatenate([rows, queries])}
+    needed = np.unique(nearest_np[rows, :k2])
+    v_needed = dict(zip(needed, dense_rows(cols, vals, needed, n), strict=True))
+    in_gallery = (v_rows >= n_q).numpy()
+    g_row, g_col, g_val = (t.numpy()[in_gallery] for t in (v_rows, v_cols, v_vals))
+    order = np.argsort(g_col, kind="stable")
+    g_row, g_col, g_val = g_row[order] - n_q, g_col[order], g_val[order]
+    bounds = np.searchsorted(g_col, np.arange(n + 1))
+    inv_rows = [g_row[bounds[c] : bounds[c + 1]] for c in range(n)]  # the inverted index
+    inv_vals = [g_val[bounds[c] : bounds[c + 1]] for c in range(n)]
+    q_mask = ~in_gallery
+    vq = np.zeros((n_queries, n), np.float32)
+    sel = q_mask & (v_rows.numpy() < n_queries)
+    vq[v_rows.numpy()[sel], v_cols.numpy()[sel]] = v_vals.numpy()[sel]
+
+    def step1() -> list[np.ndarray]:
+        return [np.argsort(base_row(i, npq_g, npq_q, npg_g), kind="stable") for i in rows]
+
+    def step2() -> list[np.ndarray]:
+        return [encode_row(i, nearest_np, bases[i], k1) for i in rows]
+
+    def step3() -> list[np.ndarray]:
+        return [np.mean([v_needed[j] for j in nearest_np[i, :k2]], axis=0) for i in rows]
+
+    def step4() -> np.ndarray:
+        result = np.empty((n_queries, n_g), np.float32)
+        for i in queries:
+            shared = np.zeros(n_g, np.float32)
+            for c in np.flatnonzero(vq[i]):
+                shared[inv_rows[c]] += np.minimum(vq[i, c], inv_vals[c])
+            jaccard = 1 - shared / (2 - shared)
+            result[i] = jaccard * (1 - lam) + bases[i][n_q:] * lam
+        return result
+
+    steps = {
+        "reference 1: base rows, full stable argsort": (step1, n / len(rows)),
+        "reference 2: k-reciprocal sets, weights": (step2, n / len(rows)),
+        "reference 3: query expansion": (step3, n / len(rows)),
+        "reference 4: Jaccard (inverted index), blend": (step4, n_q / n_queries),
+    }
+    # Each step's output on its rows against the vectorised code's.
+    same1 = all((r[:width] == nearest_np[i]).all() for i, r in zip(rows, step1(), strict=True))
+    v_ours = dense_rows(cols, vals, rows, n)
+    diff2 = float(np.abs(np.stack(step2()) - v_ours).max())
+    ours_qe = np.zeros((len(rows), n), np.float32)
+    row_pos = {i: p for p, i in enumerate(rows)}
+    pick = np.isin(v_rows.numpy(), rows)
+    ours_qe[[row_pos[i] for i in v_rows.numpy()[pick]], v_cols.numpy()[pick]] = v_vals.numpy()[pick]
+    diff3 = float(np.abs(np.stack(step3()) - ours_qe).max())
+    diff4 = float(np.abs(step4() - out[:n_queries].numpy()).max())
+    print(
+        f"reference vs vectorised on the timed rows: same {width} nearest: {same1}; max "
+        f"|difference| of V {diff2:.1e}, of the expanded V {diff3:.1e}, of the re-ranked "
+        f"distances {diff4:.1e}"
+    )
+
+    candidates: dict[str, Callable[[], object]] = {
+        "k_reciprocal_rerank": lambda: metrics.k_reciprocal_rerank(q_g, q_q, g_g)
+    }
+    candidates |= {name: fn for name, (fn, _) in steps.items()}
+    t = interleaved(candidates, repeats=args.rerank_repeats, warmup=0)
+    per_round = [
+        sum(t.times[name][r] * scale for name, (_, scale) in steps.items())
+        for r in range(args.rerank_repeats)
+    ]
+    rows_out = [["k_reciprocal_rerank (all rows)", t.median("k_reciprocal_rerank"), 1.0, "-"]]
+    for name, (_, scale) in steps.items():
+        rows_out.append([f"{name} (scaled x{scale:.0f})", t.median(name) * scale,
+                         t.ratio(name, "k_reciprocal_rerank") * scale, t.spread(name)])  # fmt: skip
+    ratio = statistics.median(
+        p / o for p, o in zip(per_round, t.times["k_reciprocal_rerank"], strict=True)
+    )
+    rows_out.append(["per-row reference, all steps (scaled)", statistics.median(per_round),
+                     ratio, "-"])  # fmt: skip
+    print_table(["re-ranking", "s for all rows (median)", "speed-up of ours (x)",
+                 "min-max s of the timed subset"], rows_out)  # fmt: skip
+    print(
+        "(the reference's steps 2-4 read the vectorised code's neighbour lists and V, so the "
+        "reference is timed without its own (N, N) matrices; its step 1 alone sorts whole rows)"
+    )
+
+
+# ----------------------------------------------------------------------------- MAP@R
+
+
+def map_at_r_reference_rows(x: np.ndarray, labels: np.ndarray, rows: np.ndarray) -> list[float]:
+    """AP@R of the given queries, one at a time: distances, stable sort, the first R."""
+    counts = dict(zip(*np.unique(labels, return_counts=True), strict=True))
+    out = []
+    for i in rows:
+        r = counts[labels[i]] - 1
+        if r == 0:
+            continue
+        d = ((x - x[i]) ** 2).sum(1)
+        d[i] = np.inf
+        nearest = np.argsort(d, kind="stable")[:r]
+        correct = labels[nearest] == labels[i]
+        out.append(float((np.cumsum(correct) / np.arange(1, r + 1) * correct).sum() / r))
+    return out
+
+
+def bench_map_at_r(args: argparse.Namespace) -> None:
+    rng = np.random.default_rng(args.seed)
+    labels = rng.integers(0, args.classes, args.items)
+    centres = rng.normal(size=(args.classes, args.emb_dim)).astype(np.float32)
+    noise = rng.normal(scale=args.emb_noise, size=(args.items, args.emb_dim))
+    x = centres[labels] + noise.astype(np.float32)
+    n_ref = min(args.map_ref_queries, args.items)
+    print(
+        f"\n== MAP@R: {args.items} x {args.emb_dim}, {args.classes} classes (CARS196's test "
+        f"split), float32, Euclidean; the per-query reference on {n_ref} queries, scaled; "
+        f"{args.repeats} interleaved rounds =="
+    )
+    first = np.arange(n_ref)
+    value, peak_gb, how = peak_memory(lambda: map_at_r(x, labels))
+    candidates: dict[str, Callable[[], object]] = {
+        "map_at_r": lambda: map_at_r(x, labels),
+        "per-query NumPy reference": lambda: map_at_r_reference_rows(x, labels, first),
+    }
+    t = interleaved(candidates, repeats=args.repeats, warmup=0)
+    scale = args.items / n_ref
+    print_table(
+        ["MAP@R", "s for all queries (median)", "min-max s (as run)", "speed-up of ours (x)"],
+        [
+            ["map_at_r", t.median("map_at_r"), t.spread("map_at_r"), 1.0],
+            [
+                f"per-query NumPy reference (scaled x{scale:.1f})",
+                t.median("per-query NumPy reference") * scale,
+                t.spread("per-query NumPy reference"),
+                t.ratio("per-query NumPy reference", "map_at_r") * scale,
+            ],
+        ],  # fmt: skip
+    )
+    small = min(args.items, 1500)
+    ref = float(np.mean(map_at_r_reference_rows(x[:small], labels[:small], np.arange(small))))
+    ours = map_at_r(x[:small], labels[:small])
+    print(
+        f"map_at_r = {value:.6f}; peak memory above its input {peak_gb:.3f} GB ({how}); on the "
+        f"first {small} items, the reference over all of them gives {ref:.6f}, map_at_r "
+        f"{ours:.6f} (|difference| {abs(ref - ours):.1e})"
+    )
+
+
 def get_args_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--queries", type=int, default=3368)
@@ -321,8 +608,35 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--repeats", type=int, default=3, help="interleaved rounds")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    p.add_argument(
+        "--rerank-gallery",
+        type=int,
+        default=19732,
+        help="gallery of the re-ranking (Market-1501's, junk images included)",
+    )
+    p.add_argument(
+        "--rerank-ref-rows",
+        type=int,
+        default=300,
+        help="rows the per-row re-ranking reference runs on (then scaled)",
+    )
+    p.add_argument(
+        "--rerank-ref-queries",
+        type=int,
+        default=100,
+        help="queries the reference's Jaccard step runs on (then scaled)",
+    )
+    p.add_argument("--rerank-repeats", type=int, default=2, help="re-ranking's rounds")
+    p.add_argument(
+        "--map-ref-queries",
+        type=int,
+        default=500,
+        help="queries the per-query MAP@R reference runs on (then scaled)",
+    )
     p.add_argument("--skip-reid", action="store_true")
     p.add_argument("--skip-retrieval", action="store_true")
+    p.add_argument("--skip-rerank", action="store_true")
+    p.add_argument("--skip-map-at-r", action="store_true")
     p.add_argument("--smoke-test", action="store_true", help="tiny sizes, a few seconds")
     return p
 
@@ -333,6 +647,8 @@ def main(args: argparse.Namespace) -> None:
         args.reference_queries, args.straight_queries = 30, 20
         args.chunk_size, args.chunk_sizes = 16, [16, 64]
         args.items, args.emb_dim, args.classes, args.repeats, args.n_init = 300, 16, 10, 1, 2
+        args.rerank_gallery, args.rerank_ref_rows, args.rerank_ref_queries = 450, 40, 10
+        args.rerank_repeats, args.map_ref_queries = 1, 50
     if args.threads:
         torch.set_num_threads(args.threads)
     print(machine_line())
@@ -341,6 +657,10 @@ def main(args: argparse.Namespace) -> None:
         bench_reid(args)
     if not args.skip_retrieval:
         bench_retrieval(args)
+    if not args.skip_rerank:
+        bench_rerank(args)
+    if not args.skip_map_at_r:
+        bench_map_at_r(args)
     print(f"\n(benchmark wall time {time.perf_counter() - start:.0f} s)")
 
 
