@@ -1,5 +1,10 @@
 """Open search (Optuna TPE) over lr, alpha, beta, d and the backbone on CUB.
 
+It holds out val_fraction=0.1 of the training split unless --set val_fraction=F says otherwise
+(a3m.study.spec.hold_out_for_search): Optuna, ASHA and the search's reference (the best mean
+val_score, a3m.study.compare.best_reference) decide on that part, never on the test split the
+report shows.
+
 python studies/optuna_search.py --synthetic --num-samples 8
 python studies/optuna_search.py --data-root ~/data --num-samples 64 --scheduler asha
 """
