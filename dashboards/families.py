@@ -48,8 +48,9 @@ class Families:
     study: dict[tuple, dict[str, Any]] = field(default_factory=dict)
     study_size: int = 0
     secondary: list[Unit] = field(default_factory=list)
-    secondary_rows: dict[int, dict[str, Any]] = field(default_factory=dict)
+    secondary_rows: dict[tuple, dict[str, Any]] = field(default_factory=dict)
     secondary_size: int = 0
+    _queued: set[tuple] = field(default_factory=set)
 
     @classmethod
     def of(cls, runs, comparisons, reference, metric, inference) -> Families:
@@ -71,7 +72,7 @@ class Families:
         """The unit's row (candidate - reference) and family, once :meth:`run` has run."""
         for metric_ok, table, family in (
             (same_metric(unit.metric, unit.dataset, self.metric), self.study, STUDY),
-            (True, self._secondary_table(), SECONDARY),
+            (True, self.secondary_rows, SECONDARY),
         ):
             if not metric_ok:
                 continue
@@ -91,13 +92,9 @@ class Families:
             p in self.study for p in pairs
         ):
             return
-        known = {(u.metric, u.cand, u.ref) for u in self.secondary}
-        if not any((unit.metric, *p) in known for p in pairs):
+        if not any((unit.metric, *p) in self._queued for p in pairs):
             self.secondary.append(unit)
-
-    def _secondary_table(self) -> dict[tuple, dict[str, Any]]:
-        return {(u.metric, u.cand, u.ref): self.secondary_rows[i]
-                for i, u in enumerate(self.secondary) if i in self.secondary_rows}  # fmt: skip
+            self._queued.add((unit.metric, unit.cand, unit.ref))
 
     def run(self) -> None:
         """One :func:`compare` over every secondary comparison: Holm across all of them.
@@ -128,8 +125,9 @@ class Families:
         table = compare(frame, {"_side": "reference"}, metric=VALUE, inference=self.inference)
         self.secondary_size = int(np.isfinite(table["p_value"].astype(float)).sum())
         for row in table.to_dict("records"):
-            i = int(str(row["_claim"]).removeprefix("c"))
-            self.secondary_rows[i] = signed(row, direction(self.secondary[i].metric))
+            unit = self.secondary[int(str(row["_claim"]).removeprefix("c"))]
+            key = (unit.metric, unit.cand, unit.ref)
+            self.secondary_rows[key] = signed(row, direction(unit.metric))
 
 
 CARRIED = ("run_id", "experiment_id", "status", "start_time", "params.seed",
