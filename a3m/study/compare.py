@@ -251,6 +251,11 @@ def _verdict_columns(
         if math.isinf(low):
             note = (f"{result.n} pairs cannot decide at level {level:.3g} (the sign-flip "
                     f"test's smallest p-value is {2 / 2**result.n:.3g})")  # fmt: skip
+        elif low == high:
+            note = (
+                f"all {result.n} differences are equal: the test keeps no other shift "
+                "(a run pair that computes the same thing differs by exactly this)"
+            )
     n_failed = len(side.cand_failed) + len(side.ref_failed)
     worst_low = worst_high = math.nan
     if n_failed and result.n and np.isfinite(level):
