@@ -292,9 +292,22 @@ def cmd_train(args: argparse.Namespace) -> int:
     out = Path(
         args.out or f"runs/train/{cfg.dataset}-{cfg.variant}-{time.strftime('%Y%m%d-%H%M%S')}"
     )
+    uri = None
+    if args.tracking_uri:  # the server answers as MLflow, the store can be written
+        from a3m.study.tracking import resolve_tracking_uri
+
+        uri = resolve_tracking_uri(args.tracking_uri)
+        if not store_preflight("train", uri, write=True):
+            return EXIT_USAGE
     tracker = None
-    if args.tracking_uri:
-        tracker = _start_tracking(args.tracking_uri, args.experiment or cfg.dataset, cfg, out)
+    if uri:
+        try:
+            tracker = _start_tracking(uri, args.experiment or cfg.dataset, cfg, out)
+        except Exception as err:
+            code = store_failure("train", uri, err)
+            if code is None:
+                raise
+            return code
     try:
         callback = None
         if tracker:
@@ -382,18 +395,61 @@ def register_train(subparsers: argparse._SubParsersAction) -> None:
     train.set_defaults(func=cmd_train)
 
 
+# -- preflight of the commands that read MLflow -----------------------------------------------
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+"""Every ``a3m`` command (README "Faults"): 0 done; 1 it ran but its input says no (a data
+check with problems, an experiment with nothing to rank, a run that diverged); 2 bad usage: a
+flag, a file or a store given on the command line that cannot work, nothing done."""
+
+
+def store_preflight(command: str, uri: str, outputs: Sequence[tuple[str, Any]] = (),
+                    write: bool = False) -> bool:  # fmt: skip
+    """:func:`a3m.study.preflight.check_command`: prints the one line and returns False when
+    the command cannot run."""
+    from a3m.study.preflight import PreflightError, check_command
+
+    try:
+        check_command(uri, outputs, write=write)
+    except PreflightError as err:
+        print(f"a3m {command}: {err}", file=sys.stderr)
+        return False
+    return True
+
+
+def store_failure(command: str, uri: str, err: BaseException) -> int | None:
+    """Exit status 2 with one line for an error of the store itself (damaged, read-only,
+    refused) met while the command ran; None for another error."""
+    from a3m.study.preflight import store_error
+
+    line = store_error(uri, err)
+    if line is None:
+        return None
+    print(f"a3m {command}: {line}", file=sys.stderr)
+    return EXIT_USAGE
+
+
 # -- a3m leaderboard --------------------------------------------------------------------------
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     from a3m.study.leaderboard import export_leaderboard
+    from a3m.study.runs import BadFlag
     from a3m.study.tracking import resolve_tracking_uri
 
+    uri = resolve_tracking_uri(args.tracking_uri)
+    if not store_preflight("leaderboard", uri, [("-o/--output", args.output)]):
+        return EXIT_USAGE
     try:
-        table, _ = export_leaderboard(
-            args.experiment, resolve_tracking_uri(args.tracking_uri), args.output, args.sort_by
-        )
+        table, _ = export_leaderboard(args.experiment, uri, args.output, args.sort_by, strict=True)
+    except BadFlag as err:
+        print(f"a3m leaderboard: {err}", file=sys.stderr)
+        return EXIT_USAGE
     except ValueError as err:
         print(f"a3m leaderboard: {err}", file=sys.stderr)
-        return 1
+        return EXIT_FAILED
+    except Exception as err:
+        code = store_failure("leaderboard", uri, err)
+        if code is None:
+            raise
+        return code
     print(table.drop(columns=["run_ids"], errors="ignore").head(30).to_string(index=False))
     print(f"\nwrote {args.output}")
     return 0
@@ -414,38 +470,71 @@ def cmd_compare(args: argparse.Namespace) -> int:
     """``a3m compare``: paired verdicts of every configuration against a reference."""
     import dataclasses
 
+    from a3m.sequential import Inference
     from a3m.study.compare import best_reference, compare, format_verdicts, parse_reference
-    from a3m.study.runs import runs_frame, study_inference, study_reference
+    from a3m.study.runs import BadFlag, runs_frame, study_inference, study_reference
     from a3m.study.tracking import resolve_tracking_uri
 
     uri = resolve_tracking_uri(args.tracking_uri)
+    # the flags first: nothing is read for a value that cannot work (Inference checks them)
+    changes: dict[str, float] = {}
     try:
-        inference = study_inference(args.experiment, uri)
-        if args.alpha is not None:
-            inference = dataclasses.replace(inference, alpha=args.alpha)
-        if args.min_effect is not None:
-            inference = dataclasses.replace(inference, min_effect=args.min_effect / 100)
+        reference = parse_reference(args.reference) if args.reference else None
+    except ValueError as err:  # its message names --reference
+        print(f"a3m compare: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    for flag, name, value in (("--alpha", "alpha", args.alpha),
+                              ("--min-effect", "min_effect", args.min_effect)):  # fmt: skip
+        if value is None:
+            continue
+        changes[name] = value / 100 if name == "min_effect" else value
+        try:
+            dataclasses.replace(Inference(), **{name: changes[name]})
+        except ValueError as err:
+            print(f"a3m compare: {flag} {value:g}: {err}", file=sys.stderr)
+            return EXIT_USAGE
+    if not store_preflight("compare", uri, [("-o/--output", args.output)]):
+        return EXIT_USAGE
+    try:
+        inference = dataclasses.replace(study_inference(args.experiment, uri), **changes)
         runs = runs_frame(args.experiment, uri)
         if runs.empty:
             raise ValueError(f"experiment {args.experiment!r} has no trial runs yet")
-        reference = parse_reference(args.reference) if args.reference else None
+        logged = sorted(c.removeprefix("metrics.") for c in runs if c.startswith("metrics."))
+        if f"metrics.{args.metric}" not in runs:
+            shown = [m for m in logged if "/" not in m] or logged
+            more = ", ..." if len(shown) > 20 else ""
+            raise BadFlag(f"--metric {args.metric}: no run logged it; valid: "
+                          f"{', '.join(shown[:20])}{more}")  # fmt: skip
         source = "--reference"
         if reference is None:
             reference, source = study_reference(args.experiment, uri), "the study's reference"
         if reference is None:
             reference = best_reference(runs)
             source = "the best mean val_score (chosen after seeing the runs: optimistic for it)"
-        table = compare(runs, reference, metric=args.metric, inference=inference)
+        try:
+            table = compare(runs, reference, metric=args.metric, inference=inference)
+        except ValueError as err:
+            if source == "--reference" and "reference" in str(err):
+                raise BadFlag(f"--reference: {err}") from None
+            raise
+    except BadFlag as err:
+        print(f"a3m compare: {err}", file=sys.stderr)
+        return EXIT_USAGE
     except ValueError as err:
         print(f"a3m compare: {err}", file=sys.stderr)
-        return 1
+        return EXIT_FAILED
+    except Exception as err:
+        code = store_failure("compare", uri, err)
+        if code is None:
+            raise
+        return code
     if table.empty:
         print(f"a3m compare: no configuration differs from the reference {reference}")
-        return 1
+        return EXIT_FAILED
     print(f"reference: {source}")
     print("\n".join(format_verdicts(table, inference)))
     if args.output:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
         table.to_csv(args.output, index=False)
         print(f"\nwrote {args.output}")
     if (table["n_pairs"] < 2).all():

@@ -112,7 +112,7 @@ def test_leaderboard_from_mlflow(tmp_path, capsys):
     assert row["n_runs"] == 2 and row["accuracy_mean"] == pytest.approx(0.6)
     # 95% CI of the mean of (0.5, 0.7): t(0.975, 1) * s / sqrt(2) = 12.706 * 0.1414 / 1.414
     assert row["accuracy_ci95"] == pytest.approx(12.7062 * 0.1, rel=1e-3)
-    assert main(["leaderboard", "--experiment", "nope", "-o", str(out), "--tracking-uri", uri]) == 1
+    assert main(["leaderboard", "--experiment", "nope", "-o", str(out), "--tracking-uri", uri]) == 2
     assert "no MLflow experiment 'nope'" in capsys.readouterr().err
 
 

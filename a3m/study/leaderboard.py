@@ -16,7 +16,7 @@ from a3m.data.tasks import TASKS
 from a3m.provenance import run_code_versions
 from a3m.stats import failure_rate
 from a3m.study.compare import STOPPED_EARLY_COLUMN, Inference, attach_verdicts, compare
-from a3m.study.runs import configuration_key, runs_frame, study_inference, study_reference
+from a3m.study.runs import BadFlag, configuration_key, runs_frame, study_inference, study_reference
 
 LEADERBOARD_METRICS: tuple[str, ...] = (
     "score",
@@ -55,7 +55,9 @@ def _mean(v: np.ndarray) -> float:
     return float(np.where(missing, 0.0, v).sum() / count)
 
 
-def leaderboard(runs: pd.DataFrame, sort_by: str | None = None) -> pd.DataFrame:
+def leaderboard(
+    runs: pd.DataFrame, sort_by: str | None = None, strict: bool = False
+) -> pd.DataFrame:
     """One row per configuration: the params that vary across runs (seed excluded), then for
     each metric its mean and 95% CI over seeds, the number of runs, statuses, the code
     versions that trained them (``code_versions``: their ``a3m.code`` fingerprints, ``;``
@@ -64,7 +66,10 @@ def leaderboard(runs: pd.DataFrame, sort_by: str | None = None) -> pd.DataFrame:
 
     Each column is read once as an array and each configuration's rows are picked out of it by
     position: slicing the whole frame per configuration (every column, many of them Arrow
-    text) cost seconds per thousand configurations."""
+    text) cost seconds per thousand configurations.
+
+    ``strict``: ``sort_by`` is the user's (``--sort-by``): a column the table lacks is
+    :class:`~a3m.study.runs.BadFlag`, not ignored."""
     if runs.empty:
         return pd.DataFrame()
     metric_cols = [f"metrics.{m}" for m in LEADERBOARD_METRICS if f"metrics.{m}" in runs]
@@ -110,6 +115,10 @@ def leaderboard(runs: pd.DataFrame, sort_by: str | None = None) -> pd.DataFrame:
     table = pd.DataFrame(rows)
     if sort_by is None:
         sort_by = next((f"{m}_mean" for m in LEADERBOARD_METRICS if f"{m}_mean" in table), None)
+    elif sort_by not in table and strict:
+        sortable = [c for c in table if c != "run_ids" and pd.api.types.is_numeric_dtype(table[c])]
+        raise BadFlag(f"--sort-by {sort_by}: not a column of this leaderboard; valid: "
+                      f"{', '.join(sortable)}")  # fmt: skip
     if sort_by is not None and sort_by in table:
         table = table.sort_values(sort_by, ascending=False, na_position="last")
     return table.reset_index(drop=True)
@@ -138,17 +147,19 @@ def export_leaderboard(
     reference: Mapping[str, Any] | None = None,
     metric: str = "score",
     inference: Inference | None = None,
+    strict: bool = False,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Write an experiment's leaderboard as CSV, each configuration with its paired verdict
     against ``reference`` (default: the one the study declared) when two or more seeds ran,
     and those comparisons as ``comparisons.csv`` beside it. ``inference``: how the verdicts
-    are decided (default: the study's, :func:`a3m.study.runs.study_inference`).
+    are decided (default: the study's, :func:`a3m.study.runs.study_inference`); ``strict``:
+    ``sort_by`` is the user's flag (:func:`leaderboard`).
 
     Returns:
         The leaderboard and the comparisons (empty without a reference or pairs).
     """
     runs = runs_frame(experiment, tracking_uri)
-    table = leaderboard(runs, sort_by=sort_by)
+    table = leaderboard(runs, sort_by=sort_by, strict=strict)
     if table.empty:
         raise ValueError(f"experiment {experiment!r} has no trial runs yet: nothing to rank")
     if reference is None:

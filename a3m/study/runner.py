@@ -369,8 +369,11 @@ def plan_study(
     from a3m.study.preflight import (
         PreflightError,
         check_data,
+        check_optuna_storage,
         check_storage,
+        check_store,
         check_tracking,
+        check_writable_folder,
     )
     from a3m.study.tracking import default_optuna_storage, redact, resolve_tracking_uri
     from a3m.train import dataset_root
@@ -404,6 +407,11 @@ def plan_study(
         else:
             fingerprints = check_data(Path(cfg.data_root), datasets)
         check_tracking(tracking_uri)
+        check_store(tracking_uri, write=True)
+        if spec.pick("optuna_space", args.synthetic) is not None:  # before any parent run
+            check_optuna_storage(args.optuna_storage or default_optuna_storage(tracking_uri))
+        # the leaderboard's folder: found unwritable now, not after every trial trained
+        check_writable_folder(Path(args.out).expanduser().resolve() / experiment, "--out")
     except PreflightError as err:
         raise UsageError(str(err)) from None
     if args.dry_run:  # nor do their identities

@@ -25,6 +25,7 @@ from a3m.study.tracking import (
     RUN_KIND_TAG,
     TRIAL_TAG,
     VERDICT_ALPHA_TAG,
+    redact,
 )
 
 NOT_A_SETTING = fields_with_role("speed", "place", "seed")
@@ -32,6 +33,11 @@ NOT_A_SETTING = fields_with_role("speed", "place", "seed")
 say where and how fast a run ran, not what it computed (their roles: :data:`a3m.config.ROLES`).
 A trial's identity (:data:`a3m.study.tracking.NOT_IDENTITY`) leaves out the same, but the
 seed."""
+
+
+class BadFlag(ValueError):
+    """A command's flag names what is not there (an experiment, a metric, a column): bad
+    usage, exit 2, where other ``ValueError``s of a store's content exit 1."""
 
 
 def runs_frame(experiment: str, tracking_uri: str) -> pd.DataFrame:
@@ -42,7 +48,10 @@ def runs_frame(experiment: str, tracking_uri: str) -> pd.DataFrame:
     exp = client.get_experiment_by_name(experiment)
     if exp is None:
         names = sorted(e.name for e in client.search_experiments())
-        raise ValueError(f"no MLflow experiment {experiment!r} at {tracking_uri}; found: {names}")
+        raise BadFlag(
+            f"--experiment: no MLflow experiment {experiment!r} at {redact(tracking_uri)}; "
+            f"found: {names}"
+        )
     df = _as_frame(search_all_runs(client, [exp.experiment_id]))
     kind = df.get(f"tags.{RUN_KIND_TAG}", pd.Series(None, index=df.index, dtype=object))
     trial = df.get(f"tags.{TRIAL_TAG}", pd.Series(None, index=df.index, dtype=object))

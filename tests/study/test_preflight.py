@@ -4,6 +4,7 @@ the store."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -16,9 +17,13 @@ from mlflow import MlflowClient
 from a3m.study.preflight import (
     PreflightError,
     check_data,
+    check_optuna_storage,
+    check_output,
     check_resources,
     check_storage,
+    check_store,
     check_tracking,
+    check_writable_folder,
 )
 from a3m.study.tracking import open_store, redact
 
@@ -190,3 +195,76 @@ def test_a_relative_image_cache_is_resolved_in_the_driver(tmp_path, monkeypatch)
     assert base("image_cache=~/c")["image_cache"] == str(Path.home() / "c")
     assert base("image_cache=off")["image_cache"] == "off"
     assert "image_cache" not in base()  # 'auto': each node's own default folder
+
+
+# -- the stores and outputs every command checks (issue 24) ------------------------------------
+def mlflow_like_sqlite(path: Path) -> Path:
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        db.execute("CREATE TABLE experiments (experiment_id INTEGER, name TEXT)")
+        db.executemany("INSERT INTO experiments VALUES (?, ?)", [(i, "x" * 500) for i in range(50)])
+        db.commit()
+    return path
+
+
+@pytest.mark.parametrize("damage", ["random bytes", "truncated", "not mlflow", "a folder"])
+def test_a_damaged_sqlite_store_is_one_line(tmp_path, damage):
+    db = tmp_path / "mlflow.db"
+    if damage == "random bytes":
+        db.write_bytes(os.urandom(50_000))
+    elif damage == "truncated":
+        data = mlflow_like_sqlite(tmp_path / "whole.db").read_bytes()
+        db.write_bytes(data[: len(data) // 2])
+    elif damage == "not mlflow":
+        import sqlite3
+
+        with contextlib.closing(sqlite3.connect(db)) as con:
+            con.execute("CREATE TABLE t (x)")
+    else:
+        db.mkdir()
+    with pytest.raises(PreflightError, match=r"--tracking-uri sqlite:///.*mlflow.db: ") as err:
+        check_store(f"sqlite:///{db}")
+    assert "\n" not in str(err.value)
+    check_store(f"sqlite:///{mlflow_like_sqlite(tmp_path / 'good.db')}", write=True)
+
+
+def test_a_reading_command_does_not_create_a_store(tmp_path):
+    with pytest.raises(PreflightError, match="no MLflow store there"):
+        check_store(f"sqlite:///{tmp_path}/none.db", must_exist=True)
+    check_store(f"sqlite:///{tmp_path}/none.db", write=True)  # a writer creates it
+    assert not (tmp_path / "none.db").exists()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes to read-only folders")
+def test_a_read_only_store_is_one_line_for_a_writer(tmp_path):
+    db = mlflow_like_sqlite(tmp_path / "mlflow.db")
+    tmp_path.chmod(0o555)
+    try:
+        with pytest.raises(PreflightError, match="not a writable folder"):
+            check_store(f"sqlite:///{db}", write=True)
+        check_store(f"sqlite:///{db}")  # reading it is fine
+    finally:
+        tmp_path.chmod(0o755)
+
+
+def test_an_output_that_cannot_be_written_is_refused_before_any_work(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(PreflightError, match=r"-o .*file/lb.csv: .* is not a writable folder"):
+        check_output(blocker / "lb.csv", "-o")
+    with pytest.raises(PreflightError, match="a folder, not a file"):
+        check_output(tmp_path, "-o")
+    check_output(tmp_path / "new" / "deeper" / "lb.csv", "-o")
+    assert not (tmp_path / "new").exists()  # checked without leaving anything behind
+    with pytest.raises(PreflightError, match="--out"):
+        check_writable_folder(blocker / "results", "--out")
+
+
+def test_an_unreachable_optuna_store_is_one_line():
+    pytest.importorskip("sqlalchemy")
+    url = "postgresql://u:s3cret@127.0.0.1:9/optuna"
+    with pytest.raises(PreflightError, match=r"--optuna-storage postgresql://u:\*\*\*@") as err:
+        check_optuna_storage(url, timeout=5)
+    assert "s3cret" not in str(err.value) and "\n" not in str(err.value)
+    check_optuna_storage(None)
