@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import types
 import typing
 from dataclasses import dataclass
@@ -173,6 +174,10 @@ class RunConfig:
         _choice("device", self.device, DEVICES)
         _choice("augment_on", self.augment_on, AUGMENT_ON)
         _choice("compile_mode", self.compile_mode, COMPILE_MODES)
+        for f in dataclasses.fields(self):  # NaN and inf pass every range check below
+            value = getattr(self, f.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ConfigError(f"{f.name} must be a finite number, got {value}")
         if not self.image_cache.strip():
             raise ConfigError("image_cache must be 'auto', 'off' or a folder of caches, got ''")
         if self.augment_on == "device" and self.image_cache == "off":
@@ -353,7 +358,7 @@ def _parse(name: str, tp: Any, value: Any) -> Any:
             return str(value)
         if origin in (types.UnionType, typing.Union):
             return value
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # int("inf") overflows
         raise ConfigError(
             f"{name}={value!r} is not a valid {getattr(tp, '__name__', tp)}"
         ) from None
