@@ -633,6 +633,7 @@ def reconcile(client: Any, experiment_id: str, results: Any, interrupted: bool) 
         as_tags,
         finish_run,
     )
+    from a3m.study.trainable import plain_error
 
     errors = preempted = 0
     trial_ids = [
@@ -655,8 +656,7 @@ def reconcile(client: Any, experiment_id: str, results: Any, interrupted: bool) 
             finish_run(client, run_id, "KILLED", force=True)
         elif result.error is not None:
             errors += 1
-            finish_run(client, run_id, "FAILED", error=f"{type(result.error).__name__}: "
-                       f"{result.error}")  # fmt: skip
+            finish_run(client, run_id, "FAILED", error=plain_error(result.error))
         elif run.info.status == "FAILED":  # the trial's own verdict: not worth a retry
             errors += 1
         elif interrupted and (run.info.status == "RUNNING" or _short(run)):

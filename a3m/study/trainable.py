@@ -10,8 +10,10 @@ the checkpoint's history the store lacks, so every epoch is logged exactly once.
 from __future__ import annotations
 
 import contextlib
+import errno
 import math
 import os
+import re
 import shutil
 import signal
 import socket
@@ -59,6 +61,61 @@ DETERMINISTIC_ERRORS: tuple[type[BaseException], ...] = (
     NonFiniteLossError,  # diverges again from the same checkpoint and seed
 )
 """Errors a retry from the last checkpoint would meet again: the trial ends FAILED at once."""
+
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (ConnectionError, TimeoutError)
+"""Errors of the trial's code that may pass (a store or a network that answered late): Tune
+retries them. Also CUDA running out of memory (other trials on the GPU) and MLflow's
+exceptions (a tracking server's hiccup), by name: see :func:`is_deterministic`."""
+
+TRANSIENT_NAMES = ("OutOfMemoryError", "MlflowException", "RestException")
+
+FULL_DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS}
+"""An OSError a retry would meet again: a full disk, a quota, a read-only file system."""
+
+
+def is_deterministic(error: BaseException) -> bool:
+    """Whether a retry from the same checkpoint and seed would meet ``error`` again: anything
+    the trial's code raised (a bad setting, such as pretrained weights the backbone does not
+    have; a missing file; a shape mismatch; a full disk), but errors that may pass
+    (:data:`TRANSIENT_ERRORS`). Only a lost process or node (Ray's errors, which never reach
+    the trial's code) and those are retried."""
+    seen: set[int] = set()
+    chain: list[BaseException] = []
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        chain.append(error)
+        error = error.__cause__ or error.__context__
+    for err in chain:
+        if isinstance(err, DETERMINISTIC_ERRORS):
+            return True
+        if isinstance(err, OSError) and err.errno in FULL_DISK_ERRNOS:
+            return True
+    for err in chain:
+        if isinstance(err, TRANSIENT_ERRORS) or any(
+            cls.__name__ in TRANSIENT_NAMES for cls in type(err).__mro__
+        ):
+            return False
+    return isinstance(chain[0], Exception)
+
+
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def plain_error(error: BaseException) -> str:
+    """An error as ``Type: message`` in plain text: the cause Ray wrapped
+    (``RayTaskError(ValueError)`` -> the ValueError), without ANSI colour codes, Ray's
+    ``ray::ImplicitFunc.train()`` banner or its traceback (where only Ray's text is left, its
+    last line: the error)."""
+    cause = error
+    while type(cause).__name__.startswith("RayTaskError") and getattr(cause, "cause", None):
+        cause = cause.cause
+    lines = [ANSI.sub("", line).rstrip() for line in str(cause).splitlines()]
+    if any(line.startswith(("Traceback (most recent call last)", "ray::")) for line in lines):
+        tail = [ln for ln in lines if ln and not ln.startswith((" ", "\t", "ray::", "Traceback"))]
+        return tail[-1] if tail else type(cause).__name__
+    text = "\n".join(lines).strip()
+    return f"{type(cause).__name__}: {text}"
+
 
 CHECKPOINT_EVERY_S = 15.0
 """Least time from a trial's start, and between two checkpoints, before it hands Tune one (the
@@ -252,16 +309,17 @@ def train_trial(config: dict[str, Any], study: StudyContext) -> None:
             # the run ends FINISHED here only if nothing ended it yet.
             tracker.finish("FINISHED", force=False)
             raise
-        except DETERMINISTIC_ERRORS as exc:
+        except BaseException as exc:
+            tracker.finish("FAILED", error=plain_error(exc))
+            if not is_deterministic(exc):
+                raise  # Tune retries it from its last checkpoint (--max-failures)
             # It would fail the same way from the same checkpoint: FAILED with its reason, and
             # no exception, so Tune does not retry it (the driver counts it from MLflow). Its last
-            # result still carries the metrics Tune ranks by, as NaN.
-            tracker.finish("FAILED", error=f"{type(exc).__name__}: {exc}")
-            tune.report({"score": math.nan, "val_score": math.nan, "a3m_failed": 1})
+            # result still carries the metrics Tune ranks by, as NaN (without a checkpoint: on
+            # a full disk, writing one is what failed).
+            with contextlib.suppress(Exception):
+                tune.report({"score": math.nan, "val_score": math.nan, "a3m_failed": 1})
             return
-        except BaseException as exc:
-            tracker.finish("FAILED", error=f"{type(exc).__name__}: {exc}")
-            raise
         tracker.finish("FINISHED")
 
 
