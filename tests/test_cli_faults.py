@@ -221,3 +221,80 @@ def test_nan_and_inf_are_refused_up_front(setting, tmp_path, capsys):
     flag = "--" + field.replace("_", "-")
     assert main(["train", "--dataset", "cub", "--synthetic", f"{flag}={value}"]) == 2
     assert f"{field}" in one_line(capsys)
+
+
+TRAIN = ["train", "--dataset", "cub", "--synthetic", "--backbone", "tiny", "--epochs", "1"]
+
+
+@pytest.mark.parametrize("damage", ["truncated", "empty", "garbage", "a pickle of something"])
+def test_train_refuses_a_checkpoint_that_does_not_load(damage, tmp_path, capsys):
+    import torch
+
+    checkpoint = tmp_path / "checkpoint.pt"
+    if damage == "truncated":
+        torch.save({"model": {"w": torch.zeros(1000)}, "epoch": 1}, checkpoint)
+        checkpoint.write_bytes(checkpoint.read_bytes()[:2000])
+    elif damage == "empty":
+        checkpoint.write_bytes(b"")
+    elif damage == "garbage":
+        checkpoint.write_bytes(os.urandom(5000))
+    else:
+        torch.save({"epoch": 3}, checkpoint)
+    argv = [*TRAIN, "--out", str(tmp_path / "run"), "--resume", str(checkpoint)]
+    assert main(argv) == 2
+    err = one_line(capsys)
+    assert f"--resume {checkpoint}: not a" in err
+    assert not (tmp_path / "run").exists()  # refused before anything was built
+
+
+def test_train_refuses_an_unwritable_out_and_pretrained_tiny(tmp_path, capsys):
+    (tmp_path / "file").write_text("")
+    assert main([*TRAIN, "--out", str(tmp_path / "file" / "run")]) == 2
+    assert "--out: " in one_line(capsys)
+    assert main([*TRAIN, "--pretrained", "--out", str(tmp_path / "run")]) == 2
+    assert "'tiny' has no pretrained weights" in one_line(capsys)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes to read-only folders")
+def test_train_refuses_an_out_in_a_read_only_folder(tmp_path, capsys):
+    (tmp_path / "ro").mkdir(mode=0o555)
+    assert main([*TRAIN, "--out", str(tmp_path / "ro" / "run")]) == 2
+    assert "not a writable folder" in one_line(capsys)
+
+
+def test_a_run_without_params_is_named_and_skipped(store, tmp_path, capsys):
+    import shutil
+
+    db = tmp_path / "mlflow.db"
+    shutil.copy(store.removeprefix("sqlite:///"), db)
+    uri = f"sqlite:///{db}"
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name("study").experiment_id
+    parent = client.search_runs([exp])[0].data.tags["mlflow.parentRunId"]
+    tags = {"mlflow.parentRunId": parent, "a3m.trial_id": "lost", "a3m.run_kind": "trial"}
+    lost = client.create_run(exp, tags=tags).info.run_id  # its params never reached the store
+    out = tmp_path / "lb.csv"
+    assert (
+        main(["leaderboard", "--experiment", "study", "--tracking-uri", uri, "-o", str(out)]) == 0
+    )
+    assert f"without params (left by a full disk or a killed writer?): {lost}" in (
+        capsys.readouterr().err
+    )
+    assert main(["compare", "--experiment", "study", "--tracking-uri", uri, "--reference",
+                 "alpha=0.1"]) == 0  # fmt: skip
+    assert lost in capsys.readouterr().err
+
+
+def test_the_leaderboard_of_runs_with_a_missing_seed_does_not_crash():
+    import numpy as np
+    import pandas as pd
+
+    from a3m.study.leaderboard import leaderboard
+
+    runs = pd.DataFrame({
+        "run_id": ["a", "b", "c"], "status": ["FINISHED", "FAILED", "FINISHED"],
+        "params.alpha": ["0.1", "0.1", "0.5"], "params.seed": ["0", np.nan, "0"],
+        "metrics.score": [0.5, np.nan, 0.6],
+    })  # fmt: skip
+    board = leaderboard(runs)
+    assert board.set_index("alpha").loc["0.1", "seeds"] == "0,?"

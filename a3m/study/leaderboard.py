@@ -83,7 +83,8 @@ def leaderboard(
     metrics = {col: runs[col].to_numpy(dtype=float) for col in metric_cols}
     seeds = None
     if "params.seed" in runs:
-        seeds = runs["params.seed"].astype(str).to_numpy(dtype=object)
+        seed = runs["params.seed"]
+        seeds = seed.astype(object).where(seed.notna(), "?").astype(str).to_numpy(dtype=object)
     status = runs["status"].to_numpy(dtype=object)
     run_ids = runs["run_id"].to_numpy(dtype=object)
     codes = run_code_versions(runs).to_numpy(dtype=object)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import json
+import sys
 
 import numpy as np
 import pandas as pd
@@ -58,7 +59,15 @@ def runs_frame(experiment: str, tracking_uri: str) -> pd.DataFrame:
     parent = df.get(f"tags.{PARENT_TAG}", pd.Series(None, index=df.index, dtype=object))
     # a3m train's runs and the trials; runs of before a3m.run_kind: a trial id and a parent
     training = kind.isin(["trial", "single"]) | (trial.notna() & parent.notna())
-    return df[training].reset_index(drop=True)
+    df = df[training]
+    params = [c for c in df.columns if c.startswith("params.")]
+    empty = df[params].isna().all(axis=1) if params else pd.Series(True, index=df.index)
+    if empty.any():  # a run the store lost its params of (a full disk): no configuration
+        lost = df.loc[empty, ["run_id", "status"]].itertuples(index=False)
+        named = ", ".join(f"{run_id} ({status})" for run_id, status in lost)
+        print(f"skipped {int(empty.sum())} run(s) of {experiment!r} without params (left by "
+              f"a full disk or a killed writer?): {named}", file=sys.stderr)  # fmt: skip
+    return df[~empty].reset_index(drop=True)
 
 
 RUNS_PER_PAGE = 5000
