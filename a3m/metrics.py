@@ -1116,9 +1116,9 @@ def map_at_r(
     so a class found late scores low). MAP@R is the mean over the queries, as
     pytorch-metric-learning's ``AccuracyCalculator`` computes it: the query itself is not
     retrieved, and a query alone in its class (R = 0) is left out of the mean. Equal distances
-    are ranked by item order (a stable argsort), unlike :func:`recall_at_k`'s ``topk``. One sort
-    of a (chunk_size, N) distance buffer per chunk; only the positions of each query's
-    own-class items are read from it.
+    are ranked by item order (a stable argsort), unlike :func:`recall_at_k`'s ``topk``. Per
+    chunk, one (chunk_size, N) distance buffer and its R_max + 1 smallest values (``topk``, not
+    a sort); the ranks of each query's own-class items are read from them.
 
     Args:
         embeddings: (N, D) embeddings of the test set.
@@ -1155,7 +1155,11 @@ def map_at_r(
         cols = torch.where(valid, cols, 0)
         dist = distance(emb[lo:hi])  # (q, N)
         dist[me - lo, me] = math.inf  # itself last: the others' positions are their ranks - 1
-        pos = _stable_positions(dist, _sort_rows(dist), cols, valid)  # (q, S)
+        # Only ranks up to R count: the R_max + 1 smallest distances stand in for the sorted
+        # row. An item past them gets a position >= R_max + 1 > R (scored 0), exact or not.
+        first = min(int(others[lo:hi].max()) + 1, n)
+        head = dist.topk(first, dim=1, largest=False, sorted=True).values  # (q, first)
+        pos = _stable_positions(dist, head, cols, valid)  # (q, S)
         del dist
         pos = torch.where(valid, pos, n).sort(dim=1).values  # own-class items, best first
         hit = pos < n
