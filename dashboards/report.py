@@ -35,6 +35,7 @@ import pandas as pd
 import plotly.io as pio
 
 from a3m.sequential import Inference
+from a3m.study.compare import attach_verdicts
 from a3m.study.leaderboard import leaderboard
 from a3m.study.tracking import ERROR_TAG, redact
 from dashboards import figures, tables
@@ -157,6 +158,9 @@ def plan_sections(
     board = leaderboard(runs, sort_by="score_mean")
     open_search = is_open_search(runs, optuna_study)
     study = study_comparisons(runs, reference, inference=inference, open_search=open_search)
+    if not study.table.empty and study.reference:
+        # leaderboard.csv is the study's, verdicts included: the report's copy keeps them
+        board = attach_verdicts(board, study.table, study.reference)
     claimed = claims_section(runs, claims, ui_url=ui_url, study=study)
     sections = [
         how_to_read_section(study, claimed.data),
@@ -166,7 +170,8 @@ def plan_sections(
             "leaderboard",
             "Leaderboard",
             "One row per configuration: mean and 95% CI over seeds of each metric (fractions in "
-            "[0, 1], as in leaderboard.csv), runs and their statuses.",
+            "[0, 1], as in leaderboard.csv), runs and their statuses; leaderboard.csv also has "
+            "each configuration's paired verdict against the reference and its failure rate.",
             html=leaderboard_html(board),
             data=board,
         ),

@@ -440,3 +440,14 @@ def test_build_uses_the_inference_its_study_decided_at(tiny_store, tmp_path):
     assert "Holm across these comparisons at alpha 0.025, equivalent within +-1 points" in page
     assert "this study's margin is +-1 points" in page
     assert "at alpha 0.05" not in page
+
+
+def test_the_reports_leaderboard_csv_keeps_the_verdicts(frames, tmp_path):
+    """The study writes leaderboard.csv with its verdicts; the report's copy of it must not
+    drop them (issue 25: files have one owner)."""
+    runs = frames.alpha_beta(3)
+    reference = {"alpha": "0.5", "beta": "0.5"}
+    report.write_report(runs, tmp_path, experiment="ab", reference=reference, png=False)
+    board = pd.read_csv(tmp_path / "leaderboard.csv")
+    assert {"verdict", "diff_mean", "diff_ci_low", "diff_ci_high", "fail_rate"} <= set(board)
+    assert "reference" in set(board["verdict"])
