@@ -857,37 +857,31 @@ def _encode(
     return cols[:, :width].contiguous(), vals[:, :width].contiguous()
 
 
-def _coalesce_rows(
-    rows: torch.Tensor, cols: torch.Tensor, vals: torch.Tensor, n: int, scale: float
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Sum the values of equal (row, col) entries (cols == n: unused), times ``scale``; the
-    result sorted by row, then col."""
-    used = cols < n
-    key = (rows * n + cols)[used]
-    uniq, inverse = torch.unique(key, sorted=True, return_inverse=True)
-    summed = torch.zeros(uniq.shape, dtype=torch.float64, device=key.device)
-    summed.index_add_(0, inverse, vals[used].double())
-    return uniq // n, uniq % n, (summed * scale).to(torch.float32)
-
-
 def _expand_queries(
     cols: torch.Tensor, vals: torch.Tensor, nearest: torch.Tensor, k2: int, chunk_size: int
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Local query expansion: each V row replaced by the mean of the V rows of its k2 nearest
-    (itself included), as COO entries sorted by row then col; k2 = 1 keeps V as it is."""
+    (itself included), as COO entries (rows, cols, vals) sorted by row then col; k2 = 1 keeps V
+    as it is. Each chunk's rows are summed into a dense (chunk_size, N) float32 buffer (as the
+    public code's float32 mean sums them), then read back where nonzero: the weights are
+    positive, so a zero is an entry no neighbour has."""
     n = cols.shape[0]
     dev = cols.device
+    used = cols < n
     if k2 == 1:
         rows = torch.arange(n, device=dev)[:, None].expand_as(cols)
-        used = cols < n
         return rows[used], cols[used], vals[used]
     k = min(k2, n)
+    safe_cols = torch.where(used, cols, 0)  # unused entries add 0 to column 0
     parts = []
     for lo in range(0, n, chunk_size):
         nbr = nearest[lo : lo + chunk_size, :k]  # (c, k)
         c = nbr.shape[0]
-        rows = torch.arange(lo, lo + c, device=dev)[:, None].expand(c, k * cols.shape[1])
-        parts.append(_coalesce_rows(rows, cols[nbr].flatten(1), vals[nbr].flatten(1), n, 1 / k))
+        at = torch.arange(c, device=dev)[:, None] * n + safe_cols[nbr].flatten(1)  # (c, k * W)
+        dense = torch.zeros(c * n, dtype=torch.float32, device=dev)
+        dense.index_add_(0, at.flatten(), vals[nbr].flatten())
+        flat = dense.nonzero().squeeze(1)  # row-major: sorted by row, then col
+        parts.append((flat // n + lo, flat % n, dense[flat] / k))
     return tuple(torch.cat(p) for p in zip(*parts, strict=True))  # type: ignore[return-value]
 
 
@@ -990,16 +984,22 @@ def k_reciprocal_rerank(
         e0, e1 = int(q_start[lo]), int(q_start[hi])
         col, val, row = q_cols[e0:e1], q_vals[e0:e1], q_rows[e0:e1] - lo
         count = g_count[col]  # (E,) gallery entries sharing each query entry's column
-        src = torch.repeat_interleave(torch.arange(e1 - e0, device=dev), count)  # (P,)
-        at = torch.arange(src.shape[0], device=dev) - (torch.cumsum(count, 0) - count)[src]
-        at += g_start[col][src]
+        # Pair p of entry e reads gallery entry g_start[col_e] + (p - first pair of e).
+        shift = g_start[col] - (torch.cumsum(count, 0) - count)  # (E,)
+        at = torch.repeat_interleave(shift, count)  # (P,)
+        at += torch.arange(at.shape[0], device=dev)
+        dest = torch.repeat_interleave(row * n_g, count) + g_rows[at]  # (P,) flat (i, j)
+        low = torch.minimum(torch.repeat_interleave(val, count), g_vals[at])  # (P,)
         shared = torch.zeros((hi - lo) * n_g, dtype=torch.float32, device=dev)
-        shared.index_add_(0, row[src] * n_g + g_rows[at], torch.minimum(val[src], g_vals[at]))
+        shared.index_add_(0, dest, low)
+        del at, dest, low
         shared = shared.view(hi - lo, n_g)
-        jaccard = 1.0 - shared / (2.0 - shared)
-        base = _squared(qg[lo:hi]).div_(_safe(peak[lo:hi])[:, None])  # B[i, Q + j]
-        # 6. The blend, as the public code rounds it (float32 throughout).
-        out[lo:hi] = jaccard * (1.0 - lambda_) + base * lambda_
+        # In place, the public code's float32 operations in its order (-x + 1 is 1 - x):
+        jaccard = shared.div_(2.0 - shared).neg_().add_(1.0)  # 1 - s / (2 - s)
+        base = _base_rows(qg[lo:hi], peak[lo:hi])  # B[i, Q + j]
+        # 6. The blend: (1 - lambda_) Jaccard + lambda_ base.
+        out[lo:hi] = jaccard.mul_(1.0 - lambda_).add_(base.mul_(lambda_))
+        del shared, jaccard, base
         lo = hi
     return out
 
