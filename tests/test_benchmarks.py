@@ -1,8 +1,8 @@
 """Every benchmark script still runs: each with ``--smoke-test``, in a subprocess.
 
 No timing is asserted (benchmarks print ratios; RESULTS.md keeps them). The two scripts that
-run studies connect to one local Ray started here (``RAY_ADDRESS``) instead of starting their
-own, which keeps the whole check near a minute on 2 busy cores.
+run studies connect to the session's local Ray (``RAY_ADDRESS``, ``ray_local`` in
+tests/conftest.py) instead of starting their own.
 """
 
 from __future__ import annotations
@@ -19,21 +19,10 @@ SCRIPTS = sorted((ROOT / "benchmarks").glob("bench_*.py"))
 TIMEOUT_S = 180  # a hang, not a slow machine, should fail the test
 
 
-@pytest.fixture(scope="module")
-def ray_address():
-    import ray
-
-    started = not ray.is_initialized()
-    if started:
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield ray.get_runtime_context().gcs_address
-    if started:
-        ray.shutdown()
-
-
+@pytest.mark.slow  # a subprocess per script: about 5 minutes on 2 cores
 @pytest.mark.parametrize("script", SCRIPTS, ids=[p.stem for p in SCRIPTS])
-def test_benchmark_smoke_test_runs(script, ray_address, tmp_path):
-    env = {**os.environ, "RAY_ADDRESS": ray_address}
+def test_benchmark_smoke_test_runs(script, ray_local, tmp_path):
+    env = {**os.environ, "RAY_ADDRESS": ray_local.get_runtime_context().gcs_address}
     out = subprocess.run(
         [sys.executable, str(script), "--smoke-test"],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=TIMEOUT_S,

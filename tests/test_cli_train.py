@@ -10,23 +10,20 @@ import pytest
 from mlflow import MlflowClient
 
 from a3m.cli import main
-from a3m.data.synthetic import write_synthetic
 
 
 @pytest.fixture(scope="module")
-def cub_root(tmp_path_factory):
-    out = tmp_path_factory.mktemp("cub")
-    return write_synthetic("cub", out, seed=0, num_classes=4, images_per_class=8, image_size=64)
+def cub_root(synthetic_copy):
+    return synthetic_copy("cub", seed=0, num_classes=4, images_per_class=8, image_size=64)
 
 
-def test_train_writes_results_and_logs_to_mlflow(cub_root, tmp_path, capsys):
+def test_train_writes_results_and_logs_to_mlflow(mlflow_uri, cub_root, tmp_path, capsys):
     out = tmp_path / "run"
-    uri = f"sqlite:///{tmp_path}/mlflow.db"
     code = main([
         "train", "--dataset", "cub", "--data-root", str(cub_root), "--backbone", "tiny",
         "--d", "16", "--input-size", "64x64", "--epochs", "2", "--lr-drop-epochs", "1",
         "--num-workers", "0", "--alpha", "0.3", "--no-bbox-crop", "--quiet",
-        "--out", str(out), "--tracking-uri", uri, "--experiment", "cli",
+        "--out", str(out), "--tracking-uri", mlflow_uri, "--experiment", "cli",
     ])  # fmt: skip
     assert code == 0
     printed = capsys.readouterr().out
@@ -39,7 +36,7 @@ def test_train_writes_results_and_logs_to_mlflow(cub_root, tmp_path, capsys):
     config = json.loads((out / "config.json").read_text())
     assert config["alpha"] == 0.3 and config["bbox_crop"] is False
 
-    client = MlflowClient(uri)
+    client = MlflowClient(mlflow_uri)
     (run,) = client.search_runs([client.get_experiment_by_name("cli").experiment_id])
     assert run.info.status == "FINISHED" and run.data.params["alpha"] == "0.3"
     assert [m.step for m in client.get_metric_history(run.info.run_id, "accuracy")] == [1, 2]
@@ -47,7 +44,8 @@ def test_train_writes_results_and_logs_to_mlflow(cub_root, tmp_path, capsys):
     # the same tracker as a study's trials: the leaderboard ranks a3m train's runs too
     board = tmp_path / "lb.csv"
     assert (
-        main(["leaderboard", "--experiment", "cli", "-o", str(board), "--tracking-uri", uri]) == 0
+        main(["leaderboard", "--experiment", "cli", "-o", str(board), "--tracking-uri", mlflow_uri])
+        == 0
     )
     assert pd.read_csv(board).loc[0, "n_runs"] == 1
 
@@ -89,9 +87,8 @@ def test_train_user_errors_are_one_line(cub_root, tmp_path, capsys):
     assert code == 1 and image.name in err and len(err.strip().splitlines()) == 1
 
 
-def test_leaderboard_from_mlflow(tmp_path, capsys):
-    uri = f"sqlite:///{tmp_path}/mlflow.db"
-    client = MlflowClient(uri)
+def test_leaderboard_from_mlflow(mlflow_uri, tmp_path, capsys):
+    client = MlflowClient(mlflow_uri)
     exp = client.create_experiment("study")
     parent = client.create_run(exp).info.run_id
     for i, (alpha, seed, acc) in enumerate([(0.1, 0, 0.5), (0.1, 1, 0.7), (0.5, 0, 0.9)]):
@@ -104,7 +101,8 @@ def test_leaderboard_from_mlflow(tmp_path, capsys):
         client.set_terminated(run)
     out = tmp_path / "lb.csv"
     assert (
-        main(["leaderboard", "--experiment", "study", "-o", str(out), "--tracking-uri", uri]) == 0
+        main(["leaderboard", "--experiment", "study", "-o", str(out), "--tracking-uri", mlflow_uri])
+        == 0
     )
     table = pd.read_csv(out)
     assert list(table["alpha"]) == [0.5, 0.1]  # best first
@@ -112,30 +110,34 @@ def test_leaderboard_from_mlflow(tmp_path, capsys):
     assert row["n_runs"] == 2 and row["accuracy_mean"] == pytest.approx(0.6)
     # 95% CI of the mean of (0.5, 0.7): t(0.975, 1) * s / sqrt(2) = 12.706 * 0.1414 / 1.414
     assert row["accuracy_ci95"] == pytest.approx(12.7062 * 0.1, rel=1e-3)
-    assert main(["leaderboard", "--experiment", "nope", "-o", str(out), "--tracking-uri", uri]) == 2
+    assert (
+        main(["leaderboard", "--experiment", "nope", "-o", str(out), "--tracking-uri", mlflow_uri])
+        == 2
+    )
     assert "no MLflow experiment 'nope'" in capsys.readouterr().err
 
 
-def test_dashboard_command_reports_a_missing_experiment(tmp_path, capsys):
-    uri = f"sqlite:///{tmp_path}/mlflow.db"
-    MlflowClient(uri).create_experiment("other")
-    assert main(["dashboard", "--experiment", "nope", "--tracking-uri", uri]) == 2
+def test_dashboard_command_reports_a_missing_experiment(mlflow_uri, capsys):
+    MlflowClient(mlflow_uri).create_experiment("other")
+    assert main(["dashboard", "--experiment", "nope", "--tracking-uri", mlflow_uri]) == 2
     assert "nope" in capsys.readouterr().err
 
 
-def test_each_epoch_is_in_mlflow_once_it_is_checkpointed(cub_root, tmp_path, monkeypatch):
+def test_each_epoch_is_in_mlflow_once_it_is_checkpointed(
+    mlflow_uri, cub_root, tmp_path, monkeypatch
+):
     # a3m train checkpoints every epoch and --resume goes on from the last checkpoint: an epoch
     # still waiting to be sent when the process dies would be missing for good
     import a3m.train
     from a3m.study import tracking
 
     monkeypatch.setattr(tracking, "LOG_EVERY_S", 3600.0)  # a study's trials would wait
-    uri, real_fit, seen = f"sqlite:///{tmp_path}/mlflow.db", a3m.train.fit, []
+    real_fit, seen = a3m.train.fit, []
 
     def fit(cfg, out, *, callback, **kwargs):
         def spy(result):
             callback(result)
-            client = MlflowClient(uri)
+            client = MlflowClient(mlflow_uri)
             (run,) = client.search_runs([client.get_experiment_by_name("e").experiment_id])
             seen.append([m.step for m in client.get_metric_history(run.info.run_id, "epoch")])
 
@@ -146,7 +148,7 @@ def test_each_epoch_is_in_mlflow_once_it_is_checkpointed(cub_root, tmp_path, mon
         "train", "--dataset", "cub", "--data-root", str(cub_root), "--backbone", "tiny",
         "--d", "16", "--input-size", "64x64", "--epochs", "3", "--lr-drop-epochs", "1",
         "--num-workers", "0", "--no-bbox-crop", "--quiet", "--out", str(tmp_path / "run"),
-        "--tracking-uri", uri, "--experiment", "e",
+        "--tracking-uri", mlflow_uri, "--experiment", "e",
     ])  # fmt: skip
     assert code == 0
     assert seen == [[1], [1, 2], [1, 2, 3]]

@@ -208,9 +208,11 @@ SPEC = StudySpec("prov", "two points", base={"dataset": "cub", "variant": "a3m",
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory) -> str:
-    """One SQLite store for the module (its schema set up once), an experiment per test."""
-    return f"sqlite:///{tmp_path_factory.mktemp('store')}/mlflow.db"
+def store(tmp_path_factory, mlflow_template) -> str:
+    """One SQLite store for the module, an experiment per test."""
+    path = tmp_path_factory.mktemp("store") / "mlflow.db"
+    shutil.copyfile(mlflow_template, path)
+    return f"sqlite:///{path}"
 
 
 @pytest.fixture

@@ -154,12 +154,13 @@ def _classification_metrics(base: float, seed: int) -> dict[str, float]:
 
 
 @pytest.fixture(scope="session")
-def tiny_store(tmp_path_factory) -> TinyStore:
-    """Three experiments in one SQLite store (created once: MLflow's migrations take seconds)."""
+def tiny_store(tmp_path_factory, mlflow_template) -> TinyStore:
+    """Three experiments in one SQLite store (created once per session)."""
     import optuna
     from mlflow import MlflowClient
 
     root = tmp_path_factory.mktemp("mlflow")
+    shutil.copyfile(mlflow_template, root / "mlflow.db")
     uri = f"sqlite:///{root}/mlflow.db"
     client = MlflowClient(uri)
     shared = {"dataset": "cub", "backbone": "tiny", "synthetic": True, "d": 16, "epochs": 2,
@@ -217,14 +218,3 @@ def tiny_store(tmp_path_factory) -> TinyStore:
     client.set_terminated(parent, status="FAILED")
     shutil.rmtree(root / "pngs")
     return TinyStore(root, uri, "mixed-synthetic", "search-synthetic", "empty-synthetic", failed)
-
-
-@pytest.fixture(scope="session")
-def ray_local():
-    """A local Ray with 2 CPUs (as tests/study's) for the end-to-end study test."""
-    import ray
-
-    if not ray.is_initialized():
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield ray
-    ray.shutdown()

@@ -77,32 +77,31 @@ def test_diagnostics_figure_says_why_it_is_empty(runs):
     assert "none of these runs" in fig.layout.annotations[0].text
 
 
-def test_diagnostics_history_reads_every_epoch(tmp_path):
+def test_diagnostics_history_reads_every_epoch(mlflow_uri, tmp_path):
     from mlflow import MlflowClient
 
     from a3m.study.tracking import RunTracker
 
-    uri = f"sqlite:///{tmp_path}/mlflow.db"
-    client = MlflowClient(uri)
+    client = MlflowClient(mlflow_uri)
     exp = client.create_experiment("diag", artifact_location=str(tmp_path / "art"))
     parent = client.create_run(exp).info.run_id
-    tracker = RunTracker.for_trial(uri, exp, parent, "t00001")
+    tracker = RunTracker.for_trial(mlflow_uri, exp, parent, "t00001")
     tracker.start()
     for epoch in (1, 2, 3):  # as the trainable logs fit's epoch rows
         row = {"epoch": epoch, "train_loss": 1.0 / epoch, "diag/m_k_mean": 0.1 * epoch}
         tracker.log_epoch(epoch, row | {"diag/grad_norm/total": 2.0 * epoch})
     tracker.finish()
 
-    by_run = diagnostics_history(None, uri, [tracker.run_id])
+    by_run = diagnostics_history(None, mlflow_uri, [tracker.run_id])
     assert list(by_run.columns) == list(DIAGNOSTICS_COLUMNS)
     assert sorted(by_run["metric"].unique()) == ["diag/grad_norm/total", "diag/m_k_mean"]
     m_k = by_run[by_run["metric"] == "diag/m_k_mean"]
     assert m_k["epoch"].tolist() == [1, 2, 3]
     np.testing.assert_allclose(m_k["value"], [0.1, 0.2, 0.3])
-    by_experiment = diagnostics_history("diag", uri, metrics=["diag/m_k_mean"])
+    by_experiment = diagnostics_history("diag", mlflow_uri, metrics=["diag/m_k_mean"])
     pd.testing.assert_frame_equal(by_experiment, m_k.reset_index(drop=True))
     with pytest.raises(ValueError, match="experiment or the run ids"):
-        diagnostics_history(None, uri)
+        diagnostics_history(None, mlflow_uri)
 
 
 def test_the_report_has_a_diagnostics_section_when_runs_logged_them(runs):

@@ -20,8 +20,8 @@ def _store(uri: str, tmp_path) -> tuple[MlflowClient, list[str]]:
     return client, ids
 
 
-def test_sql_stores_read_one_metric_of_many_runs_in_one_query(tmp_path, monkeypatch):
-    client, ids = _store(f"sqlite:///{tmp_path}/mlflow.db", tmp_path)
+def test_sql_stores_read_one_metric_of_many_runs_in_one_query(mlflow_uri, tmp_path, monkeypatch):
+    client, ids = _store(mlflow_uri, tmp_path)
     asked = []
     monkeypatch.setattr(client, "get_metric_history", lambda *a: asked.append(a) or [])
 

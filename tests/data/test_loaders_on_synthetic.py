@@ -6,10 +6,7 @@ import numpy as np
 import pytest
 
 from a3m.data import IGNORE_INDEX, build_dataset, check_dataset, dataset_splits
-
-synthetic = pytest.importorskip("a3m.data.synthetic")
-if not hasattr(synthetic, "write_synthetic"):
-    pytest.skip("a3m.data.synthetic.write_synthetic is not written yet", allow_module_level=True)
+from a3m.data.synthetic import write_synthetic
 
 FORMAT_OF = {"cub": "cub", "cub_retrieval": "cub", "market1501": "market1501"}
 FORMAT_OF |= {"compcars": "compcars", "cars196": "cars196"}
@@ -22,7 +19,7 @@ def synthetic_roots(tmp_path_factory):
     roots = {}
     for fmt in sorted(set(FORMAT_OF.values())):
         out = tmp_path_factory.mktemp(f"synthetic_{fmt}")
-        roots[fmt] = synthetic.write_synthetic(
+        roots[fmt] = write_synthetic(
             fmt, out, seed=0, num_classes=NUM_CLASSES, images_per_class=4, image_size=48
         )
     return roots

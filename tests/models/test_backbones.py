@@ -8,8 +8,13 @@ import torchvision
 
 from a3m.models import BACKBONES, backbone_spec, create_backbone
 
+LARGE = {"resnet101", "resnet152", "inception_v3", "vgg16", "vgg16_bn"}
+"""Seconds each to build and run on CPU: in the full suite only."""
 
-@pytest.mark.parametrize("name", BACKBONES)
+
+@pytest.mark.parametrize(
+    "name", [pytest.param(n, marks=pytest.mark.slow) if n in LARGE else n for n in BACKBONES]
+)
 def test_backbone_channels_and_minimum_input(name):
     torch.manual_seed(0)
     backbone = create_backbone(name).eval()

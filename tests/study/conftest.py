@@ -1,18 +1,9 @@
-"""A local Ray with 2 CPUs shared by the study tests, and a synthetic-data cache per session."""
+"""A synthetic-data cache per session and a study's flags per test (the local Ray they run
+on: ``ray_local`` in tests/conftest.py)."""
 
 from __future__ import annotations
 
 import pytest
-
-
-@pytest.fixture(scope="session")
-def ray_local():
-    import ray
-
-    if not ray.is_initialized():
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield ray
-    ray.shutdown()
 
 
 @pytest.fixture(scope="session")

@@ -68,6 +68,7 @@ def test_a_folder_without_the_dataset_is_named_with_the_check_command(tmp_path):
         check_data(tmp_path, ["compcars"])
 
 
+@pytest.mark.slow  # a subprocess that imports the study stack
 def test_wrong_data_root_exits_2_in_seconds_without_traceback(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     t0 = time.perf_counter()
@@ -93,6 +94,7 @@ get_or_create_experiment(client, sys.argv[2])
 """
 
 
+@pytest.mark.slow  # two processes that each set up MLflow's tables
 def test_two_processes_set_up_a_new_sqlite_store_together(tmp_path):
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     procs = [

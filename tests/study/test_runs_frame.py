@@ -17,9 +17,8 @@ from a3m.study.leaderboard import leaderboard
 from a3m.study.runs import runs_frame
 
 
-def test_runs_frame_reads_every_page_in_mlflow_layout(tmp_path, monkeypatch):
-    uri = f"sqlite:///{tmp_path}/mlflow.db"
-    client = MlflowClient(uri)
+def test_runs_frame_reads_every_page_in_mlflow_layout(mlflow_uri, tmp_path, monkeypatch):
+    client = MlflowClient(mlflow_uri)
     exp = client.create_experiment("study", artifact_location=str(tmp_path / "art"))
     parent = client.create_run(exp).info.run_id  # a study's parent run: not a training run
     for i in range(5):
@@ -34,9 +33,9 @@ def test_runs_frame_reads_every_page_in_mlflow_layout(tmp_path, monkeypatch):
         client.set_terminated(run.info.run_id, "FAILED" if i == 4 else "FINISHED")
     monkeypatch.setattr(runs_module, "RUNS_PER_PAGE", 2)  # 6 runs: 3 pages
 
-    frame = runs_frame("study", uri)
+    frame = runs_frame("study", mlflow_uri)
 
-    mlflow.set_tracking_uri(uri)
+    mlflow.set_tracking_uri(mlflow_uri)
     expected = mlflow.search_runs([exp], output_format="pandas")
     expected = expected[expected["run_id"] != parent].reset_index(drop=True)
     assert sorted(frame.columns) == sorted(expected.columns)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from a3m import stats
 from a3m.sequential import Inference, SequentialDesign
 from a3m.study.seeds import matches, open_configurations, seed_schedule
 from a3m.study.tracking import canonical
@@ -51,18 +50,17 @@ def test_matches_compares_canonical_values():
     assert not matches({"variant": "a3m", "alpha": 0.3}, configs)
 
 
-def test_the_study_inference_is_read_back_from_its_parent_run(tmp_path):
+def test_the_study_inference_is_read_back_from_its_parent_run(mlflow_uri):
     from mlflow import MlflowClient
 
     from a3m.study.runs import study_inference
 
-    uri = f"sqlite:///{tmp_path}/mlflow.db"
-    client = MlflowClient(uri)
+    client = MlflowClient(mlflow_uri)
     exp = client.create_experiment("auto")
-    assert study_inference("auto", uri) == Inference()  # no study yet
+    assert study_inference("auto", mlflow_uri) == Inference()  # no study yet
     client.create_run(exp, tags={"a3m.study": "auto", "a3m.verdict_alpha": "0.025"})
-    assert study_inference("auto", uri) == Inference(alpha=0.025)  # a parent run of before
+    assert study_inference("auto", mlflow_uri) == Inference(alpha=0.025)  # a parent run of before
     auto = Inference(design=SequentialDesign((3, 5, 8, 12)), min_effect=0.01)
     client.create_run(exp, tags={"a3m.study": "auto", "a3m.inference": auto.to_json()})
-    assert study_inference("auto", uri) == auto
-    assert study_inference("missing", uri) == Inference()
+    assert study_inference("auto", mlflow_uri) == auto
+    assert study_inference("missing", mlflow_uri) == Inference()

@@ -17,8 +17,8 @@ from a3m.study.tracking import (
 )
 
 
-def test_experiments_open_on_their_training_runs(tmp_path):
-    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+def test_experiments_open_on_their_training_runs(mlflow_uri):
+    client = MlflowClient(mlflow_uri)
     new = get_or_create_experiment(client, "new")
     assert client.get_experiment(new).tags["mlflow.experimentKind"] == "custom_model_development"
     old = client.create_experiment("old")  # made before: tagged when next used
@@ -26,23 +26,22 @@ def test_experiments_open_on_their_training_runs(tmp_path):
     assert EXPERIMENT_KIND.items() <= client.get_experiment(old).tags.items()
 
 
-def test_a_single_run_is_found_again_by_its_folder(tmp_path):
-    uri = f"sqlite:///{tmp_path}/mlflow.db"
-    first = RunTracker.for_single_run(uri, "single", tmp_path / "run")
+def test_a_single_run_is_found_again_by_its_folder(mlflow_uri, tmp_path):
+    first = RunTracker.for_single_run(mlflow_uri, "single", tmp_path / "run")
     first.log_epoch(1, {"accuracy": 0.5})
     first.finish("FAILED", "RuntimeError: boom")
-    again = RunTracker.for_single_run(uri, "single", tmp_path / "run")  # a3m train --resume
+    again = RunTracker.for_single_run(mlflow_uri, "single", tmp_path / "run")  # a3m train --resume
     assert again.run_id == first.run_id and again.logged_epochs == {1}
     again.start()
-    run = MlflowClient(uri).get_run(again.run_id)
+    run = MlflowClient(mlflow_uri).get_run(again.run_id)
     assert run.info.status == "RUNNING" and ERROR_TAG not in run.data.tags
     assert run.data.tags["a3m.retries"] == "1" and "boom" in run.data.tags["a3m.retried_after"]
-    other = RunTracker.for_single_run(uri, "single", tmp_path / "other")
+    other = RunTracker.for_single_run(mlflow_uri, "single", tmp_path / "other")
     assert other.run_id != first.run_id
 
 
-def test_a_failure_keeps_its_reason_cut_and_without_credentials(tmp_path):
-    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+def test_a_failure_keeps_its_reason_cut_and_without_credentials(mlflow_uri):
+    client = MlflowClient(mlflow_uri)
     run = client.create_run(get_or_create_experiment(client, "e")).info.run_id
     finish_run(client, run, "FAILED", error="x postgresql://u:SECRET@db/o " + "y" * 9000)
     tags = client.get_run(run).data.tags
@@ -52,13 +51,14 @@ def test_a_failure_keeps_its_reason_cut_and_without_credentials(tmp_path):
     assert client.get_run(run).info.status == "FAILED"
 
 
-def test_quick_epochs_go_together_and_none_is_lost_at_the_end(tmp_path, monkeypatch):
+def test_quick_epochs_go_together_and_none_is_lost_at_the_end(mlflow_uri, tmp_path, monkeypatch):
     monkeypatch.setattr(tracking, "LOG_EVERY_S", 3600.0)
-    uri = f"sqlite:///{tmp_path}/mlflow.db"
-    tracker = RunTracker.for_single_run(uri, "quick", tmp_path / "run")
+    tracker = RunTracker.for_single_run(mlflow_uri, "quick", tmp_path / "run")
 
     def steps() -> list[int]:
-        return [m.step for m in MlflowClient(uri).get_metric_history(tracker.run_id, "accuracy")]
+        return [
+            m.step for m in MlflowClient(mlflow_uri).get_metric_history(tracker.run_id, "accuracy")
+        ]
 
     for epoch in (1, 2, 3):
         assert tracker.log_epoch(epoch, {"accuracy": epoch / 10})
@@ -69,15 +69,16 @@ def test_quick_epochs_go_together_and_none_is_lost_at_the_end(tmp_path, monkeypa
     tracker.log_epoch(4, {"accuracy": 0.4})
     tracker.finish("FAILED", "RuntimeError: boom")
     assert steps() == [1, 2, 3, 4]
-    history = MlflowClient(uri).get_metric_history(tracker.run_id, "accuracy")
+    history = MlflowClient(mlflow_uri).get_metric_history(tracker.run_id, "accuracy")
     assert [m.value for m in history] == [0.1, 0.2, 0.3, 0.4]
 
 
-def test_a_dataset_another_trial_just_inserted_is_linked_not_an_error(tmp_path, monkeypatch):
+def test_a_dataset_another_trial_just_inserted_is_linked_not_an_error(
+    mlflow_uri, tmp_path, monkeypatch
+):
     from mlflow.exceptions import RestException
 
-    uri = f"sqlite:///{tmp_path}/mlflow.db"
-    tracker = RunTracker.for_single_run(uri, "race", tmp_path / "run")
+    tracker = RunTracker.for_single_run(mlflow_uri, "race", tmp_path / "run")
     real, calls = tracker.client.log_inputs, []
 
     def refused(message: str):
@@ -92,7 +93,7 @@ def test_a_dataset_another_trial_just_inserted_is_linked_not_an_error(tmp_path, 
     duplicate = '(psycopg.errors.UniqueViolation) duplicate key value violates "dataset_pk"'
     monkeypatch.setattr(tracker.client, "log_inputs", refused(duplicate))
     tracker.log_dataset("cub", "abc123", tmp_path)
-    inputs = MlflowClient(uri).get_run(tracker.run_id).inputs.dataset_inputs
+    inputs = MlflowClient(mlflow_uri).get_run(tracker.run_id).inputs.dataset_inputs
     assert [(i.dataset.name, i.dataset.digest) for i in inputs] == [("cub", "abc123")]
     assert len(calls) == 2
 
@@ -103,27 +104,25 @@ def test_a_dataset_another_trial_just_inserted_is_linked_not_an_error(tmp_path, 
     assert len(calls) == 1
 
 
-def test_a_stopped_trial_leaves_a_run_the_driver_ended_as_it_is(tmp_path):
-    uri = f"sqlite:///{tmp_path}/mlflow.db"
-    tracker = RunTracker.for_single_run(uri, "late", tmp_path / "run")
+def test_a_stopped_trial_leaves_a_run_the_driver_ended_as_it_is(mlflow_uri, tmp_path):
+    tracker = RunTracker.for_single_run(mlflow_uri, "late", tmp_path / "run")
     tracker.start()
     # the driver's reconciling after a Ctrl-C, before the stopped trial's last report
-    finish_run(MlflowClient(uri), tracker.run_id, "KILLED", force=True)
+    finish_run(MlflowClient(mlflow_uri), tracker.run_id, "KILLED", force=True)
     tracker.finish("FINISHED", force=False)  # what the trial does when Tune stops it
-    assert MlflowClient(uri).get_run(tracker.run_id).info.status == "KILLED"
+    assert MlflowClient(mlflow_uri).get_run(tracker.run_id).info.status == "KILLED"
     tracker.finish("FINISHED")  # forced: the trial's own end
-    assert MlflowClient(uri).get_run(tracker.run_id).info.status == "FINISHED"
+    assert MlflowClient(mlflow_uri).get_run(tracker.run_id).info.status == "FINISHED"
 
 
-def test_a_finished_run_hands_tune_its_last_score(tmp_path):
+def test_a_finished_run_hands_tune_its_last_score(mlflow_uri, tmp_path):
     import math
 
-    uri = f"sqlite:///{tmp_path}/mlflow.db"
-    tracker = RunTracker.for_single_run(uri, "done", tmp_path / "run")
+    tracker = RunTracker.for_single_run(mlflow_uri, "done", tmp_path / "run")
     tracker.log_epoch(1, {"score": 0.25})
     tracker.log_epoch(2, {"score": 0.5})
     tracker.finish()
     # what a trial found complete in MLflow reports to Tune instead of training again
-    found = RunTracker.for_single_run(uri, "done", tmp_path / "run")
+    found = RunTracker.for_single_run(mlflow_uri, "done", tmp_path / "run")
     last = found.last_metrics(("score", "val_score"))
     assert last["score"] == 0.5 and math.isnan(last["val_score"])
