@@ -402,14 +402,13 @@ def test_map_at_r_matches_reference(metric, seed, n, integer):
 
 
 def test_retrieval_evaluate_includes_map_at_r():
-    rng = np.random.default_rng(8)
+    # its keys and the case of separated classes: test_metrics.py's test_retrieval_evaluate_keys
+    rng = np.random.default_rng(3)
     labels = np.repeat(np.arange(3), 5)
-    x = rng.normal(size=(3, 4))[labels] * 10 + rng.normal(size=(15, 4))
+    x = rng.normal(size=(15, 4)) + labels[:, None]  # classes that overlap: MAP@R below 1
     out = retrieval_evaluate(x, labels)
-    assert list(out) == ["recall_at_1", "recall_at_2", "recall_at_4", "recall_at_8", "nmi",
-                         "map_at_r"]  # fmt: skip
-    assert out["map_at_r"] == pytest.approx(1.0)
     assert out["map_at_r"] == pytest.approx(map_at_r_reference(x, labels))
+    assert 0 < out["map_at_r"] < 1
 
 
 # ----------------------------------------------------------------------------- where they show

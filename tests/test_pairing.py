@@ -3,12 +3,13 @@ flips, order) and starts from the same backbone, so their difference is the vari
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 import torch
 
 import a3m.train as train_module
 from a3m.config import RunConfig
-from a3m.data.synthetic import write_synthetic
 from a3m.models import VARIANTS
 from a3m.train import fit
 
@@ -18,9 +19,8 @@ NAMES = list(VARIANTS)  # the registry's names, Baseline-1 first
 
 
 @pytest.fixture(scope="module")
-def cub_root(tmp_path_factory):
-    out = tmp_path_factory.mktemp("cub")
-    return write_synthetic("cub", out, seed=0, num_classes=4, images_per_class=8, image_size=64)
+def cub_root(synthetic_copy):
+    return synthetic_copy("cub", seed=0, num_classes=4, images_per_class=8, image_size=64)
 
 
 class _Recording:
@@ -65,21 +65,11 @@ def _recorded_fit(cfg: RunConfig, out, monkeypatch) -> dict:
     return record
 
 
-def _config(root, **changes) -> RunConfig:
-    base = dict(
-        dataset="cub",
-        data_root=str(root),
-        backbone="tiny",
-        d=16,
-        input_size=(64, 64),
-        epochs=2,
-        eval_every=2,
-        lr_drop_epochs=0,
-        batch_size=4,
-        lr=0.01,
-        num_workers=0,
-    )
-    return RunConfig(**(base | changes))
+@pytest.fixture(scope="module")
+def config(tiny_run):
+    """The shared tiny run, 2 epochs in batches of 4, evaluated once."""
+    return functools.partial(tiny_run, epochs=2, eval_every=2, lr_drop_epochs=0, batch_size=4,
+                             lr=0.01)  # fmt: skip
 
 
 def _same_batches(a: list[dict], b: list[dict]) -> bool:
@@ -90,14 +80,14 @@ def _same_batches(a: list[dict], b: list[dict]) -> bool:
 
 
 @pytest.fixture(scope="module")
-def runs(cub_root, tmp_path_factory):
+def runs(cub_root, config, tmp_path_factory):
     """One short fit per variant on seed 0, and Baseline-1 on seed 1."""
     with pytest.MonkeyPatch.context() as monkeypatch:
         out = tmp_path_factory.mktemp("runs")
         by_variant = {
-            v: _recorded_fit(_config(cub_root, variant=v), out / v, monkeypatch) for v in VARIANTS
+            v: _recorded_fit(config(cub_root, variant=v), out / v, monkeypatch) for v in VARIANTS
         }
-        other_seed = _recorded_fit(_config(cub_root, seed=1), out / "seed1", monkeypatch)
+        other_seed = _recorded_fit(config(cub_root, seed=1), out / "seed1", monkeypatch)
     return by_variant, other_seed
 
 
@@ -146,8 +136,8 @@ def test_augmentation_changes_with_the_epoch(runs):
     assert shared and any(not torch.equal(first[i], second[i]) for i in shared)
 
 
-def test_workers_give_the_same_batches(cub_root, tmp_path, monkeypatch, runs):
+def test_workers_give_the_same_batches(cub_root, config, tmp_path, monkeypatch, runs):
     """Augmentation does not depend on which process draws it."""
-    cfg = _config(cub_root, variant=NAMES[0], num_workers=2)
+    cfg = config(cub_root, variant=NAMES[0], num_workers=2)
     record = _recorded_fit(cfg, tmp_path / "workers", monkeypatch)
     assert _same_batches(record["batches"], runs[0][NAMES[0]]["batches"])

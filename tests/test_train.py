@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import pickle
 import shutil
 
@@ -29,28 +30,17 @@ from a3m.train import (
 
 
 @pytest.fixture(scope="module")
-def cub_root(tmp_path_factory):
-    out = tmp_path_factory.mktemp("cub")
-    return write_synthetic("cub", out, seed=0, num_classes=8, images_per_class=16, image_size=64)
+def cub_root(synthetic_copy):
+    return synthetic_copy("cub", seed=0, num_classes=8, images_per_class=16, image_size=64)
 
 
-def small(root, **changes) -> RunConfig:
-    base = dict(
-        dataset="cub",
-        data_root=str(root),
-        backbone="tiny",
-        d=32,
-        input_size=(64, 64),
-        epochs=3,
-        lr_drop_epochs=1,
-        batch_size=16,
-        lr=0.03,
-        num_workers=0,
-    )
-    return RunConfig(**(base | changes))
+@pytest.fixture(scope="session")
+def small(tiny_run):
+    """The shared tiny run, wider (d = 32) and in batches of 16."""
+    return functools.partial(tiny_run, d=32, batch_size=16)
 
 
-def test_training_lowers_loss_and_beats_chance(cub_root, tmp_path):
+def test_training_lowers_loss_and_beats_chance(small, cub_root, tmp_path):
     result = fit(small(cub_root, epochs=8, lr_drop_epochs=2), tmp_path)
     first, last = result.history[0], result.history[-1]
     assert last["train_loss"] < 0.8 * first["train_loss"]
@@ -68,16 +58,6 @@ class Crash(RuntimeError):
     pass
 
 
-@pytest.fixture
-def one_thread():
-    """Bitwise equality needs one intra-op thread: with several, oneDNN's reductions can
-    differ in the last bits between ANY two runs, interrupted or not."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.mark.parametrize(
     "changes",
     [
@@ -86,16 +66,12 @@ def one_thread():
     ],
     ids=["dropout", "workers"],
 )
-def test_resume_equals_uninterrupted_run(cub_root, tmp_path, changes, one_thread):
+def test_resume_equals_uninterrupted_run(
+    small, cub_root, tmp_path, changes, one_thread, stopped_fit
+):
     cfg = small(cub_root, **changes)
     full = fit(cfg, tmp_path / "full")
-
-    def crash_after_first_epoch(result):
-        if result.epoch == 1:
-            raise Crash
-
-    with pytest.raises(Crash):
-        fit(cfg, tmp_path / "stopped", callback=crash_after_first_epoch)
+    stopped_fit(fit, cfg, tmp_path / "stopped", 1, Crash)
     assert load_checkpoint(tmp_path / "stopped" / CHECKPOINT_NAME)["epoch"] == 1
     resumed = fit(cfg, tmp_path / "stopped", resume=tmp_path / "stopped")
     a = torch.load(tmp_path / "full" / CHECKPOINT_NAME, weights_only=True)["model"]
@@ -107,7 +83,7 @@ def test_resume_equals_uninterrupted_run(cub_root, tmp_path, changes, one_thread
     assert resumed.history[-1]["accuracy"] == full.history[-1]["accuracy"]
 
 
-def test_nan_loss_names_epoch_and_step(cub_root, tmp_path):
+def test_nan_loss_names_epoch_and_step(small, cub_root, tmp_path):
     with pytest.raises(NonFiniteLossError, match=r"loss is (nan|inf) at epoch 1, step \d+"):
         fit(small(cub_root, lr=1e12, epochs=1, lr_drop_epochs=0), tmp_path)
 
@@ -157,7 +133,7 @@ def test_windowed_read_still_names_the_first_non_finite_step(sync_every):
         _epoch(_batches(7, nan_step=4), sync_every=sync_every)
 
 
-def test_corrupt_image_fails_with_its_file_name(cub_root, tmp_path):
+def test_corrupt_image_fails_with_its_file_name(small, cub_root, tmp_path):
     root = tmp_path / "copy"
     shutil.copytree(cub_root, root)
     lines = (root / "CUB_200_2011" / "images.txt").read_text().split("\n")
@@ -173,7 +149,7 @@ def test_corrupt_image_fails_with_its_file_name(cub_root, tmp_path):
         fit(small(root, epochs=1, lr_drop_epochs=0), tmp_path / "run")
 
 
-def test_checkpoint_of_another_config_is_refused(cub_root, tmp_path):
+def test_checkpoint_of_another_config_is_refused(small, cub_root, tmp_path):
     fit(small(cub_root, epochs=1, lr_drop_epochs=0), tmp_path)
     with pytest.raises(CheckpointMismatchError, match="variant: checkpoint 'a3m' vs config 'att1'"):
         fit(
@@ -243,7 +219,7 @@ def test_schedules():
         ("cars196", {"recall_at_1", "recall_at_2", "recall_at_4", "recall_at_8", "nmi"}),
     ],
 )
-def test_reid_and_retrieval_protocols(dataset, keys, tmp_path):
+def test_reid_and_retrieval_protocols(small, dataset, keys, tmp_path):
     root = write_synthetic(dataset, tmp_path / "data", num_classes=6, images_per_class=6)
     size = (128, 64) if dataset == "market1501" else (64, 64)
     cfg = small(root, dataset=dataset, input_size=size, epochs=1, lr_drop_epochs=0)
@@ -252,7 +228,7 @@ def test_reid_and_retrieval_protocols(dataset, keys, tmp_path):
     assert all(0 <= row[k] <= 1 for k in keys)
 
 
-def test_attention_examples_are_drawn_from_the_final_model(cub_root, tmp_path):
+def test_attention_examples_are_drawn_from_the_final_model(small, cub_root, tmp_path):
     # With a validation part the drawings use the selected weights (model_best.pt).
     cfg = small(cub_root, epochs=1, lr_drop_epochs=0, val_fraction=0.25)
     result = fit(cfg, tmp_path / "run", attention_images=2)
@@ -275,7 +251,7 @@ def test_auto_workers_feed_a_gpu_with_every_cpu_but_one():
     assert resolve_num_workers(-1, cpu) in (0, 1, 2)  # this process's affinity
 
 
-def test_the_evaluation_batch_changes_how_fast_not_what(cub_root, tmp_path, one_thread):
+def test_the_evaluation_batch_changes_how_fast_not_what(small, cub_root, tmp_path, one_thread):
     default = fit(small(cub_root, epochs=1), tmp_path / "default")
     odd = fit(small(cub_root, epochs=1, eval_batch_size=5), tmp_path / "odd")  # a ragged end
     a, b = default.history[-1], odd.history[-1]
@@ -292,7 +268,7 @@ def test_the_evaluation_batch_changes_how_fast_not_what(cub_root, tmp_path, one_
         small(cub_root, eval_batch_size=-1)
 
 
-def test_compile_mode_reaches_torch_compile(cub_root, tmp_path, monkeypatch):
+def test_compile_mode_reaches_torch_compile(small, cub_root, tmp_path, monkeypatch):
     import a3m.train
 
     modes = []

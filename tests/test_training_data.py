@@ -10,7 +10,6 @@ import torch
 from a3m.config import ConfigError, RunConfig
 from a3m.data.synthetic import write_synthetic
 from a3m.data.training import (
-    SplitPart,
     holdout_split,
     mix_seed,
     shuffle_attribute_labels,
@@ -28,25 +27,8 @@ from a3m.train import (
 
 
 @pytest.fixture(scope="module")
-def cub_root(tmp_path_factory):
-    out = tmp_path_factory.mktemp("cub")
-    return write_synthetic("cub", out, seed=0, num_classes=4, images_per_class=16, image_size=64)
-
-
-def small(root, **changes) -> RunConfig:
-    base = dict(
-        dataset="cub",
-        data_root=str(root),
-        backbone="tiny",
-        d=16,
-        input_size=(64, 64),
-        epochs=3,
-        lr_drop_epochs=1,
-        batch_size=8,
-        lr=0.03,
-        num_workers=0,
-    )
-    return RunConfig(**(base | changes))
+def cub_root(synthetic_copy):
+    return synthetic_copy("cub", seed=0, num_classes=4, images_per_class=16, image_size=64)
 
 
 # -- config ------------------------------------------------------------------------------------
@@ -133,37 +115,33 @@ def test_label_noise_moves_that_share_of_labels_in_its_own_stream():
     assert np.array_equal(shuffle_labels(labels, 0.0, seed=0), labels)
 
 
-def test_label_noise_only_on_the_training_part(cub_root):
-    truth = _true_train(cub_root).dataset.labels
-    cfg = small(cub_root, label_noise=0.5)
+def test_label_noise_only_on_the_training_part(tiny_run, cub_root):
+    truth = build_split(tiny_run(cub_root), "train").dataset.labels
+    cfg = tiny_run(cub_root, label_noise=0.5)
     train, evals, _ = build_datasets(cfg)
     moved = train.labels != truth[train.indices]
     assert 0.35 <= moved.mean() <= 0.5  # (a label may move onto an image of its own class)
     i = int(np.flatnonzero(moved)[0])
     assert train[i][1]["label"] == train.labels[i] != truth[train.indices[i]]
-    assert np.array_equal(evals["test"].labels, build_split(small(cub_root), "test").labels)
+    assert np.array_equal(evals["test"].labels, build_split(tiny_run(cub_root), "test").labels)
     assert np.array_equal(train.dataset.labels, truth)
     with pytest.raises(ConfigError, match="label_noise must be in"):
         cfg.replace(label_noise=2.0)
 
 
 # -- the run's datasets ------------------------------------------------------------------------
-def _true_train(root) -> SplitPart:
-    return build_split(small(root), "train")
-
-
-def test_without_fractions_the_run_trains_on_the_whole_split(cub_root):
-    train, evals, _ = build_datasets(small(cub_root))
+def test_without_fractions_the_run_trains_on_the_whole_split(tiny_run, cub_root):
+    train, evals, _ = build_datasets(tiny_run(cub_root))
     assert VAL_SPLIT not in evals and set(evals) == {"test"}
     full = train.dataset
     assert np.array_equal(train.indices, np.arange(len(full)))
     assert np.array_equal(train.attributes, full.attributes)
     with pytest.raises(ConfigError, match="split 'val' needs val_fraction > 0"):
-        build_split(small(cub_root), VAL_SPLIT)
+        build_split(tiny_run(cub_root), VAL_SPLIT)
 
 
-def test_held_out_part_is_disjoint_stratified_and_seeded(cub_root):
-    cfg = small(cub_root, val_fraction=0.25)
+def test_held_out_part_is_disjoint_stratified_and_seeded(tiny_run, cub_root):
+    cfg = tiny_run(cub_root, val_fraction=0.25)
     train, evals, _ = build_datasets(cfg)
     val = evals[VAL_SPLIT]
     n = len(train.dataset)
@@ -180,9 +158,9 @@ def test_held_out_part_is_disjoint_stratified_and_seeded(cub_root):
     assert val.seed is None and train.seed == cfg.seed
 
 
-def test_attribute_noise_only_on_the_training_part(cub_root):
-    truth = _true_train(cub_root).dataset.attributes
-    cfg = small(cub_root, val_fraction=0.25, attr_label_noise=1.0)
+def test_attribute_noise_only_on_the_training_part(tiny_run, cub_root):
+    truth = build_split(tiny_run(cub_root), "train").dataset.attributes
+    cfg = tiny_run(cub_root, val_fraction=0.25, attr_label_noise=1.0)
     train, evals, _ = build_datasets(cfg)
     true_rows = truth[train.indices]
     noisy = train.attributes
@@ -194,7 +172,7 @@ def test_attribute_noise_only_on_the_training_part(cub_root):
     assert np.array_equal(val.attributes, truth[val.indices])
     assert torch.equal(val[0][1]["attributes"], torch.from_numpy(truth[val.indices[0]]))
     test = evals["test"]
-    assert np.array_equal(test.attributes, build_split(small(cub_root), "test").attributes)
+    assert np.array_equal(test.attributes, build_split(tiny_run(cub_root), "test").attributes)
     # deterministic per seed, and the split's own array untouched
     assert np.array_equal(build_split(cfg, "train").attributes, noisy)
     assert np.array_equal(train.dataset.attributes, truth)
@@ -203,8 +181,8 @@ def test_attribute_noise_only_on_the_training_part(cub_root):
     assert 0.2 <= changed <= 0.5
 
 
-def test_augmentation_is_a_function_of_seed_epoch_and_index(cub_root):
-    train = build_split(small(cub_root), "train", train=True)
+def test_augmentation_is_a_function_of_seed_epoch_and_index(tiny_run, cub_root):
+    train = build_split(tiny_run(cub_root), "train", train=True)
     torch.manual_seed(123)
     first = train[3][0]
     torch.manual_seed(456)  # the global RNG does not matter ...
@@ -222,9 +200,9 @@ def test_augmentation_is_a_function_of_seed_epoch_and_index(cub_root):
 
 
 # -- selection on the held-out part ------------------------------------------------------------
-def test_without_validation_nothing_is_selected(cub_root, tmp_path):
+def test_without_validation_nothing_is_selected(tiny_run, cub_root, tmp_path):
     flags = []
-    result = fit(small(cub_root, epochs=2), tmp_path, callback=lambda r: flags.append(r.is_best))
+    result = fit(tiny_run(cub_root, epochs=2), tmp_path, callback=lambda r: flags.append(r.is_best))
     assert not (tmp_path / BEST_WEIGHTS_NAME).exists()
     assert flags == [False, False]
     assert result.best_metric is None and result.best_epoch is None
@@ -233,14 +211,14 @@ def test_without_validation_nothing_is_selected(cub_root, tmp_path):
     assert result.summary().startswith("final score ")
 
 
-def test_validation_picks_the_best_epoch(cub_root, tmp_path):
+def test_validation_picks_the_best_epoch(tiny_run, cub_root, tmp_path):
     weights, flags = {}, []
 
     def keep(r):
         weights[r.epoch] = load_checkpoint(r.checkpoint)["model"]
         flags.append(r.is_best)
 
-    result = fit(small(cub_root, epochs=4, val_fraction=0.25), tmp_path, callback=keep)
+    result = fit(tiny_run(cub_root, epochs=4, val_fraction=0.25), tmp_path, callback=keep)
     rows = result.history
     assert all(
         {"val_score", "val_accuracy", "val_attr_acc/mean", "score"} <= r.keys() for r in rows
@@ -260,28 +238,12 @@ def test_validation_picks_the_best_epoch(cub_root, tmp_path):
     assert "validation picked epoch" in result.summary()
 
 
-class Crash(RuntimeError):
-    pass
-
-
-@pytest.fixture
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def test_resume_with_a_held_out_part_is_exact(cub_root, tmp_path, one_thread):
-    cfg = small(cub_root, val_fraction=0.25, attr_label_noise=0.5)
+def test_resume_with_a_held_out_part_is_exact(
+    tiny_run, cub_root, tmp_path, one_thread, stopped_fit
+):
+    cfg = tiny_run(cub_root, val_fraction=0.25, attr_label_noise=0.5)
     full = fit(cfg, tmp_path / "full")
-
-    def crash(result):
-        if result.epoch == 2:
-            raise Crash
-
-    with pytest.raises(Crash):
-        fit(cfg, tmp_path / "stopped", callback=crash)
+    stopped_fit(fit, cfg, tmp_path / "stopped", 2)
     resumed = fit(cfg, tmp_path / "stopped", resume=tmp_path / "stopped")
     a = load_checkpoint(tmp_path / "full" / CHECKPOINT_NAME)["model"]
     b = load_checkpoint(tmp_path / "stopped" / CHECKPOINT_NAME)["model"]
@@ -298,9 +260,9 @@ def test_resume_with_a_held_out_part_is_exact(cub_root, tmp_path, one_thread):
         ("cars196", (64, 64), {"val_recall_at_1", "val_recall_at_2"}),
     ],
 )
-def test_reid_and_retrieval_validate_on_held_out_pairs(dataset, size, keys, tmp_path):
+def test_reid_and_retrieval_validate_on_held_out_pairs(tiny_run, dataset, size, keys, tmp_path):
     root = write_synthetic(dataset, tmp_path / "data", num_classes=6, images_per_class=8)
-    cfg = small(
+    cfg = tiny_run(
         root, dataset=dataset, input_size=size, epochs=1, lr_drop_epochs=0, val_fraction=0.5
     )
     _, evals, _ = build_datasets(cfg)

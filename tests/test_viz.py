@@ -100,55 +100,31 @@ def test_numpy_input_and_explicit_feature_size():
     assert b > r
 
 
+def _bad(match: str, images=(B, 3, H, W), masks=(B, K, 8, 4), m_region=(B, 8, 4), **kwargs):
+    """A call with one thing wrong (a shape or a keyword; the rest valid) and what its error
+    names."""
+    return pytest.param(images, masks, m_region, kwargs, match, id=match)
+
+
 @pytest.mark.parametrize(
     ("images", "masks", "m_region", "kwargs", "match"),
     [
-        (torch.zeros(B, 1, H, W), torch.rand(B, K, 8, 4), torch.rand(B, 8, 4), {}, "images"),
-        (torch.zeros(B, 3, H, W), torch.rand(B, K), torch.rand(B, 8, 4), {}, "masks"),
-        (torch.zeros(B, 3, H, W), torch.rand(B, K, 8, 4), torch.rand(B, 4, 4), {}, "m_region"),
-        (torch.zeros(B, 3, H, W), torch.rand(B, K, 8, 4), torch.rand(B, 31), {}, "m_region"),
-        (torch.zeros(B, 3, H, W), torch.rand(B + 1, K, 8, 4), torch.rand(B + 1, 8, 4), {}, "items"),
-        (torch.zeros(B, 3, H, W), torch.rand(B, K, 30), torch.rand(B, 30), {}, "feature-map"),
-        (
-            torch.zeros(B, 3, H, W),
-            torch.rand(B, K, 32),
-            torch.rand(B, 32),
-            {"feature_size": (5, 5)},
-            "feature_size",
-        ),
-        (
-            torch.zeros(B, 3, H, W),
-            torch.rand(B, K, 8, 4),
-            torch.rand(B, 8, 4),
-            {"names": ["a"]},
-            "names",
-        ),
-        (
-            torch.zeros(B, 3, H, W),
-            torch.rand(B, K, 8, 4),
-            torch.rand(B, 8, 4),
-            {"select": [K]},
-            "range",
-        ),
-        (
-            torch.zeros(B, 3, H, W),
-            torch.rand(B, K, 8, 4),
-            torch.rand(B, 8, 4),
-            {"select": ["x"]},
-            "names",
-        ),
-        (
-            torch.zeros(B, 3, H, W),
-            torch.rand(B, K, 8, 4),
-            torch.rand(B, 8, 4),
-            {"alpha": 2.0},
-            "alpha",
-        ),
+        _bad("images", images=(B, 1, H, W)),
+        _bad("masks", masks=(B, K)),
+        _bad("m_region", m_region=(B, 4, 4)),
+        _bad("m_region", m_region=(B, 31)),
+        _bad("items", masks=(B + 1, K, 8, 4), m_region=(B + 1, 8, 4)),
+        _bad("feature-map", masks=(B, K, 30), m_region=(B, 30)),
+        _bad("feature_size", masks=(B, K, 32), m_region=(B, 32), feature_size=(5, 5)),
+        _bad("names", names=["a"]),
+        _bad("range", select=[K]),
+        _bad("names", select=["x"]),
+        _bad("alpha", alpha=2.0),
     ],
 )
 def test_bad_shapes_raise_value_error(images, masks, m_region, kwargs, match):
     with pytest.raises(ValueError, match=match):
-        attention_overlays(images, masks, m_region, **kwargs)
+        attention_overlays(torch.zeros(images), torch.rand(masks), torch.rand(m_region), **kwargs)
 
 
 class MaskModel(torch.nn.Module):

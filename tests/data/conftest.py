@@ -7,6 +7,7 @@ each writer's docstring lists them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -16,6 +17,16 @@ import scipy.io
 from PIL import Image
 
 IMAGE_W, IMAGE_H = 40, 30
+
+
+def _factory(writer: Callable[..., Path], name: str):
+    """The fixture ``name``: ``make(**options)`` writes a copy with ``writer`` into a new
+    folder and returns its root."""
+
+    def make(tmp_path_factory):
+        return lambda **options: writer(tmp_path_factory.mktemp(name), **options)
+
+    return pytest.fixture(make, name=name)
 
 
 def write_image(path: Path, size: tuple[int, int] = (IMAGE_W, IMAGE_H), shade: int = 90) -> None:
@@ -94,12 +105,7 @@ def write_cub(
     return out
 
 
-@pytest.fixture
-def make_cub(tmp_path_factory):
-    def make(**kwargs) -> Path:
-        return write_cub(tmp_path_factory.mktemp("cub"), **kwargs)
-
-    return make
+make_cub = _factory(write_cub, "make_cub")
 
 
 # --------------------------------------------------------------------------------------------
@@ -186,12 +192,7 @@ def write_market(out: Path, *, mat: str = "beside", thumbs: bool = True) -> Path
     return out
 
 
-@pytest.fixture
-def make_market(tmp_path_factory):
-    def make(**kwargs) -> Path:
-        return write_market(tmp_path_factory.mktemp("market"), **kwargs)
-
-    return make
+make_market = _factory(write_market, "make_market")
 
 
 @pytest.fixture
@@ -245,12 +246,7 @@ def write_compcars(out: Path, *, nested: bool = True) -> Path:
     return out
 
 
-@pytest.fixture
-def make_compcars(tmp_path_factory):
-    def make(**kwargs) -> Path:
-        return write_compcars(tmp_path_factory.mktemp("compcars"), **kwargs)
-
-    return make
+make_compcars = _factory(write_compcars, "make_compcars")
 
 
 # --------------------------------------------------------------------------------------------
@@ -279,9 +275,4 @@ def write_cars196(out: Path, *, num_classes: int = 4, images_per_class: int = 3)
     return out
 
 
-@pytest.fixture
-def make_cars196(tmp_path_factory):
-    def make(**kwargs) -> Path:
-        return write_cars196(tmp_path_factory.mktemp("cars196"), **kwargs)
-
-    return make
+make_cars196 = _factory(write_cars196, "make_cars196")

@@ -49,6 +49,7 @@ def test_deterministic_per_seed(name, tmp_path):
     a = write_synthetic(name, tmp_path / "a", seed=7, **TINY)
     b = write_synthetic(name, tmp_path / "b", seed=7, **TINY)
     c = write_synthetic(name, tmp_path / "c", seed=8, **TINY)
+    assert a == tmp_path / "a"  # the root a loader takes: the folder written into
     assert (a / MARKERS[name]).is_file()
     assert _digest(a) == _digest(b)  # byte-identical labels, .mat files and JPEGs
     assert _digest(a) != _digest(c)

@@ -17,13 +17,9 @@ MODELS, PER_MODEL, HEIGHT = 8, 6, 48
 
 
 @pytest.fixture(scope="module")
-def compcars(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("compcars")
-    root = write_synthetic(
-        "compcars", out, seed=2, num_classes=MODELS, images_per_class=PER_MODEL, image_size=HEIGHT
-    )
-    assert root == out
-    return out / "data"
+def compcars(synthetic_copy) -> Path:
+    params = {"num_classes": MODELS, "images_per_class": PER_MODEL, "image_size": HEIGHT}
+    return synthetic_copy("compcars", seed=2, **params) / "data"
 
 
 def _split(data: Path, name: str) -> list[str]:
@@ -72,11 +68,8 @@ def test_compcars_attributes(compcars):
 
 
 @pytest.fixture(scope="module")
-def cars196(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("cars196")
-    root = write_synthetic("cars196", out, seed=4, num_classes=6, images_per_class=5, image_size=32)
-    assert root == out
-    return out
+def cars196(synthetic_copy) -> Path:
+    return synthetic_copy("cars196", seed=4, num_classes=6, images_per_class=5, image_size=32)
 
 
 def test_cars196_annotations(cars196):

@@ -14,8 +14,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from a3m.data.synthetic import write_synthetic
-
 # docs/reproduction.md, "Dataset formats": the 28 groups and their sizes, in attributes.txt order.
 GROUP_SIZES = [9, 15, 15, 15, 4, 15, 6, 15, 11, 15, 15, 14, 3, 15, 15, 15, 15, 5, 5, 14, 4, 4]
 GROUP_SIZES += [4, 15, 15, 15, 15, 4]
@@ -36,13 +34,9 @@ def _rows(path: Path) -> list[list[str]]:
 
 
 @pytest.fixture(scope="module")
-def cub(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("cub")
-    root = write_synthetic(
-        "cub", out, seed=3, num_classes=NUM_CLASSES, images_per_class=PER_CLASS, image_size=SIZE
-    )
-    assert root == out
-    return root
+def cub(synthetic_copy) -> Path:
+    params = {"num_classes": NUM_CLASSES, "images_per_class": PER_CLASS, "image_size": SIZE}
+    return synthetic_copy("cub", seed=3, **params)
 
 
 def _group_labels(cub: Path) -> tuple[np.ndarray, list[str]]:

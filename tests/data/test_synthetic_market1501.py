@@ -11,8 +11,6 @@ import pytest
 import scipy.io
 from PIL import Image
 
-from a3m.data.synthetic import write_synthetic
-
 NAME = re.compile(r"^(-1|\d{4})_c([1-6])s(\d)_(\d{6})_(\d{2})\.jpg$")
 ATTRIBUTES = {
     "age", "backpack", "bag", "handbag", "clothes", "down", "up", "hair", "hat", "gender",
@@ -24,11 +22,9 @@ IDS, PER_ID = 30, 5
 
 
 @pytest.fixture(scope="module")
-def market(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("market")
-    root = write_synthetic("market1501", out, seed=1, num_classes=IDS, images_per_class=PER_ID)
-    assert root == out
-    return out / "Market-1501-v15.09.15"
+def market(synthetic_copy) -> Path:
+    root = synthetic_copy("market1501", seed=1, num_classes=IDS, images_per_class=PER_ID)
+    return root / "Market-1501-v15.09.15"
 
 
 def _parse(folder: Path) -> list[tuple[int, int]]:

@@ -46,16 +46,10 @@ def test_dry_metrics_are_deterministic_and_pair_by_seed():
     assert "score" in dry_metrics(cfg, 3)
 
 
-def test_dry_fit_resumes_from_its_checkpoint(tmp_path):
+def test_dry_fit_resumes_from_its_checkpoint(tmp_path, stopped_fit):
     cfg = RunConfig.from_flat_dict(TINY)
     whole = dry_fit(cfg, tmp_path / "whole")
-
-    def stop_after_2(result):
-        if result.epoch == 2:
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        dry_fit(cfg, tmp_path / "cut", callback=stop_after_2)
+    stopped_fit(dry_fit, cfg, tmp_path / "cut", 2)
     seen = []
     resumed = dry_fit(cfg, tmp_path / "cut", resume=tmp_path / "cut", callback=seen.append)
     assert [r.epoch for r in seen] == [3]
