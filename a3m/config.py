@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from a3m import metrics
 from a3m.data.registry import dataset_names, get_entry
 from a3m.metrics import AP_MODES
 from a3m.models import ATTR_POOLINGS, VARIANTS
@@ -25,7 +26,7 @@ from a3m.models.backbones import BACKBONES
 
 OPTIMIZERS: tuple[str, ...] = ("sgd",)
 SCHEDULES: tuple[str, ...] = ("step", "cosine")
-DISTANCES: tuple[str, ...] = ("euclidean", "cosine")
+DISTANCES: tuple[str, ...] = tuple(metrics.DISTANCES)  # the distances a3m.metrics computes
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
 AUGMENT_ON: tuple[str, ...] = ("loader", "device")
 COMPILE_MODES: tuple[str, ...] = (
@@ -99,8 +100,9 @@ class RunConfig:
     attribute_classes: tuple[int, ...] = ()
     num_attributes: int = 0  # K; for datasets without attribute labels, UNSUPERVISED_K
     attr_pooling: str = "avg"
-    # the authors'-code switches, all off = the paper; what each changes:
-    # docs/reproduction.md, "Paper vs the authors' code"
+    # the authors'-code switches (a3m.models.AuthorsCode, whose fields build_model copies by
+    # name), all off = the paper; what each changes: docs/reproduction.md, "Paper vs the
+    # authors' code"
     branch_bn_relu: bool = False
     merge_mean_bn: bool = False
     attention_bn: bool = False

@@ -54,14 +54,13 @@ from a3m.diagnostics import (
     learned_attention,
     param_groups,
 )
-from a3m.models import A3MLoss, Model, build_loss, build_model
+from a3m.models import SWITCHES, A3MLoss, Model, build_loss, build_model
 from a3m.viz import ATTENTION_DIR_NAME, save_attention_examples
 
 CHECKPOINT_NAME = "checkpoint.pt"
 BEST_WEIGHTS_NAME = "model_best.pt"  # written only with a validation part (val_fraction > 0)
 
-# Fields that decide the model's parameters: a checkpoint made with other values is refused.
-MODEL_FIELDS = (
+MODEL_FIELDS: tuple[str, ...] = (
     "dataset",
     "variant",
     "backbone",
@@ -70,12 +69,11 @@ MODEL_FIELDS = (
     "attribute_classes",
     "num_attributes",
     "attr_pooling",
-    "branch_bn_relu",
-    "merge_mean_bn",
-    "attention_bn",
-    "fused_bn",
-    "concat_final",
+    *SWITCHES,
 )
+"""Fields that decide the model's parameters: a checkpoint made with other values is refused.
+Not every field :func:`a3m.models.build_model` reads: ``pretrained``, ``weights_path`` and
+``dropout`` change the starting weights or the training, not which parameters there are."""
 
 
 class NonFiniteLossError(RuntimeError):

@@ -8,9 +8,9 @@ what each switch changes.
     python studies/authors_code_vs_paper.py --data-root ~/data
 """
 
+from a3m.models import SWITCHES
 from a3m.study import StudySpec, main
 
-SWITCHES = ["branch_bn_relu", "merge_mean_bn", "attention_bn", "fused_bn", "concat_final"]
 AUTHORS_CODE = {s: True for s in SWITCHES} | {"alpha": 0.2, "beta": 0.5, "nesterov": True,
                                               "weight_decay": 0.0}  # fmt: skip
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
 from a3m.config import ConfigError, RunConfig
-from a3m.models import build_loss, build_model
+from a3m.models import PAPER, SWITCHES, AuthorsCode, build_loss, build_model
+from a3m.train import MODEL_FIELDS
 
 
 def test_defaults_are_the_papers():
@@ -20,9 +23,15 @@ def test_defaults_are_the_papers():
         5e-4,
     )
     assert (cfg.epochs, cfg.lr_drop_epochs, cfg.batch_size, cfg.variant) == (60, 10, 32, "a3m")
-    assert not any(
-        (cfg.branch_bn_relu, cfg.merge_mean_bn, cfg.attention_bn, cfg.fused_bn, cfg.concat_final)
-    )
+    assert not any(getattr(cfg, switch) for switch in SWITCHES)
+
+
+def test_a_config_carries_the_authors_code_as_the_model_declares_it():
+    """AuthorsCode declares the switches (and the dropout rate) once; RunConfig carries each
+    as a flat field of the same default, which build_model copies by name."""
+    cfg = RunConfig()
+    assert {f.name: getattr(cfg, f.name) for f in dataclasses.fields(AuthorsCode)} == vars(PAPER)
+    assert set(SWITCHES) <= set(MODEL_FIELDS) and "dropout" not in SWITCHES
 
 
 def test_flat_dict_round_trip_including_strings():

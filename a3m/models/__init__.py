@@ -9,7 +9,7 @@ From a run's config: :func:`build_model` and :func:`build_loss`.
 
 from __future__ import annotations
 
-from a3m.models.a3m import A3M, ATTR_POOLINGS, PAPER, A3MOutput, AuthorsCode
+from a3m.models.a3m import A3M, ATTR_POOLINGS, PAPER, SWITCHES, A3MOutput, AuthorsCode
 from a3m.models.backbones import BACKBONES, backbone_spec, create_backbone
 from a3m.models.baseline import Baseline1
 from a3m.models.losses import A3MLoss, LossParts
@@ -35,6 +35,7 @@ __all__ = [
     "LossParts",
     "Model",
     "PAPER",
+    "SWITCHES",
     "VARIANTS",
     "Variant",
     "backbone_spec",

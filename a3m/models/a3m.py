@@ -26,7 +26,7 @@ The authors' Keras code differs from the paper (docs/reproduction.md, "Paper vs 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import torch
 import torch.nn.functional as F
@@ -93,6 +93,12 @@ class AuthorsCode:
 
 PAPER = AuthorsCode()
 """No difference of the authors' code: the paper's equations (A3M's default)."""
+
+SWITCHES: tuple[str, ...] = tuple(
+    f.name for f in fields(AuthorsCode) if isinstance(f.default, bool)
+)
+"""The switches' names, in their order (``dropout`` is a rate, not a switch): the one list of
+them, which the trainer's checkpoint check and ``studies/authors_code_vs_paper.py`` read."""
 
 
 class GroupedAttributeClassifier(nn.Module):
