@@ -40,18 +40,25 @@ class CachedImages(Protocol):
     def __getitem__(self, index: int) -> torch.Tensor: ...
 
 
+HOMES: dict[str, str] = {
+    "cub": "https://www.vision.caltech.edu/datasets/cub_200_2011/",
+    "market1501": "https://zheng-lab-anu.github.io/Project/project_reid.html",
+    "market1501_attributes": "https://github.com/vana77/Market-1501_Attribute",
+    "compcars": "https://mmlab.ie.cuhk.edu.hk/datasets/comp_cars/",
+    "cars196": "https://ai.stanford.edu/~jkrause/cars/car_dataset.html",
+}
+"""Where each public release (and Market-1501's attribute file) is published: the one list of
+these addresses, which :data:`SOURCES` and the dataset registry's ``home`` quote."""
+
 SOURCES: dict[str, str] = {
-    "cub": "CUB-200-2011 is published at https://www.vision.caltech.edu/datasets/cub_200_2011/ "
+    "cub": f"CUB-200-2011 is published at {HOMES['cub']} "
     "(archive: https://data.caltech.edu/records/65de6-vp158)",
-    "market1501": "Market-1501 is published at "
-    "https://zheng-lab.cecs.anu.edu.au/Project/project_reid.html "
-    "(formerly http://www.liangzheng.org/Project/project_reid.html)",
+    "market1501": f"Market-1501 is published at {HOMES['market1501']}",
     "market1501_attributes": "the Market-1501 attributes (market_attribute.mat) are published at "
-    "https://github.com/vana77/Market-1501_Attribute",
-    "compcars": "CompCars is published at http://mmlab.ie.cuhk.edu.hk/datasets/comp_cars/ "
+    + HOMES["market1501_attributes"],
+    "compcars": f"CompCars is published at {HOMES['compcars']} "
     "(download after signing its license agreement)",
-    "cars196": "CARS196 (Stanford Cars) is published at "
-    "https://ai.stanford.edu/~jkrause/cars/car_dataset.html "
+    "cars196": f"CARS196 (Stanford Cars) is published at {HOMES['cars196']} "
     "(cars_annos.mat: http://ai.stanford.edu/~jkrause/car196/cars_annos.mat)",
 }
 """Where each public release is published, quoted in every missing-file error."""

@@ -47,6 +47,7 @@ import numpy as np
 from PIL import Image
 
 from a3m.data._io import (
+    SOURCES,
     ImageDataset,
     check_split,
     format_error,
@@ -77,8 +78,7 @@ def resolve_root(root: str | Path) -> Path:
         return root
     raise FileNotFoundError(
         f"{root / FOLDER} not found: expected {FOLDER}/ (with images.txt, images/, ...) "
-        f"in {root}, or {root} to be {FOLDER}/ itself (it has no images.txt). "
-        "CUB-200-2011 is published at https://www.vision.caltech.edu/datasets/cub_200_2011/."
+        f"in {root}, or {root} to be {FOLDER}/ itself (it has no images.txt). {SOURCES['cub']}."
     )
 
 
@@ -120,8 +120,7 @@ def find_attribute_names(base: Path) -> Path:
         "attributes.txt (the 312 attribute names) not found: looked in "
         + ", ".join(str(p) for p in candidates)
         + ". The CUB-200-2011 archive unpacks it beside CUB_200_2011/ (or pass "
-        "attributes=False to load CUB without attributes). CUB-200-2011 is published at "
-        "https://www.vision.caltech.edu/datasets/cub_200_2011/."
+        f"attributes=False to load CUB without attributes). {SOURCES['cub']}."
     )
 
 
@@ -308,7 +307,7 @@ def _check_images_exist(base: Path, paths: list[Path]) -> None:
         raise FileNotFoundError(
             f"{len(missing)} image(s) listed in {base / 'images.txt'} are missing, e.g. "
             f"{missing[0]}: expected every listed image under {base / 'images'}. "
-            "CUB-200-2011 is published at https://www.vision.caltech.edu/datasets/cub_200_2011/."
+            f"{SOURCES['cub']}."
         )
 
 

@@ -23,7 +23,7 @@ from typing import Any
 from PIL import Image
 
 from a3m.data import cars196, compcars, cub, market1501
-from a3m.data._io import ImageDataset
+from a3m.data._io import HOMES, ImageDataset
 from a3m.data.cars196 import Cars196
 from a3m.data.compcars import CompCars
 from a3m.data.cub import CUB, CUBRetrieval
@@ -118,7 +118,6 @@ class DatasetEntry:
         return self.public_counts.get("attribute heads") or 0
 
 
-_CUB_HOME = "https://www.vision.caltech.edu/datasets/cub_200_2011/"
 _CUB_ROOT = "folder containing CUB_200_2011/"
 _CUB_SYNTHETIC = SyntheticCopy(
     write_cub,
@@ -135,7 +134,7 @@ DATASETS: dict[str, DatasetEntry] = {
         splits=("train", "test"),
         release="cub",
         root_hint=_CUB_ROOT,
-        home=_CUB_HOME,
+        home=HOMES["cub"],
         input_size=cub.INPUT_SIZE,
         public_counts={
             "train images": 5994,
@@ -154,7 +153,7 @@ DATASETS: dict[str, DatasetEntry] = {
         splits=("train", "test"),
         release="cub",
         root_hint=_CUB_ROOT,
-        home=_CUB_HOME,
+        home=HOMES["cub"],
         input_size=cub.INPUT_SIZE,
         public_counts={
             "train images": 5864,
@@ -172,8 +171,7 @@ DATASETS: dict[str, DatasetEntry] = {
         splits=("train", "query", "gallery"),
         release="market1501",
         root_hint="folder containing Market-1501-v15.09.15/",
-        home="https://zheng-lab-anu.github.io/Project/project_reid.html "
-        "(+ market_attribute.mat: https://github.com/vana77/Market-1501_Attribute)",
+        home=f"{HOMES['market1501']} (+ market_attribute.mat: {HOMES['market1501_attributes']})",
         input_size=market1501.INPUT_SIZE,
         public_counts={
             "train images": 12936,
@@ -199,7 +197,7 @@ DATASETS: dict[str, DatasetEntry] = {
         splits=("train", "test"),
         release="compcars",
         root_hint="CompCars folder containing data/",
-        home="https://mmlab.ie.cuhk.edu.hk/datasets/comp_cars/",
+        home=HOMES["compcars"],
         input_size=compcars.INPUT_SIZE,
         public_counts={
             "train images": 36456,
@@ -222,7 +220,7 @@ DATASETS: dict[str, DatasetEntry] = {
         splits=("train", "test"),
         release="cars196",
         root_hint="folder containing cars_annos.mat",
-        home="https://ai.stanford.edu/~jkrause/cars/car_dataset.html",
+        home=HOMES["cars196"],
         input_size=cars196.INPUT_SIZE,
         public_counts={
             "train images": 8054,

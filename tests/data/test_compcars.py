@@ -108,9 +108,7 @@ def test_bbox_crop(make_compcars):
 # -- bad input --------------------------------------------------------------------------------
 
 
-def test_missing_root(tmp_path):
-    with pytest.raises(FileNotFoundError, match="mmlab.ie.cuhk.edu.hk"):
-        CompCars(tmp_path / "nowhere")
+def test_root_without_data(tmp_path):  # a missing root: test_dataset_registry.py
     with pytest.raises(FileNotFoundError, match="data"):
         CompCars(tmp_path)
 
@@ -122,20 +120,20 @@ def test_missing_split_file(make_compcars):
         CompCars(root, "test")
 
 
-def test_malformed_split_line(make_compcars):
+@pytest.mark.parametrize(
+    ("split", "line", "match"),
+    [
+        ("train", "1/x/2012/zz.jpg", r"train.txt, line 7"),  # malformed
+        ("test", "3/30/2014/dd01.jpg", r"test.txt, line 4: model 30"),  # a model train lacks
+    ],
+    ids=["malformed", "model_absent_from_train"],
+)
+def test_bad_split_line(make_compcars, split, line, match):
     root = make_compcars()
-    path = root / "data" / "train_test_split" / "classification" / "train.txt"
-    path.write_text(path.read_text() + "1/x/2012/zz.jpg\n")
-    with pytest.raises(DatasetFormatError, match=r"train.txt, line 7"):
-        CompCars(root, "train")
-
-
-def test_test_model_absent_from_train(make_compcars):
-    root = make_compcars()
-    path = root / "data" / "train_test_split" / "classification" / "test.txt"
-    path.write_text(path.read_text() + "3/30/2014/dd01.jpg\n")
-    with pytest.raises(DatasetFormatError, match=r"test.txt, line 4: model 30"):
-        CompCars(root, "test")
+    path = root / "data" / "train_test_split" / "classification" / f"{split}.txt"
+    path.write_text(path.read_text() + line + "\n")
+    with pytest.raises(DatasetFormatError, match=match):
+        CompCars(root, split)
 
 
 @pytest.mark.parametrize(

@@ -122,12 +122,6 @@ def test_group_attributes_non_contiguous_group():
 # -- bad input --------------------------------------------------------------------------------
 
 
-def test_missing_root(tmp_path):
-    with pytest.raises(FileNotFoundError, match="caltech.edu") as err:
-        CUB(tmp_path / "nowhere")
-    assert str(tmp_path / "nowhere") in str(err.value)
-
-
 def test_root_without_cub_folder(tmp_path):
     with pytest.raises(FileNotFoundError, match="CUB_200_2011"):
         CUB(tmp_path)

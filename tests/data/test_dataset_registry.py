@@ -10,6 +10,7 @@ import pytest
 
 from a3m.config import RunConfig
 from a3m.data import build_dataset
+from a3m.data._io import HOMES
 from a3m.data.registry import DATASETS, dataset_names, get_entry
 from a3m.data.synthetic import write_synthetic
 from a3m.data.tasks import TASKS, get_task, primary_metric
@@ -27,6 +28,16 @@ def test_entry_agrees_with_its_loader(name, tmp_path):
     assert (info.num_attributes > 0) == (entry.attribute_heads > 0)
     assert set(entry.protocol.eval_splits) <= set(entry.splits)
     assert entry.has_box_crop == (name != "market1501")  # Market's crops are the images
+
+
+@pytest.mark.parametrize("name", dataset_names())
+def test_a_missing_root_names_it_and_where_the_release_is_published(name, tmp_path):
+    """The registry's ``home`` and the loaders' errors quote one list of addresses."""
+    entry = get_entry(name)
+    assert entry.home.startswith(HOMES[entry.release])
+    with pytest.raises(FileNotFoundError, match=re.escape(HOMES[entry.release])) as err:
+        build_dataset(name, tmp_path / "nowhere", entry.splits[0])
+    assert str(tmp_path / "nowhere") in str(err.value)
 
 
 @pytest.mark.parametrize("name", dataset_names())
