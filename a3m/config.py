@@ -101,8 +101,8 @@ class RunConfig:
     num_attributes: int = 0  # K; for datasets without attribute labels, UNSUPERVISED_K
     attr_pooling: str = "avg"
     # the authors'-code switches (a3m.models.AuthorsCode, whose fields build_model copies by
-    # name), all off = the paper; what each changes: docs/reproduction.md, "Paper vs the
-    # authors' code"
+    # name), all off = the paper; what each changes:
+    # docs/reproduction.md, "Paper vs the authors' code"
     branch_bn_relu: bool = False
     merge_mean_bn: bool = False
     attention_bn: bool = False
