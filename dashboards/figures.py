@@ -70,11 +70,15 @@ def _stats(values: pd.Series) -> tuple[float, float, int]:
     return float(v.mean() * PERCENT), ci95(v) * PERCENT, len(v)
 
 
-def _error_bars(cis: Sequence[float]) -> dict | None:
-    """Plotly error bars, or None when no point has a CI (one seed each): no empty bars."""
+def _error_bars(cis: Sequence[float], means: Sequence[float]) -> dict | None:
+    """Plotly error bars of percentages, cut to [0, 100] (a mean of proportions cannot lie
+    outside it, so cutting the interval there removes only impossible values); None when no
+    point has a CI (one seed each): no empty bars."""
     if not any(np.isfinite(cis)):
         return None
-    return {"type": "data", "array": [c if np.isfinite(c) else None for c in cis]}
+    up = [min(c, PERCENT - m) if np.isfinite(c) else None for c, m in zip(cis, means, strict=True)]
+    down = [min(c, m) if np.isfinite(c) else None for c, m in zip(cis, means, strict=True)]
+    return {"type": "data", "symmetric": False, "array": up, "arrayminus": down}
 
 
 def _note(fig: go.Figure, *lines: str | None, below: int = 60) -> go.Figure:
@@ -175,7 +179,7 @@ def ablation_bars(
                 name=name,
                 x=[metric_label(m) for m in shown],
                 y=[s[0] for s in stats],
-                error_y=_error_bars([s[1] for s in stats]),
+                error_y=_error_bars([s[1] for s in stats], [s[0] for s in stats]),
                 customdata=[s[2] for s in stats],
                 hovertemplate="%{x}: %{y:.2f}% (n=%{customdata})<extra>" + name + "</extra>",
             )
@@ -347,7 +351,7 @@ def alpha_beta_curves(runs: pd.DataFrame, metric: str | None = None) -> go.Figur
                 name=f"{axis} sweep",
                 x=sweep["value"].tolist(),
                 y=sweep["mean"].tolist(),
-                error_y=_error_bars(cis),
+                error_y=_error_bars(cis, sweep["mean"].tolist()),
                 customdata=sweep["n"].tolist(),
                 mode="lines+markers",
                 line={"color": SWEEP_COLORS[axis][0]},
@@ -435,7 +439,7 @@ def attribute_accuracy_bars(
                     marker_color=colors[i % len(colors)],
                     x=names,
                     y=[s[0] for s in stats],
-                    error_y=_error_bars([s[1] for s in stats]),
+                    error_y=_error_bars([s[1] for s in stats], [s[0] for s in stats]),
                     customdata=[s[2] for s in stats],
                     hovertemplate="%{x}: %{y:.2f}% (n=%{customdata})<extra>" + name + "</extra>",
                 ),

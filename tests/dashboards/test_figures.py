@@ -371,3 +371,18 @@ def test_figures_of_an_empty_frame_explain_themselves(frames):
                  figures.parallel_coordinates, figures.best_value_history):  # fmt: skip
         fig = make(empty)
         assert not fig.data and _notes(fig), make.__name__
+
+
+def test_attribute_bars_keep_their_intervals_inside_0_and_100(frames):
+    """Two seeds far apart (0.97 and 0.40): the t interval's half-width (about 360 points)
+    would run far below 0 and above 100; the bars stop at both ends."""
+
+    def run(run_id, seed, acc):
+        return frames.run(run_id, "baseline2", seed,
+                          metrics={"attr_acc/has_bill_shape": acc, "attr_acc/mean": acc})  # fmt: skip
+
+    fig = figures.attribute_accuracy_bars(frames.frame(run("a", 0, 0.97), run("b", 1, 0.40)))
+    (bars,) = fig.data
+    mean = bars.y[0]
+    assert mean - bars.error_y.arrayminus[0] == pytest.approx(0.0)
+    assert mean + bars.error_y.array[0] == pytest.approx(100.0)
