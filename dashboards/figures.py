@@ -293,8 +293,8 @@ def _bands(sweep: pd.DataFrame, axis: str) -> tuple[list[go.Scatter], list[bool]
         if stop - start >= 2:
             part = sweep.iloc[start:stop]
             x = part["value"].tolist()
-            upper = (part["mean"] + part["ci"]).tolist()
-            lower = (part["mean"] - part["ci"]).tolist()
+            upper = (part["mean"] + part["ci"]).clip(upper=PERCENT).tolist()  # as _error_bars
+            lower = (part["mean"] - part["ci"]).clip(lower=0.0).tolist()
             bands.append(
                 go.Scatter(
                     name=f"{axis} 95% CI",
