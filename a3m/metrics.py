@@ -915,8 +915,9 @@ def k_reciprocal_rerank(
     6. the result: (1 - lambda_) * Jaccard + lambda_ * B[i, Q + j].
 
     Only the k-nearest lists, the sparse V and chunk buffers are held, never an (N, N)
-    matrix: at Market-1501's 3,368 queries and 19,732 gallery images, a few hundred MB beside
-    the inputs (the (G, G) block is the largest, 1.6 GB in float32) and the (Q, G) result.
+    matrix: at Market-1501's 3,368 queries and 19,732 gallery images, 0.3 GB beside the inputs
+    (1.9 GB in float32, the (G, G) block most of it) and the 0.27 GB (Q, G) result
+    (benchmarks/RESULTS.md, "Issue 27: the field's metrics").
 
     Args:
         q_g: (Q, G) query-gallery distances.
