@@ -76,10 +76,10 @@ def dry_metrics(cfg: RunConfig, epoch: int) -> dict[str, float]:
     if epoch % cfg.eval_every and epoch != cfg.epochs:
         return row
     task = get_task(cfg.task)
-    evaluated = _protocol_metrics(cfg, task.metrics, score)
+    evaluated = _protocol_metrics(cfg, task.logged_metrics, score)
     row |= evaluated | {"eval_time_s": 0.0, "score": evaluated[task.primary]}
     if cfg.val_fraction > 0:
-        held = _protocol_metrics(cfg, task.metrics, score * 0.98)
+        held = _protocol_metrics(cfg, task.logged_metrics, score * 0.98)
         row |= {f"val_{k}": v for k, v in held.items()}
         row |= {"val_score": held[task.primary], "val_time_s": 0.0}
     return row

@@ -20,7 +20,7 @@ from a3m.study.runs import BadFlag, configuration_key, runs_frame, study_inferen
 
 LEADERBOARD_METRICS: tuple[str, ...] = (
     "score",
-    *dict.fromkeys(m for task in TASKS.values() for m in task.metrics),
+    *dict.fromkeys(m for task in TASKS.values() for m in task.logged_metrics),
     "train_loss",
 )
 """Metrics a leaderboard shows when a run has them: ``score``, every task's protocol metrics
