@@ -81,7 +81,8 @@ def numeric(runs: pd.DataFrame, param: str) -> pd.Series:
 
 
 def varying_settings(runs: pd.DataFrame, exclude: Iterable[str] = ()) -> list[str]:
-    """The params (without prefix) that differ across runs, seeds and paths excluded."""
+    """The params (without prefix) that differ across runs, those that are not settings (the
+    seed, how fast and where a run ran: :data:`a3m.study.runs.NOT_A_SETTING`) excluded."""
     skip = NOT_A_SETTING | set(exclude)
     return [
         c.removeprefix("params.")
