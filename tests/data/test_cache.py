@@ -15,7 +15,6 @@ import torch
 from a3m.cli import register_data
 from a3m.config import RunConfig
 from a3m.data.cache import CACHE_ENV, CacheError, ImageCache, find_cache, write_cache
-from a3m.data.synthetic import write_synthetic
 from a3m.data.transforms import build_resize, resize_size
 from a3m.train import build_split
 
@@ -23,9 +22,8 @@ INPUT = (32, 32)  # resized to 37x37 before the crop
 
 
 @pytest.fixture(scope="module")
-def cub_root(tmp_path_factory):
-    out = tmp_path_factory.mktemp("cub")
-    return write_synthetic("cub", out, seed=0, num_classes=3, images_per_class=6, image_size=64)
+def cub_root(synthetic_copy):
+    return synthetic_copy("cub", seed=0, num_classes=3, images_per_class=6, image_size=64)
 
 
 def config(root, **changes) -> RunConfig:
