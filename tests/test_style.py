@@ -1,7 +1,9 @@
-"""The code base stays ruff clean (lint and format), checked with the rest of the suite."""
+"""The code base stays ruff clean (lint and format), no test skips a failing import, and the
+length limits hold where they hold today; checked with the rest of the suite."""
 
 from __future__ import annotations
 
+import ast
 import shutil
 import subprocess
 from pathlib import Path
@@ -18,3 +20,111 @@ def test_ruff_clean(args):
         pytest.fail("ruff is not installed: pip install -e '.[dev]'")
     proc = subprocess.run([ruff, *args], cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def _sources(*places: str) -> list[Path]:
+    """The Python files of ``places`` (folders or files, from the repository root)."""
+    found = []
+    for place in places:
+        path = ROOT / place
+        found += sorted(path.rglob("*.py")) if path.is_dir() else [path]
+    return found
+
+
+def _name(path: Path) -> str:
+    return path.relative_to(ROOT).as_posix()
+
+
+def test_an_import_failure_fails_the_run():
+    """No test file skips itself when the project's own code does not import: a broken import
+    must fail the run, not pass it as skipped."""
+    wrong = []
+    for path in _sources("tests"):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if not (isinstance(node, ast.Call) and getattr(node.func, "attr", None)):
+                continue
+            first = node.args[0] if node.args else None
+            named = first.value if isinstance(first, ast.Constant) else None
+            own = isinstance(named, str) and named.split(".")[0] in ("a3m", "dashboards")
+            module_level = any(k.arg == "allow_module_level" for k in node.keywords)
+            if (node.func.attr == "importorskip" and own) or module_level:
+                wrong.append(f"{_name(path)}:{node.lineno}")
+    assert not wrong, "skips a whole file:\n" + "\n".join(wrong)
+
+
+# -- length limits (issue 23): they hold everywhere but in today's exceptions ------------------
+MAX_FILE_LINES = 600
+LONG_FILES = {
+    # The issue's remaining work: split each, then strike it here (a file that holds the
+    # limit must leave this list, so that it cannot grow back unseen).
+    "a3m/cli.py",
+    "a3m/metrics.py",
+    "a3m/study/runner.py",
+    "a3m/train.py",
+    "benchmarks/bench_reid_eval.py",
+    "benchmarks/paper_budget.py",
+    "dashboards/figures.py",
+}
+
+MAX_FUNCTION_LINES = 60
+FUNCTION_LIMIT_HOLDS_IN = ("a3m/study", "a3m/train.py", "dashboards")
+LONG_FUNCTIONS = {
+    # The issue's remaining work, as LONG_FILES: each becomes a sequence of named steps.
+    "a3m/study/grow.py:select_trials",
+    "a3m/study/leaderboard.py:leaderboard",
+    "a3m/study/runner.py:build_tuner",
+    "a3m/study/runner.py:plan_study",
+    "a3m/study/spec.py:study_parser",
+    "a3m/study/trainable.py:train_trial",
+    "a3m/train.py:fit",
+    "a3m/train.py:train_one_epoch",
+    "dashboards/build.py:build",
+    "dashboards/claims.py:_near_best",
+    "dashboards/data.py:diagnostics_history",
+    "dashboards/figures.py:attention_diagnostics",
+    "dashboards/figures.py:attribute_accuracy_bars",
+    "dashboards/report.py:plan_sections",
+    "dashboards/report.py:render_html",
+    "dashboards/report.py:write_report",
+    "dashboards/selection.py:_config_comparison",
+    "dashboards/tables.py:comparison_table",
+}
+
+
+def _file_lengths() -> dict[str, int]:
+    places = ("a3m", "dashboards", "studies", "benchmarks")
+    return {_name(p): len(p.read_text().splitlines()) for p in _sources(*places)}
+
+
+def _function_lengths() -> dict[str, int]:
+    """``path:Class.function`` -> lines, from the ``def`` to its last line."""
+    lengths = {}
+
+    def visit(node: ast.AST, path: str, prefix: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                name = prefix + child.name
+                if not isinstance(child, ast.ClassDef):
+                    lengths[f"{path}:{name}"] = child.end_lineno - child.lineno + 1
+                visit(child, path, name + ".")
+            else:
+                visit(child, path, prefix)
+
+    for path in _sources(*FUNCTION_LIMIT_HOLDS_IN):
+        visit(ast.parse(path.read_text(), str(path)), _name(path), "")
+    return lengths
+
+
+@pytest.mark.parametrize(
+    ("measure", "limit", "exceptions"),
+    [(_file_lengths, MAX_FILE_LINES, LONG_FILES),
+     (_function_lengths, MAX_FUNCTION_LINES, LONG_FUNCTIONS)],
+    ids=["files", "functions"],
+)  # fmt: skip
+def test_length_limits_hold_but_for_the_listed_exceptions(measure, limit, exceptions):
+    lengths = measure()
+    over = {name for name, n in lengths.items() if n > limit}
+    new = sorted(f"{name}: {lengths[name]} lines" for name in over - exceptions)
+    assert not new, f"over {limit} lines (split it):\n" + "\n".join(new)
+    held = sorted(exceptions - over)
+    assert not held, f"within {limit} lines now: strike them from the exceptions: {held}"
