@@ -292,6 +292,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     out = Path(
         args.out or f"runs/train/{cfg.dataset}-{cfg.variant}-{time.strftime('%Y%m%d-%H%M%S')}"
     )
+    problem = _train_preflight(out, args.resume)
+    if problem:
+        print(f"a3m train: {problem}", file=sys.stderr)
+        return EXIT_USAGE
     uri = None
     if args.tracking_uri:  # the server answers as MLflow, the store can be written
         from a3m.study.tracking import resolve_tracking_uri
@@ -339,6 +343,35 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(history[shown].to_string(index=False))
     print(f"\n{result.summary()}; config, checkpoint and metrics in {out}")
     return 0
+
+
+def _train_preflight(out: Path, resume: Path | None) -> str | None:
+    """What stops ``a3m train`` before it builds anything, as one line: an ``--out`` that
+    cannot be written; a ``--resume`` checkpoint that does not load (truncated, empty, not one
+    this trainer wrote). None when it can start."""
+    from a3m.study.preflight import PreflightError, check_writable_folder
+    from a3m.train import CHECKPOINT_NAME, load_checkpoint
+
+    try:
+        check_writable_folder(out, "--out")
+    except PreflightError as err:
+        return str(err)
+    if resume is None:
+        return None
+    path = resume / CHECKPOINT_NAME if resume.is_dir() else resume
+    if not path.is_file():
+        return f"--resume {resume}: checkpoint {path} does not exist"
+    try:
+        state = load_checkpoint(path)
+        missing = [k for k in ("model", "optimizer", "epoch", "history", "config")
+                   if not isinstance(state, dict) or k not in state]  # fmt: skip
+    except Exception as err:  # torch.load's errors: EOFError, RuntimeError, UnpicklingError
+        reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        return (f"--resume {path}: not a readable checkpoint (truncated, empty or not one "
+                f"a3m train wrote: {type(err).__name__}: {reason})")  # fmt: skip
+    if missing:
+        return f"--resume {path}: not a checkpoint a3m train wrote (it lacks {', '.join(missing)})"
+    return None
 
 
 def _user_error_code(err: BaseException) -> int | None:
@@ -569,17 +602,30 @@ def register_compare(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_compare)
 
 
-# -- a3m dashboard ----------------------------------------------------------------------------
-def register_dashboard(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``a3m dashboard``: ``python dashboards/build.py`` under the one command."""
-    from dashboards.build import parser, run
+# -- commands that come after a3m (a3m dashboard) ---------------------------------------------
+COMMANDS_GROUP = "a3m.commands"
+"""Entry-point group of the commands other packages add to ``a3m`` (``dashboard``: the
+dashboards package, ``python dashboards/build.py`` under the one command). Each names a module
+with ``parser()``, the command's :class:`argparse.ArgumentParser`, and ``run(args)``, its exit
+status; so ``a3m`` imports nothing that comes after it, as the after-study hook
+(:data:`a3m.study.runner.AFTER_STUDY_GROUP`)."""
 
-    subparsers.add_parser(
-        "dashboard",
-        parents=[parser()],
-        add_help=False,  # the parent parser brings -h
-        help="an MLflow experiment's HTML report, figure PNGs and CSVs",
-    ).set_defaults(func=run)
+
+def register_entry_points(subparsers: argparse._SubParsersAction) -> None:
+    """Add each command of :data:`COMMANDS_GROUP` (declared in pyproject.toml)."""
+    from importlib.metadata import entry_points
+
+    for command in sorted(entry_points(group=COMMANDS_GROUP), key=lambda e: e.name):
+        module = command.load()
+        parser = module.parser()
+        subparsers.add_parser(
+            command.name,
+            parents=[parser],
+            add_help=False,  # the parent parser brings -h
+            help=parser.description,
+            description=parser.description,
+            formatter_class=parser.formatter_class,
+        ).set_defaults(func=module.run)
 
 
 SUBCOMMANDS: list[Register] = [
@@ -587,9 +633,10 @@ SUBCOMMANDS: list[Register] = [
     register_train,
     register_leaderboard,
     register_compare,
-    register_dashboard,
+    register_entry_points,
 ]
-"""One registering function per command group; append to add a group."""
+"""One registering function per command group; append to add a group (or, from another
+package, declare it in :data:`COMMANDS_GROUP`)."""
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -197,7 +197,27 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Build the report the parsed flags of :func:`parser` ask for (also ``a3m dashboard``)."""
+    """Build the report the parsed flags of :func:`parser` ask for (also ``a3m dashboard``).
+    The tracking store, the Optuna store and ``--out`` are checked first (one line, exit 2:
+    :func:`a3m.study.preflight.check_command`)."""
+    from a3m.study.preflight import (
+        PreflightError,
+        check_command,
+        check_optuna_storage,
+        check_writable_folder,
+        store_error,
+    )
+    from a3m.study.tracking import resolve_tracking_uri
+
+    uri = resolve_tracking_uri(args.tracking_uri)
+    try:
+        check_command(uri)
+        out = Path(args.out) if args.out is not None else Path("results") / args.experiment
+        check_writable_folder(out, "--out")
+        check_optuna_storage(args.optuna_storage)
+    except PreflightError as err:
+        print(f"a3m dashboard: {err}", file=sys.stderr)
+        return 2
     try:
         report = build(
             args.experiment,
@@ -210,6 +230,12 @@ def run(args: argparse.Namespace) -> int:
         )
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
+        return 2
+    except Exception as err:
+        line = store_error(uri, err)  # the store, damaged or refusing, as it was read
+        if line is None:
+            raise
+        print(f"a3m dashboard: {line}", file=sys.stderr)
         return 2
     _print(report)
     return 1 if report.sections == ["no_runs"] else 0

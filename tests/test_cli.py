@@ -93,3 +93,31 @@ def test_subcommand_groups_register(monkeypatch):
     assert cli.main(["hello"]) == 7
     with pytest.raises(SystemExit):
         cli.main([])  # a command is required
+
+
+def test_other_packages_add_commands_by_entry_point(monkeypatch, capsys):
+    """A module with ``parser()`` and ``run(args)`` in the ``a3m.commands`` group is a command:
+    how ``a3m dashboard`` comes from the dashboards package, which a3m does not import."""
+    import importlib.metadata
+    from types import SimpleNamespace
+
+    def parser() -> argparse.ArgumentParser:
+        p = argparse.ArgumentParser(description="say hello")
+        p.add_argument("--name", required=True)
+        return p
+
+    hello = SimpleNamespace(parser=parser, run=lambda args: len(args.name))
+    found = [SimpleNamespace(name="hello", load=lambda: hello)]
+    monkeypatch.setattr(importlib.metadata, "entry_points",
+                        lambda group: found if group == cli.COMMANDS_GROUP else [])  # fmt: skip
+    assert cli.main(["hello", "--name", "abc"]) == 3
+    with pytest.raises(SystemExit):
+        cli.main(["hello", "-h"])
+    assert "say hello" in capsys.readouterr().out
+
+
+def test_the_dashboard_command_is_installed():
+    """pyproject.toml declares it; ``pip install -e .`` after a change of entry points."""
+    with pytest.raises(SystemExit) as done:
+        cli.main(["dashboard", "--help"])
+    assert done.value.code == 0

@@ -1,11 +1,12 @@
-"""The code base stays ruff clean (lint and format), no test skips a failing import, and the
-length limits hold where they hold today; checked with the rest of the suite."""
+"""The code base stays ruff clean (lint and format), its packages point one way, and the length
+limits hold where they hold today; checked with the rest of the suite."""
 
 from __future__ import annotations
 
 import ast
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -33,6 +34,33 @@ def _sources(*places: str) -> list[Path]:
 
 def _name(path: Path) -> str:
     return path.relative_to(ROOT).as_posix()
+
+
+def _imported(tree: ast.AST) -> Iterator[tuple[int, str]]:
+    """(line, module) of every import, at any depth (inside functions and ``TYPE_CHECKING``
+    too), and of every ``importlib.import_module("...")`` / ``__import__("...")``."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            yield from ((node.lineno, alias.name) for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            yield node.lineno, node.module
+        elif isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant):
+            called = getattr(node.func, "attr", getattr(node.func, "id", None))
+            if called in ("import_module", "__import__") and isinstance(node.args[0].value, str):
+                yield node.lineno, node.args[0].value
+
+
+# -- one direction between the packages -------------------------------------------------------
+def test_a3m_never_imports_dashboards():
+    """``dashboards`` depends on ``a3m``, never the reverse: a3m reaches the dashboards only
+    through the entry points pyproject.toml declares (``a3m.after_study``, ``a3m.commands``)."""
+    wrong = [
+        f"{_name(path)}:{line} imports {module}"
+        for path in _sources("a3m")
+        for line, module in _imported(ast.parse(path.read_text(), str(path)))
+        if module.split(".")[0] == "dashboards"
+    ]
+    assert not wrong, "a3m -> dashboards makes a loop between the packages:\n" + "\n".join(wrong)
 
 
 def test_an_import_failure_fails_the_run():
