@@ -87,6 +87,7 @@ def test_diagnostics_history_reads_every_epoch(mlflow_uri, tmp_path):
     parent = client.create_run(exp).info.run_id
     tracker = RunTracker.for_trial(mlflow_uri, exp, parent, "t00001")
     tracker.start()
+    client.log_param(tracker.run_id, "seed", "0")  # a trial has params (runs without are skipped)
     for epoch in (1, 2, 3):  # as the trainable logs fit's epoch rows
         row = {"epoch": epoch, "train_loss": 1.0 / epoch, "diag/m_k_mean": 0.1 * epoch}
         tracker.log_epoch(epoch, row | {"diag/grad_norm/total": 2.0 * epoch})

@@ -378,8 +378,8 @@ def test_attribute_bars_keep_their_intervals_inside_0_and_100(frames):
     would run far below 0 and above 100; the bars stop at both ends."""
 
     def run(run_id, seed, acc):
-        return frames.run(run_id, "baseline2", seed,
-                          metrics={"attr_acc/has_bill_shape": acc, "attr_acc/mean": acc})  # fmt: skip
+        metrics = {"attr_acc/has_bill_shape": acc, "attr_acc/mean": acc}
+        return frames.run(run_id, "baseline2", seed, metrics=metrics)
 
     fig = figures.attribute_accuracy_bars(frames.frame(run("a", 0, 0.97), run("b", 1, 0.40)))
     (bars,) = fig.data
