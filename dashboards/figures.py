@@ -126,8 +126,9 @@ def _empty(title: str, message: str) -> go.Figure:
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
     fig.add_annotation(
-        text=message, xref="paper", yref="paper", x=0.5, y=0.5, showarrow=False, font={"size": 14}
-    )
+        text=_wrap(message, width=100),  # 14 px text: about 100 characters to a 1000 px line
+        xref="paper", yref="paper", x=0.5, y=0.5, showarrow=False, font={"size": 14},
+    )  # fmt: skip
     return fig
 
 
