@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats as sps
 
-from a3m.stats import ALPHA
+from a3m.stats import ALPHA, sign_flip_p_many
 
 SPENDING = "obrien-fleming"
 NULL_STUDIES = 40_000
@@ -52,37 +52,13 @@ def obrien_fleming_spending(t: float | np.ndarray, alpha: float = ALPHA) -> np.n
     return 2 - 2 * sps.norm.cdf(sps.norm.ppf(1 - alpha / 2) / np.sqrt(t))
 
 
-def sign_flip_p_many(
-    differences: np.ndarray, rng: np.random.Generator, exact_up_to: int = EXACT_FLIPS_UP_TO
-) -> np.ndarray:
-    """Two-sided sign-flip p-values of many studies at once (rows of ``differences``): exact up
-    to ``exact_up_to`` pairs, else from one shared sample of sign patterns."""
-    d = np.atleast_2d(np.asarray(differences, dtype=float))
-    n = d.shape[1]
-    if n <= exact_up_to:
-        signs = 1 - 2 * ((np.arange(2**n)[:, None] >> np.arange(n)) & 1)
-    else:
-        signs = np.where(rng.random((SAMPLED_FLIPS, n)) < 0.5, -1.0, 1.0)
-        signs[0] = 1.0  # the observed pattern is one of them
-    out = np.empty(len(d))
-    chunk = max(1, 2**22 // len(signs))
-    for start in range(0, len(d), chunk):
-        rows = d[start : start + chunk]
-        flipped = rows @ signs.T.astype(float)
-        observed = rows.sum(axis=1, keepdims=True)
-        tol = 1e-9 * np.abs(rows).sum(axis=1, keepdims=True)
-        upper = (flipped >= observed - tol).mean(axis=1)
-        lower = (flipped <= observed + tol).mean(axis=1)
-        out[start : start + chunk] = np.minimum(1.0, 2 * np.minimum(upper, lower))
-    return out
-
-
 @functools.lru_cache(maxsize=16)
 def _null_p_values(looks: tuple[int, ...]) -> np.ndarray:
     """(looks, studies) sign-flip p-values of the same simulated null studies at every look."""
     rng = np.random.default_rng(20181022)
     d = rng.standard_normal((NULL_STUDIES, looks[-1]))
-    return np.stack([sign_flip_p_many(d[:, :n], rng) for n in looks])
+    return np.stack([sign_flip_p_many(d[:, :n], rng, EXACT_FLIPS_UP_TO, SAMPLED_FLIPS)
+                     for n in looks])  # fmt: skip
 
 
 @functools.lru_cache(maxsize=256)

@@ -288,18 +288,34 @@ def sign_flip_power(n: int, effect_sd: float, level: float, *, reps: int = _POWE
 def _power(n: int, effect_sd: float, level: float, reps: int) -> float:
     rng = np.random.default_rng(n * 7919 + 1)
     d = rng.standard_normal((reps, n)) + effect_sd
-    if n <= 12:
-        signs = 1 - 2 * ((np.arange(2**n)[:, None] >> np.arange(n)) & 1)  # (2**n, n)
-    else:
-        signs = np.where(rng.random((_POWER_SAMPLED_PATTERNS, n)) < 0.5, -1, 1)
-        signs[0] = 1  # the observed pattern is one of them
-    flipped = d @ signs.T  # (reps, patterns): sums of each sign pattern
-    observed = d.sum(axis=1, keepdims=True)
-    tol = 1e-9 * np.abs(d).sum(axis=1, keepdims=True)
-    upper = (flipped >= observed - tol).mean(axis=1)
-    lower = (flipped <= observed + tol).mean(axis=1)
-    p = np.minimum(1.0, 2 * np.minimum(upper, lower))
+    p = sign_flip_p_many(d, rng, exact_up_to=12, sampled=_POWER_SAMPLED_PATTERNS)
     return float((p < level).mean())
+
+
+def sign_flip_p_many(
+    differences: np.ndarray, rng: np.random.Generator, exact_up_to: int, sampled: int
+) -> np.ndarray:
+    """Two-sided sign-flip p-values of many simulated studies at once (rows of
+    ``differences``): exact up to ``exact_up_to`` pairs, else from one shared sample of
+    ``sampled`` sign patterns drawn from ``rng`` (the observed pattern one of them)."""
+    d = np.atleast_2d(np.asarray(differences, dtype=float))
+    n = d.shape[1]
+    if n <= exact_up_to:
+        signs = 1 - 2 * ((np.arange(2**n)[:, None] >> np.arange(n)) & 1)
+    else:
+        signs = np.where(rng.random((sampled, n)) < 0.5, -1.0, 1.0)
+        signs[0] = 1.0  # the observed pattern is one of them
+    out = np.empty(len(d))
+    chunk = max(1, 2**22 // len(signs))
+    for start in range(0, len(d), chunk):
+        rows = d[start : start + chunk]
+        flipped = rows @ signs.T.astype(float)
+        observed = rows.sum(axis=1, keepdims=True)
+        tol = 1e-9 * np.abs(rows).sum(axis=1, keepdims=True)
+        upper = (flipped >= observed - tol).mean(axis=1)
+        lower = (flipped <= observed + tol).mean(axis=1)
+        out[start : start + chunk] = np.minimum(1.0, 2 * np.minimum(upper, lower))
+    return out
 
 
 def seeds_for_power(effect_sd: float, level: float, power: float = POWER) -> float:

@@ -58,7 +58,7 @@ def coverage(reps: int, pairs: list[int], kinds: list[str]) -> pd.DataFrame:
     for kind in kinds:
         for n in pairs:
             d = draw(kind, rng, (reps, n))  # true mean 0: covered when the test keeps 0
-            p = sequential.sign_flip_p_many(d, rng, exact_up_to=max(pairs))  # as printed
+            p = stats.sign_flip_p_many(d, rng, max(pairs), sequential.SAMPLED_FLIPS)  # as printed
             rows.append({"differences": kind, "pairs": n, "coverage": float(np.mean(p >= ALPHA))})
     table = pd.DataFrame(rows).pivot(index="differences", columns="pairs", values="coverage")
     return table.loc[kinds]
