@@ -461,28 +461,40 @@ def store_failure(command: str, uri: str, err: BaseException) -> int | None:
     return EXIT_USAGE
 
 
+def read_store(command: str, uri: str, work: Callable[[], Any]) -> tuple[Any, int]:
+    """``(work(), 0)``, or ``(None, exit status)`` with one line for what stopped it: a flag
+    that cannot work (:class:`a3m.study.runs.BadFlag`, 2), the store's contents saying no
+    (``ValueError``, 1), the store itself failing (2); anything else is a bug and raises."""
+    from a3m.study.runs import BadFlag
+
+    try:
+        return work(), EXIT_OK
+    except BadFlag as err:
+        print(f"a3m {command}: {err}", file=sys.stderr)
+        return None, EXIT_USAGE
+    except ValueError as err:
+        print(f"a3m {command}: {err}", file=sys.stderr)
+        return None, EXIT_FAILED
+    except Exception as err:
+        code = store_failure(command, uri, err)
+        if code is None:
+            raise
+        return None, code
+
+
 # -- a3m leaderboard --------------------------------------------------------------------------
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     from a3m.study.leaderboard import export_leaderboard
-    from a3m.study.runs import BadFlag
     from a3m.study.tracking import resolve_tracking_uri
 
     uri = resolve_tracking_uri(args.tracking_uri)
     if not store_preflight("leaderboard", uri, [("-o/--output", args.output)]):
         return EXIT_USAGE
-    try:
-        table, _ = export_leaderboard(args.experiment, uri, args.output, args.sort_by, strict=True)
-    except BadFlag as err:
-        print(f"a3m leaderboard: {err}", file=sys.stderr)
-        return EXIT_USAGE
-    except ValueError as err:
-        print(f"a3m leaderboard: {err}", file=sys.stderr)
-        return EXIT_FAILED
-    except Exception as err:
-        code = store_failure("leaderboard", uri, err)
-        if code is None:
-            raise
+    result, code = read_store("leaderboard", uri, lambda: export_leaderboard(
+        args.experiment, uri, args.output, args.sort_by, strict=True))  # fmt: skip
+    if code:
         return code
+    table, _ = result
     print(table.drop(columns=["run_ids"], errors="ignore").head(30).to_string(index=False))
     print(f"\nwrote {args.output}")
     return 0
@@ -504,8 +516,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     import dataclasses
 
     from a3m.sequential import Inference
-    from a3m.study.compare import best_reference, compare, format_verdicts, parse_reference
-    from a3m.study.runs import BadFlag, runs_frame, study_inference, study_reference
+    from a3m.study.compare import format_verdicts, parse_reference
     from a3m.study.tracking import resolve_tracking_uri
 
     uri = resolve_tracking_uri(args.tracking_uri)
@@ -528,40 +539,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
             return EXIT_USAGE
     if not store_preflight("compare", uri, [("-o/--output", args.output)]):
         return EXIT_USAGE
-    try:
-        inference = dataclasses.replace(study_inference(args.experiment, uri), **changes)
-        runs = runs_frame(args.experiment, uri)
-        if runs.empty:
-            raise ValueError(f"experiment {args.experiment!r} has no trial runs yet")
-        logged = sorted(c.removeprefix("metrics.") for c in runs if c.startswith("metrics."))
-        if f"metrics.{args.metric}" not in runs:
-            shown = [m for m in logged if "/" not in m] or logged
-            more = ", ..." if len(shown) > 20 else ""
-            raise BadFlag(f"--metric {args.metric}: no run logged it; valid: "
-                          f"{', '.join(shown[:20])}{more}")  # fmt: skip
-        source = "--reference"
-        if reference is None:
-            reference, source = study_reference(args.experiment, uri), "the study's reference"
-        if reference is None:
-            reference = best_reference(runs)
-            source = "the best mean val_score (chosen after seeing the runs: optimistic for it)"
-        try:
-            table = compare(runs, reference, metric=args.metric, inference=inference)
-        except ValueError as err:
-            if source == "--reference" and "reference" in str(err):
-                raise BadFlag(f"--reference: {err}") from None
-            raise
-    except BadFlag as err:
-        print(f"a3m compare: {err}", file=sys.stderr)
-        return EXIT_USAGE
-    except ValueError as err:
-        print(f"a3m compare: {err}", file=sys.stderr)
-        return EXIT_FAILED
-    except Exception as err:
-        code = store_failure("compare", uri, err)
-        if code is None:
-            raise
+    result, code = read_store("compare", uri, lambda: _comparisons(args, uri, reference, changes))
+    if code:
         return code
+    table, reference, source, inference = result
     if table.empty:
         print(f"a3m compare: no configuration differs from the reference {reference}")
         return EXIT_FAILED
@@ -573,6 +554,41 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if (table["n_pairs"] < 2).all():
         print("no configuration has 2 paired seeds: run the study with --seeds N", file=sys.stderr)
     return 0
+
+
+def _comparisons(
+    args: argparse.Namespace, uri: str, reference: dict[str, str] | None, changes: dict
+) -> tuple[Any, dict[str, str], str, Any]:
+    """``a3m compare``'s table from the store: (table, reference, where the reference came
+    from, the inference it was decided by). Raises BadFlag for a flag the runs refute."""
+    import dataclasses
+
+    from a3m.study.compare import best_reference, compare
+    from a3m.study.runs import BadFlag, runs_frame, study_inference, study_reference
+
+    inference = dataclasses.replace(study_inference(args.experiment, uri), **changes)
+    runs = runs_frame(args.experiment, uri)
+    if runs.empty:
+        raise ValueError(f"experiment {args.experiment!r} has no trial runs yet")
+    logged = sorted(c.removeprefix("metrics.") for c in runs if c.startswith("metrics."))
+    if f"metrics.{args.metric}" not in runs:
+        shown = [m for m in logged if "/" not in m] or logged
+        more = ", ..." if len(shown) > 20 else ""
+        raise BadFlag(f"--metric {args.metric}: no run logged it; valid: "
+                      f"{', '.join(shown[:20])}{more}")  # fmt: skip
+    source = "--reference"
+    if reference is None:
+        reference, source = study_reference(args.experiment, uri), "the study's reference"
+    if reference is None:
+        reference = best_reference(runs)
+        source = "the best mean val_score (chosen after seeing the runs: optimistic for it)"
+    try:
+        table = compare(runs, reference, metric=args.metric, inference=inference)
+    except ValueError as err:
+        if source == "--reference" and "reference" in str(err):
+            raise BadFlag(f"--reference: {err}") from None
+        raise
+    return table, reference, source, inference
 
 
 def register_compare(subparsers: argparse._SubParsersAction) -> None:
