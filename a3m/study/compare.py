@@ -35,13 +35,12 @@ import numpy as np
 import pandas as pd
 
 from a3m import stats
-from a3m.provenance import CODE_TAG, ENVIRONMENT_TAGS, UNRECORDED, environment_differences
+from a3m.provenance import ENVIRONMENT_TAGS, environment_differences, run_code_versions
 from a3m.sequential import Inference
 from a3m.study.runs import configuration_key
 from a3m.study.tracking import canonical
 
 STOPPED_EARLY_COLUMN = "tags.a3m.stopped_early"
-CODE_COLUMN = f"tags.{CODE_TAG}"
 COMPARISON_COLUMNS = (
     "reference",
     "metric",
@@ -452,12 +451,11 @@ def _seed_values(
         _column(order, "params.seed", 0),
         order[f"metrics.{metric}"].to_numpy(dtype=object) if len(order) else [],
         _column(order, "run_id", None),
-        _column(order, CODE_COLUMN, None),
+        run_code_versions(order).to_numpy(dtype=object),
         zip(*envs, strict=True) if len(order) else [],
         strict=True,
     )
     for config, seed, value, run_id, code, env in rows:
-        code = code if isinstance(code, str) and code else UNRECORDED
         tags = dict(zip(ENVIRONMENT_TAGS, env, strict=True))
         out.setdefault(config, {})[int(float(seed))] = (float(value), run_id, code, tags)
     return out
