@@ -460,8 +460,7 @@ def _auto_seeds(spec: StudySpec, args: argparse.Namespace) -> AutoSeeds | None:
     if not study_reference_of(spec, args.synthetic):
         raise UsageError(f"--seeds auto needs a reference to compare with; study {spec.name!r} "
                          "declares none: give --seeds N")  # fmt: skip
-    min_effect = args.min_effect / 100 if args.min_effect is not None else None
-    return AutoSeeds(args.max_seeds, min_effect)  # points -> the metric's units
+    return AutoSeeds(args.max_seeds)
 
 
 def open_parent_run(plan: StudyPlan) -> tuple[Any, str, str]:

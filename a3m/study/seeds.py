@@ -39,10 +39,10 @@ def seed_schedule(max_seeds: int, start: int = START_SEEDS) -> list[int]:
 
 @dataclass(frozen=True)
 class AutoSeeds:
-    """The settings of ``--seeds auto``."""
+    """The settings of ``--seeds auto`` (its equivalence margin is the study's
+    :class:`a3m.sequential.Inference`'s, which every verdict reads)."""
 
     max_seeds: int = DEFAULT_MAX_SEEDS
-    min_effect: float | None = None  # in the metric's units (0.01 = one point of accuracy)
 
     @property
     def schedule(self) -> list[int]:
@@ -50,16 +50,12 @@ class AutoSeeds:
 
 
 def open_configurations(
-    comparisons: pd.DataFrame,
-    reference: Mapping[str, Any],
-    *,
-    min_effect: float | None = None,
+    comparisons: pd.DataFrame, reference: Mapping[str, Any]
 ) -> list[dict[str, str]]:
     """The configurations (and their counterparts at the reference) that need more seeds after
-    a look: each comparison still inconclusive (failures included: more seeds may settle it).
-    Equivalent ones are settled (``min_effect`` is in the verdicts already; the argument is
-    kept for callers that pass it). Values are canonical strings keyed by field, as in
-    ``comparisons``' own columns."""
+    a look: each comparison still inconclusive (failures included: more seeds may settle it);
+    better, worse and equivalent ones are settled. Values are canonical strings keyed by
+    field, as in ``comparisons``' own columns."""
     if comparisons.empty:
         return []
     from a3m.study.compare import COMPARISON_COLUMNS
