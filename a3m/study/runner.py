@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import logging
 import math
 import os
 import re
@@ -33,6 +32,7 @@ from typing import Any
 from a3m.config import RunConfig
 from a3m.sequential import Inference, SequentialDesign
 from a3m.study.grow import Selection, link_reused, seed_rounds, select_trials
+from a3m.study.local_ray import cpus_per_gpu, end_own_ray, start_ray
 from a3m.study.plan import StudyPlan
 from a3m.study.seeds import AutoSeeds
 from a3m.study.spec import (
@@ -148,27 +148,6 @@ def graceful_interrupt(state: StopState | None = None) -> Iterator[StopState]:
         state.in_fit = False
 
 
-OWN_RAY: dict[str, Any] = {"started": False}
-"""Whether this process started the local Ray it runs on (:func:`connect`), so that it is the
-one to end it."""
-
-
-def end_own_ray() -> None:
-    """SIGKILL the processes of the local Ray this driver started: its node's (GCS, raylet,
-    monitors) and their children (workers, the dashboard and runtime-env agents, which
-    otherwise outlive a driver that did not shut Ray down by a minute or more). Nothing for a
-    joined cluster."""
-    if not OWN_RAY["started"]:
-        return
-    import psutil
-
-    processes = psutil.Process().children(recursive=True)
-    for process in processes:
-        with contextlib.suppress(psutil.Error):
-            process.kill()
-    psutil.wait_procs(processes, timeout=2.0)
-
-
 def exit_now(code: int, on_second: Any = None) -> None:
     """Exit at once (a second stop signal): ``on_second`` for at most
     :data:`SECOND_SIGNAL_GRACE_S`, then the driver's own Ray, then ``os._exit``."""
@@ -253,41 +232,6 @@ def _latest_run(storage: str, name: str) -> str:
     return f"{storage.rstrip('/')}/{names[-1]}"
 
 
-def ray_address(flag: str | None) -> str:
-    """What ``ray.init`` connects to: ``--address``; else ``$RAY_ADDRESS`` (set inside a
-    ``ray job submit`` job); else a new local Ray for this study ("local"), never a cluster that
-    ``ray start`` left running on this machine."""
-    return flag or os.environ.get("RAY_ADDRESS") or "local"
-
-
-def describe_ray(flag: str | None) -> str:
-    """One line: which Ray the study runs on, and what it has."""
-    import ray
-
-    have = ray.cluster_resources()
-    size = f"{have.get('CPU', 0):g} CPUs, {have.get('GPU', 0):g} GPUs"
-    if ray_address(flag) == "local":
-        return f"Ray: a local instance for this study ({size})"
-    source = "--address" if flag else "$RAY_ADDRESS"
-    return f"Ray: joined the cluster at {ray_address(flag)} ({source}; {size})"
-
-
-def cpus_per_gpu() -> float:
-    """CPUs per GPU on the GPU nodes of the connected Ray cluster (the fewest over its
-    nodes, so a trial of one GPU fits on any of them); 1 without GPU nodes."""
-    import ray
-
-    ratios = [
-        node["Resources"].get("CPU", 0) / node["Resources"]["GPU"]
-        for node in ray.nodes()
-        if node.get("Alive") and node["Resources"].get("GPU", 0) > 0
-    ]
-    return max(1.0, min(ratios)) if ratios else 1.0
-
-
-RAY_AUTH_LOGGER = "ray._private.authentication.authentication_token_setup"
-"""Where Ray says that a new local instance has token authentication, as by default."""
-
 KEEP_CHECKPOINTS = 2
 """Checkpoints Tune keeps per trial (the newest); see ``trainable.CHECKPOINT_EVERY_S``."""
 
@@ -306,15 +250,32 @@ def run_parsed(spec: StudySpec, args: argparse.Namespace, argv: list[str] | None
     """Run a study whose flags are parsed (``argv``, as given, goes into the parent run's
     command tag and the printed ``--resume`` command).
 
-    Steps: :func:`plan_study` (checks, nothing launched) -> :func:`select_trials` (what is not
-    finished yet) -> :func:`connect` (Ray, the parent MLflow run) -> for each round of
-    :func:`seed_rounds` (one, unless ``--seeds auto``): :func:`build_tuner` -> ``fit`` ->
-    :func:`reconcile` -> :func:`summarise`. The parent run ends KILLED (Ctrl-C, a trial lost
-    with its node) or FAILED with the reason on every path that raises.
+    Steps: :func:`plan_study` (checks, nothing launched) -> the experiment's driver lock
+    (:mod:`a3m.study.driver_lock`: one driver per experiment and store) ->
+    :func:`select_trials` (what is not finished yet) -> :func:`connect` (Ray, the parent
+    MLflow run) -> for each round of :func:`seed_rounds` (one, unless ``--seeds auto``):
+    :func:`build_tuner` -> ``fit`` -> :func:`reconcile` -> :func:`summarise`. The parent run
+    ends KILLED (Ctrl-C, a trial lost with its node) or FAILED with the reason on every path
+    that raises.
     """
-    from a3m.study.tracking import finish_run, redact
+    from a3m.study.driver_lock import DriverBusy, driver_lock
+    from a3m.study.tracking import get_or_create_experiment, open_store
 
     plan = plan_study(spec, args, argv)
+    client = open_store(plan.tracking_uri)
+    experiment_id = get_or_create_experiment(client, plan.experiment)
+    store = plan.tracking_uri
+    try:
+        with driver_lock(client, experiment_id, experiment=plan.experiment, store=store):
+            return run_planned(plan)
+    except DriverBusy as err:
+        raise UsageError(str(err)) from None
+
+
+def run_planned(plan: StudyPlan) -> StudyResult:
+    """:func:`run_parsed` once the plan is checked and this driver holds the experiment."""
+    from a3m.study.tracking import finish_run, redact
+
     first = select_trials(plan, seeds=plan.auto.schedule[0] if plan.auto else None)
     if first.todo == [] and plan.auto is None:  # every trial already finished: no Ray
         client, _, parent_run_id = open_parent_run(plan)
@@ -508,12 +469,7 @@ def connect(plan: StudyPlan) -> tuple[Any, str, str, dict[str, float]]:
         tracking = pool.submit(open_parent_run, plan)
         set_console(args.verbose)
         if not ray.is_initialized():
-            if not args.verbose:  # "token authentication is enabled": Ray's default, kept
-                logging.getLogger(RAY_AUTH_LOGGER).setLevel(logging.ERROR)
-            ray.init(address=ray_address(args.address), include_dashboard=False,
-                     log_to_driver=args.verbose)  # fmt: skip
-            OWN_RAY["started"] = ray_address(args.address) == "local"
-            print(describe_ray(args.address), flush=True)
+            print(start_ray(args.address, verbose=args.verbose), flush=True)
         gpus = args.gpus_per_trial
         if gpus is None:
             gpus = 1.0 if ray.cluster_resources().get("GPU", 0) > 0 else 0.0

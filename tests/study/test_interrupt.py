@@ -189,7 +189,7 @@ def test_resume_of_a_folder_that_is_not_a_study_is_one_line(study_args, tmp_path
 
 
 def test_without_address_a_study_starts_its_own_local_ray(monkeypatch):
-    from a3m.study.runner import ray_address
+    from a3m.study.local_ray import ray_address
 
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
     assert ray_address(None) == "local"  # never a cluster `ray start` left running

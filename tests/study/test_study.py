@@ -141,7 +141,7 @@ def test_asha_stops_weak_trials_early(ray_local, study_args):
 def test_cpus_per_gpu_is_the_tightest_gpu_node(monkeypatch):
     import ray
 
-    from a3m.study.runner import cpus_per_gpu
+    from a3m.study.local_ray import cpus_per_gpu
 
     def node(cpu, gpu, alive=True):
         return {"Alive": alive, "Resources": {"CPU": cpu, "GPU": gpu} if gpu else {"CPU": cpu}}
