@@ -30,31 +30,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from a3m.cli_args import parse_option as parse_option  # re-exported: a3m.cli's own helper
+
 Register = Callable[[argparse._SubParsersAction], None]
-
-
-def parse_option(text: str) -> tuple[str, Any]:
-    """Parse ``KEY=VALUE`` into ``(key, value)``: true/false, none, ints, floats, else text."""
-    key, sep, raw = text.partition("=")
-    if not sep or not key.strip():
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    lowered = raw.strip().lower()
-    value: Any
-    if lowered in ("true", "yes", "on"):
-        value = True
-    elif lowered in ("false", "no", "off"):
-        value = False
-    elif lowered in ("none", "null"):
-        value = None
-    else:
-        try:
-            value = int(raw)
-        except ValueError:
-            try:
-                value = float(raw)
-            except ValueError:
-                value = raw
-    return key.strip().replace("-", "_"), value
 
 
 def cmd_data_check(args: argparse.Namespace) -> int:
@@ -133,134 +111,18 @@ def cmd_data_cache(args: argparse.Namespace) -> int:
     return 0
 
 
-def _input_size(text: str) -> tuple[int, int]:
-    """``224`` or ``448x224`` (height x width) -> (height, width)."""
-    try:
-        sides = [int(v) for v in text.lower().replace(",", "x").split("x")]
-    except ValueError:
-        sides = []
-    if len(sides) not in (1, 2) or min(sides) < 1:
-        raise argparse.ArgumentTypeError(f"expected SIDE or HxW in pixels, got {text!r}")
-    return (sides[0], sides[-1])
-
-
 def register_data(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``a3m data check``, ``a3m data synth`` and ``a3m data cache``."""
-    from a3m.data.registry import DATASETS
+    """Add ``a3m data check``, ``a3m data synth`` and ``a3m data cache`` (their flags:
+    :func:`a3m.cli_args.add_data_parsers`)."""
+    from a3m.cli_args import add_data_parsers
 
-    names = ", ".join(f"{n} ({e.root_hint})" for n, e in DATASETS.items())
-    data = subparsers.add_parser("data", help="check dataset copies, write synthetic ones")
-    commands = data.add_subparsers(dest="data_command", required=True, metavar="ACTION")
-
-    check = commands.add_parser(
-        "check",
-        help="compare a dataset copy with the public release and open every image",
-        description=f"Datasets and their root: {names}.",
-    )
-    check.add_argument(
-        "--dataset", required=True, choices=list(DATASETS), metavar="NAME", help="one of the above"
-    )
-    check.add_argument("--root", required=True, type=Path, help="dataset root")
-    check.add_argument(
-        "--no-verify-images", action="store_true", help="skip opening the images (fast)"
-    )
-    check.add_argument(
-        "--sample", type=int, default=None, metavar="N", help="open N random images per split"
-    )
-    check.add_argument("--workers", type=int, default=4, help="threads opening images")
-    check.add_argument(
-        "--option",
-        "-o",
-        type=parse_option,
-        action="append",
-        metavar="KEY=VALUE",
-        help="loader option, e.g. -o bbox_crop=true -o attributes_path=/x/market_attribute.mat",
-    )
-    check.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
-    check.set_defaults(func=cmd_data_check)
-
-    synth = commands.add_parser(
-        "synth", help="write a small synthetic copy in the public format of a dataset"
-    )
-    synth.add_argument("--dataset", required=True, metavar="NAME", help=f"one of: {names}")
-    synth.add_argument("--out", required=True, type=Path, help="output folder")
-    synth.add_argument("--seed", type=int, default=0)
-    synth.add_argument("--num-classes", type=int, default=None)
-    synth.add_argument("--images-per-class", type=int, default=None)
-    synth.add_argument("--image-size", type=int, default=None, help="image side in pixels")
-    synth.set_defaults(func=cmd_data_synth)
-
-    cache = commands.add_parser(
-        "cache",
-        help="decode and resize a dataset's images once, into a uint8 cache runs read",
-        description="Writes each split's images, box-cropped and resized as the training and "
-        "evaluation transforms do before their crop, into memory-mappable .npy shards under "
-        "DIR/<dataset>/ (docs/cache.md). Runs on the same data and input size read them "
-        f"(RunConfig.image_cache, 'auto' by default) with the same pixels. Datasets: {names}.",
-    )
-    cache.add_argument(
-        "--dataset", required=True, choices=list(DATASETS), metavar="NAME", help="one of the above"
-    )
-    cache.add_argument("--root", required=True, type=Path, help="dataset root, as for training")
-    cache.add_argument("--split", nargs="+", help="splits to cache (default: all)")
-    cache.add_argument(
-        "--out",
-        type=Path,
-        metavar="DIR",
-        help="folder of caches (default: $A3M_IMAGE_CACHE or ~/.cache/a3m/images, where "
-        "image_cache=auto looks)",
-    )
-    cache.add_argument(
-        "--input-size",
-        type=_input_size,
-        metavar="HxW",
-        help="the runs' input size (default: the dataset's, as in RunConfig)",
-    )
-    cache.add_argument(
-        "--bbox-crop",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="crop to the object boxes, as RunConfig.bbox_crop (default: on)",
-    )
-    cache.add_argument(
-        "--workers", type=int, default=min(8, os.cpu_count() or 1), help="decoding processes"
-    )
-    cache.add_argument("--quiet", "-q", action="store_true", help="no line per shard")
-    cache.set_defaults(func=cmd_data_cache)
+    actions = add_data_parsers(subparsers)
+    actions["check"].set_defaults(func=cmd_data_check)
+    actions["synth"].set_defaults(func=cmd_data_synth)
+    actions["cache"].set_defaults(func=cmd_data_cache)
 
 
 # -- a3m train --------------------------------------------------------------------------------
-def _add_config_flags(parser: argparse.ArgumentParser) -> None:
-    """One flag per RunConfig field (``--alpha 0.3``, ``--no-bbox-crop``,
-    ``--input-size 448x224``)."""
-    import dataclasses
-    import typing
-
-    from a3m.config import RunConfig, field_role
-
-    hints = typing.get_type_hints(RunConfig)
-    # a group per field role (a3m.config.ROLES): what decides the result apart from how fast
-    # and where the run goes
-    paper = "run config (defaults: the paper's, Sec. 4.2)"
-    titles = {
-        "setting": paper,
-        "seed": paper,
-        "speed": "run config: how fast (the same result either way)",
-        "place": "run config: where it runs and where its data lives",
-    }
-    groups = {t: parser.add_argument_group(t) for t in dict.fromkeys(titles.values())}
-    for f in dataclasses.fields(RunConfig):
-        group = groups[titles[field_role(f.name)]]
-        flag = "--" + f.name.replace("_", "-")
-        if hints[f.name] is bool:
-            group.add_argument(flag, action=argparse.BooleanOptionalAction, default=None,
-                               help=f"(default: {f.default})")  # fmt: skip
-        else:
-            shown = ",".join(map(str, f.default)) if isinstance(f.default, tuple) else f.default
-            group.add_argument(flag, default=None, metavar="VALUE",
-                               help=f"(default: {shown!s})")  # fmt: skip
-
-
 def _config_from_args(args: argparse.Namespace):
     import dataclasses
 
@@ -411,20 +273,16 @@ def _start_tracking(tracking_uri: str, experiment: str, cfg, out: Path):
 
 
 def register_train(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``a3m train``."""
+    """Add ``a3m train`` (its flags: :func:`a3m.cli_args.add_train_flags`)."""
+    from a3m.cli_args import add_train_flags
+
     train = subparsers.add_parser(
         "train",
         help="one training run without Ray (every config field is a flag)",
         description="Train and evaluate one run. Example: a3m train --dataset cub --synthetic "
         "--backbone tiny --epochs 5",
     )
-    train.add_argument("--config", type=Path, help="a config.json to start from (flags override)")
-    train.add_argument("--out", type=Path, help="output folder (default: runs/train/...)")
-    train.add_argument("--resume", type=Path, help="continue from a checkpoint (file or folder)")
-    train.add_argument("--tracking-uri", help="also log to MLflow at this URI")
-    train.add_argument("--experiment", help="MLflow experiment (default: the dataset name)")
-    train.add_argument("--quiet", action="store_true", help="no progress bars")
-    _add_config_flags(train)
+    add_train_flags(train)  # its own flags and one per RunConfig field
     train.set_defaults(func=cmd_train)
 
 
@@ -502,11 +360,26 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 
 def register_leaderboard(subparsers: argparse._SubParsersAction) -> None:
     """Add ``a3m leaderboard``."""
-    p = subparsers.add_parser("leaderboard", help="a study's MLflow runs as a CSV leaderboard")
-    p.add_argument("--experiment", required=True, help="MLflow experiment (the study name)")
-    p.add_argument("-o", "--output", type=Path, required=True, help="CSV file to write")
-    p.add_argument("--tracking-uri", help="default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db")
-    p.add_argument("--sort-by", help="column to sort by (default: score_mean)")
+    p = subparsers.add_parser(
+        "leaderboard",
+        help="a study's MLflow runs as a CSV leaderboard",
+        description="Ranks an experiment's finished trial runs, one row per configuration: "
+        "the settings that vary (the seed apart), each metric's mean and 95% CI over seeds, "
+        "the run count, statuses and code versions, and the paired verdict against the "
+        "study's reference (a3m compare). Prints the top 30 rows and writes the CSV.",
+    )
+    p.add_argument("--experiment", required=True, metavar="NAME",
+                   help="MLflow experiment: the study's name (<study>-synthetic with "
+                   "--synthetic)")  # fmt: skip
+    p.add_argument("-o", "--output", type=Path, required=True, metavar="FILE.csv",
+                   help="CSV file to write (its folder must be writable)")  # fmt: skip
+    p.add_argument("--tracking-uri", metavar="URI", help="MLflow tracking URI (default: "
+                   "$MLFLOW_TRACKING_URI or sqlite:///mlflow.db)")  # fmt: skip
+    p.add_argument("--sort-by", metavar="COLUMN", help="a numeric column to sort by, highest "
+                   "first: <metric>_mean of any metric the runs logged (score_mean, "
+                   "accuracy_mean, rank1_mean, mAP_mean, recall_at_1_mean, ...), n_runs, "
+                   "...; an unknown column is refused with the valid ones (default: "
+                   "score_mean)")  # fmt: skip
     p.set_defaults(func=cmd_leaderboard)
 
 
@@ -603,18 +476,24 @@ def register_compare(subparsers: argparse._SubParsersAction) -> None:
         "alpha), and a verdict: better / worse / equivalent (within --min-effect) / "
         "inconclusive, or 'inconclusive (failures)' when failed seeds could change it.",
     )
-    p.add_argument("--experiment", required=True, help="MLflow experiment (the study name)")
+    p.add_argument("--experiment", required=True, metavar="NAME",
+                   help="MLflow experiment: the study's name (<study>-synthetic with "
+                   "--synthetic)")  # fmt: skip
     p.add_argument("--reference", nargs="+", metavar="FIELD=VALUE",
                    help="the reference configuration (default: the one the study declared; "
                    "for an open search, the best mean val_score)")  # fmt: skip
-    p.add_argument("--metric", default="score", help="final-epoch metric, any the runs logged; "
-                   "its direction from its name (losses and errors: lower is better)")  # fmt: skip
-    p.add_argument("--alpha", type=float, help="family-wise error rate, in (0, 1) (default: "
-                   "the study's, 0.05)")  # fmt: skip
+    p.add_argument("--metric", default="score", metavar="NAME", help="final-epoch metric, any "
+                   "the runs logged (score, accuracy, mAP, rank1, recall_at_1, ...); its "
+                   "direction from its name (losses and errors: lower is better) (default: "
+                   "%(default)s)")  # fmt: skip
+    p.add_argument("--alpha", type=float, metavar="A", help="family-wise error rate, in (0, "
+                   "1) (default: the study's, 0.05)")  # fmt: skip
     p.add_argument("--min-effect", type=float, metavar="POINTS", help="equivalence margin in "
-                   "points of the metric (default: the study's, if it set one)")  # fmt: skip
-    p.add_argument("--tracking-uri", help="default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db")
-    p.add_argument("-o", "--output", type=Path, help="also write the table as CSV")
+                   "points of the metric, > 0 (default: the study's, if it set one)")  # fmt: skip
+    p.add_argument("--tracking-uri", metavar="URI", help="MLflow tracking URI (default: "
+                   "$MLFLOW_TRACKING_URI or sqlite:///mlflow.db)")  # fmt: skip
+    p.add_argument("-o", "--output", type=Path, metavar="FILE.csv",
+                   help="also write the table as CSV")  # fmt: skip
     p.set_defaults(func=cmd_compare)
 
 
@@ -640,6 +519,7 @@ def register_entry_points(subparsers: argparse._SubParsersAction) -> None:
             add_help=False,  # the parent parser brings -h
             help=parser.description,
             description=parser.description,
+            epilog=parser.epilog,
             formatter_class=parser.formatter_class,
         ).set_defaults(func=module.run)
 

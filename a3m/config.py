@@ -14,6 +14,7 @@ import json
 import math
 import types
 import typing
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,103 +58,170 @@ A trial's identity (:data:`a3m.study.tracking.NOT_IDENTITY`) leaves out speed an
 configuration (:data:`a3m.study.runs.NOT_A_SETTING`) also leaves out the seed."""
 
 
-def _field(default: Any, *, role: str) -> Any:
-    """A RunConfig field of ``role`` (one of :data:`ROLES`) with this default."""
+def _field(
+    default: Any,
+    help: str,
+    *,
+    role: str = "setting",
+    choices: Iterable[str] | Callable[[], Iterable[str]] | None = None,
+    metavar: str | None = None,
+) -> Any:
+    """A RunConfig field with this default, described once: ``help`` says what it is and its
+    valid range (the ``a3m train`` flag's help, :func:`field_help`), ``role`` is one of
+    :data:`ROLES`, ``choices`` its valid values (or a function returning them, read when
+    used: :func:`field_choices`, which :meth:`RunConfig.validate` checks), ``metavar`` the
+    flag's value placeholder."""
     if role not in ROLES:
         raise ValueError(f"unknown field role {role!r}; valid: {', '.join(ROLES)}")
-    return dataclasses.field(default=default, metadata={"role": role})
+    metadata = {"role": role, "help": help, "choices": choices, "metavar": metavar}
+    return dataclasses.field(default=default, metadata=metadata)
 
 
 @dataclass(frozen=True)
 class RunConfig:
     """Everything one training run depends on. Zero/empty values mean "from the dataset".
 
-    Each field's role (:data:`ROLES`) is declared on it with :func:`_field`; a plain default
-    is a ``setting``."""
+    Each field is declared with :func:`_field`: its help text (the ``a3m train`` flag's), its
+    role (:data:`ROLES`) and, where it has them, its valid values."""
 
     # data
-    dataset: str = "cub"
-    # your copy of the public release (empty with synthetic=True)
-    data_root: str = _field("", role="place")
-    synthetic: bool = False  # generate (or reuse) a synthetic copy in the public format
-    # where synthetic copies are cached ("" = a3m.data.synthetic.synthetic_cache()'s default)
-    synthetic_cache: str = _field("", role="place")
-    bbox_crop: bool = True  # crop to the object box where the dataset has one (paper: CUB)
-    input_size: tuple[int, ...] = ()  # (h, w); () = the dataset's default (Sec. 4.2)
-    # Share of the training split held out (seeded, stratified by class) to pick the best epoch
-    # and model_best.pt; 0 = no selection (the datasets have no validation split; the test
-    # split is reported, so it must not select). a3m.data.training.holdout_split
-    val_fraction: float = 0.0
-    # Positive control: share of training images whose attribute labels are those of another
-    # training image (seeded); evaluation keeps the true ones. a3m.data.training
-    attr_label_noise: float = 0.0
-    # Positive control: share of training images whose category label is another training
-    # image's (seeded): a model broken on purpose, which a comparison must find worse.
-    label_noise: float = 0.0
+    dataset: str = _field("cub", "the dataset (a3m.data.registry), with its task, splits and "
+                          "protocol", choices=dataset_names, metavar="NAME")  # fmt: skip
+    data_root: str = _field(
+        "", "your copy of the dataset, laid out as its public release unpacks (check it with "
+        "`a3m data check`); empty with synthetic", role="place", metavar="DIR",
+    )  # fmt: skip
+    synthetic: bool = _field(False, "generate (or reuse) a small synthetic copy in the "
+                             "dataset's public format instead of data_root")  # fmt: skip
+    synthetic_cache: str = _field(
+        "", "folder where synthetic copies are cached (empty: $A3M_SYNTHETIC_DIR, else "
+        "~/.cache/a3m/synthetic)", role="place", metavar="DIR",
+    )  # fmt: skip
+    bbox_crop: bool = _field(True, "crop each image to its object box where the release has "
+                             "boxes (CUB, CompCars, CARS196; the paper: CUB)")  # fmt: skip
+    input_size: tuple[int, ...] = _field(
+        (), "network input, HEIGHTxWIDTH in pixels; empty: the dataset's (Sec. 4.2: 224x224 "
+        "for CUB and CARS196, 448x224 for Market-1501, 448x448 for CompCars)", metavar="HxW",
+    )  # fmt: skip
+    val_fraction: float = _field(
+        0.0, "share of the training split, in [0, 0.5], held out (seeded, stratified by class) "
+        "to pick the best epoch and model_best.pt; 0: no selection (the datasets have no "
+        "validation split, and the test split only reports). a3m.data.training.holdout_split",
+        metavar="F",
+    )  # fmt: skip
+    attr_label_noise: float = _field(
+        0.0, "positive control: share of training images, in [0, 1], whose attribute labels are "
+        "those of another training image (seeded); evaluation keeps the true ones", metavar="F",
+    )  # fmt: skip
+    label_noise: float = _field(
+        0.0, "positive control: share of training images, in [0, 1], whose category label is "
+        "another training image's (seeded): a model broken on purpose, which a comparison "
+        "must find worse", metavar="F",
+    )  # fmt: skip
     # model
-    variant: str = "a3m"
-    backbone: str = "resnet50"
-    pretrained: bool = False  # torchvision ImageNet weights
-    weights_path: str = ""  # local torchvision state-dict file (overrides pretrained)
-    d: int = 512
-    num_classes: int = 0
-    attribute_classes: tuple[int, ...] = ()
-    num_attributes: int = 0  # K; for datasets without attribute labels, UNSUPERVISED_K
-    attr_pooling: str = "avg"
+    variant: str = _field("a3m", "the model, by the name of its ablation in the paper "
+                          "(a3m.models.VARIANTS, README: The model)", choices=VARIANTS,
+                          metavar="NAME")  # fmt: skip
+    backbone: str = _field("resnet50", "the shared CNN, a torchvision network cut to its last "
+                           "conv map (googlenet stands in for InceptionBN; tiny: a small one "
+                           "for tests, without pretrained weights)", choices=BACKBONES,
+                           metavar="NAME")  # fmt: skip
+    pretrained: bool = _field(False, "start the backbone from torchvision's ImageNet "
+                              "weights (downloaded on first use; every study sets it on "
+                              "real data)")  # fmt: skip
+    weights_path: str = _field("", "a local torchvision state-dict file for the backbone "
+                               "(overrides pretrained); empty: none", metavar="FILE")  # fmt: skip
+    d: int = _field(512, "the heads' feature dimension d, > 0", metavar="N")
+    num_classes: int = _field(0, "category count, >= 0; 0: the dataset's (a set value must "
+                              "agree with it)", metavar="N")  # fmt: skip
+    attribute_classes: tuple[int, ...] = _field(
+        (), "class count per attribute, each >= 2, as N,N,...; empty: the dataset's (a set "
+        "value must agree with it; none for retrieval)", metavar="N,N,...",
+    )  # fmt: skip
+    num_attributes: int = _field(
+        0, f"K, the attribute branches, >= 0; 0: the dataset's attribute count, or "
+        f"{UNSUPERVISED_K} for datasets without attribute labels (retrieval)", metavar="K",
+    )  # fmt: skip
+    attr_pooling: str = _field("avg", "how the attribute branches pool their conv map",
+                               choices=ATTR_POOLINGS)  # fmt: skip
     # the authors'-code switches (a3m.models.AuthorsCode, whose fields build_model copies by
     # name), all off = the paper; what each changes:
     # docs/reproduction.md, "Paper vs the authors' code"
-    branch_bn_relu: bool = False
-    merge_mean_bn: bool = False
-    attention_bn: bool = False
-    fused_bn: bool = False
-    concat_final: bool = False
-    dropout: float = 0.5
+    branch_bn_relu: bool = _field(False, "authors' code: BN and ReLU after each branch's "
+                                  "1x1 convolution, then BN, ReLU, dropout on the pooled "
+                                  "vector")  # fmt: skip
+    merge_mean_bn: bool = _field(False, "authors' code: m_region = sigmoid(BN(mean_k V a_k)) "
+                                 "instead of max_k sigmoid(V a_k)")  # fmt: skip
+    attention_bn: bool = _field(False, "authors' code: s = sigmoid(BN(A v_cat)) instead of "
+                                "sigmoid(A v_cat)")  # fmt: skip
+    fused_bn: bool = _field(False, "authors' code: f_region and f_attr each batch-normalised "
+                            "before they are summed")  # fmt: skip
+    concat_final: bool = _field(False, "authors' code: f_final = Dropout(ReLU([f_region, "
+                                "f_attr])), dimension 2d, instead of their sum")  # fmt: skip
+    dropout: float = _field(0.5, "dropout rate of the authors'-code switches, in [0, 1)",
+                            metavar="P")  # fmt: skip
     # loss (11)
-    alpha: float = 0.5
-    beta: float = 0.5
+    alpha: float = _field(0.5, "weight of the category loss in eq. (11), >= 0", metavar="W")
+    beta: float = _field(0.5, "weight of the mean attribute loss in eq. (11), >= 0",
+                         metavar="W")  # fmt: skip
     # optimisation
-    epochs: int = 60
-    batch_size: int = 32
-    optimizer: str = "sgd"
-    lr: float = 1e-3
-    momentum: float = 0.9
-    nesterov: bool = False
-    weight_decay: float = 5e-4
-    schedule: str = "step"
-    lr_drop_epochs: int = 10  # step schedule: the last N epochs run at lr * lr_drop_factor
-    lr_drop_factor: float = 0.1
+    epochs: int = _field(60, "training epochs, > 0", metavar="N")
+    batch_size: int = _field(32, "training batch, > 0", metavar="N")
+    optimizer: str = _field("sgd", "the optimiser", choices=OPTIMIZERS)
+    lr: float = _field(1e-3, "learning rate, > 0", metavar="LR")
+    momentum: float = _field(0.9, "SGD momentum, >= 0", metavar="M")
+    nesterov: bool = _field(False, "Nesterov momentum (the authors' code)")
+    weight_decay: float = _field(5e-4, "weight decay, >= 0", metavar="W")
+    schedule: str = _field("step", "learning-rate schedule: step (lr, then lr x "
+                           "lr_drop_factor for the last lr_drop_epochs) or cosine (from lr "
+                           "to 0)", choices=SCHEDULES)  # fmt: skip
+    lr_drop_epochs: int = _field(10, "step schedule: the last N epochs run at lr x "
+                                 "lr_drop_factor, >= 0", metavar="N")  # fmt: skip
+    lr_drop_factor: float = _field(0.1, "step schedule: the factor of the last epochs' lr, in "
+                                   "(0, 1]", metavar="F")  # fmt: skip
     # evaluation and runtime
-    eval_every: int = 1
-    distance: str = "euclidean"
-    # re-id AP definition (a3m.metrics.AP_MODES): "official" = Market-1501's compute_AP.m, as
-    # in the paper's Table 1; "torchreid" = torchreid / fast-reid (never lower).
-    ap_mode: str = "official"
-    seed: int = _field(0, role="seed")
-    device: str = _field("auto", role="place")
-    # DataLoader workers; -1 = auto (a3m.train.resolve_num_workers)
-    num_workers: int = _field(-1, role="speed")
-    amp: bool = True  # bf16 autocast on CUDA
-    channels_last: bool = _field(True, role="speed")  # on CUDA
-    compile: bool = _field(False, role="speed")
-    # torch.compile's mode when compile is on (COMPILE_MODES)
-    compile_mode: str = _field("default", role="speed")
-    # Evaluation batch; 0 = batch_size. The model is in eval mode (no batch statistics), so the
-    # batch changes how fast it goes, not what it computes; a short step (batch 32 on a GPU)
-    # leaves the GPU waiting for kernel launches, which a larger batch amortises.
-    eval_batch_size: int = _field(0, role="speed")
-    # Decoded images (docs/cache.md): "auto" = read the split's cache from A3M_IMAGE_CACHE or
-    # ~/.cache/a3m/images when `a3m data cache` wrote one for this data, "off" = always decode
-    # the files, or a folder of caches. Same pixels either way. a3m.data.cache.find_cache
-    image_cache: str = _field("auto", role="speed")
-    # Where the training crop and flip run: "loader" (the DataLoader's workers) or "device"
-    # (batched after the host-to-device copy; needs an image cache). The same draws of the
-    # same seeded stream, so the same pixels either way. a3m.data.device_augment
-    augment_on: str = _field("loader", role="speed")
-    # A name for the run that changes nothing it computes: two labels of one configuration are
-    # an A/A control (studies/controls.py), or a repeat kept apart from the first: a setting,
-    # since keeping its runs apart (identity and configuration) is what it is for.
-    label: str = ""
+    eval_every: int = _field(1, "evaluate every N epochs (and at the last), > 0", metavar="N")
+    distance: str = _field("euclidean", "distance between embeddings (re-id, retrieval)",
+                           choices=DISTANCES)  # fmt: skip
+    ap_mode: str = _field(
+        "official", "re-id AP definition (a3m.metrics.AP_MODES): official = Market-1501's "
+        "compute_AP.m, as in the paper's Table 1; torchreid = torchreid / fast-reid (never "
+        "lower)", choices=tuple(AP_MODES),
+    )  # fmt: skip
+    seed: int = _field(0, "seed of initialisation, data order and augmentation: runs on one "
+                       "seed are paired", role="seed", metavar="N")  # fmt: skip
+    device: str = _field("auto", "where it trains (auto: CUDA when there is one)",
+                         role="place", choices=DEVICES)  # fmt: skip
+    num_workers: int = _field(-1, "DataLoader workers, >= 0; -1: auto "
+                              "(a3m.train.resolve_num_workers)", role="speed",
+                              metavar="N")  # fmt: skip
+    amp: bool = _field(True, "bf16 autocast on CUDA")
+    channels_last: bool = _field(True, "channels-last memory format on CUDA", role="speed")
+    compile: bool = _field(False, "torch.compile the model", role="speed")
+    compile_mode: str = _field("default", "torch.compile's mode when compile is on",
+                               role="speed", choices=COMPILE_MODES)  # fmt: skip
+    eval_batch_size: int = _field(
+        0, "evaluation batch, >= 0; 0: batch_size. The model is in eval mode (no batch "
+        "statistics), so the batch changes how fast it goes, not what it computes",
+        role="speed", metavar="N",
+    )  # fmt: skip
+    image_cache: str = _field(
+        "auto", "decoded images (docs/cache.md): auto = read the split's cache from "
+        "A3M_IMAGE_CACHE or ~/.cache/a3m/images when `a3m data cache` wrote one for this data, "
+        "off = always decode the files, or a folder of caches; same pixels either way",
+        role="speed", metavar="auto|off|DIR",
+    )  # fmt: skip
+    augment_on: str = _field(
+        "loader", "where the training crop and flip run: loader (the DataLoader's workers) or "
+        "device (batched after the host-to-device copy; needs an image cache); the same "
+        "pixels either way", role="speed", choices=AUGMENT_ON,
+    )  # fmt: skip
+    # a setting, since keeping its runs apart (identity and configuration) is what it is for.
+    label: str = _field(
+        "", "a name for the run that changes nothing it computes: two labels of one "
+        "configuration are an A/A control (studies/controls.py), or a repeat kept apart from "
+        "the first", metavar="TEXT",
+    )  # fmt: skip
 
     def __post_init__(self) -> None:
         self.validate()
@@ -165,17 +233,9 @@ class RunConfig:
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` naming the first field that is out of range."""
-        _choice("dataset", self.dataset, dataset_names())
-        _choice("variant", self.variant, VARIANTS)
-        _choice("backbone", self.backbone, BACKBONES)
-        _choice("attr_pooling", self.attr_pooling, ATTR_POOLINGS)
-        _choice("optimizer", self.optimizer, OPTIMIZERS)
-        _choice("schedule", self.schedule, SCHEDULES)
-        _choice("distance", self.distance, DISTANCES)
-        _choice("ap_mode", self.ap_mode, tuple(AP_MODES))
-        _choice("device", self.device, DEVICES)
-        _choice("augment_on", self.augment_on, AUGMENT_ON)
-        _choice("compile_mode", self.compile_mode, COMPILE_MODES)
+        for f in dataclasses.fields(self):  # the fields with choices, in their order
+            if f.metadata["choices"] is not None:
+                _choice(f.name, getattr(self, f.name), field_choices(f.name))
         for f in dataclasses.fields(self):  # NaN and inf pass every range check below
             value = getattr(self, f.name)
             if isinstance(value, float) and not math.isfinite(value):
@@ -318,6 +378,33 @@ def field_role(name: str) -> str:
     for f in dataclasses.fields(RunConfig):
         if f.name == name:
             return _role(f)
+    raise ConfigError(f"unknown config field {name!r}; see RunConfig")
+
+
+def field_help(name: str) -> str:
+    """What the RunConfig field ``name`` is and its valid range, as declared on it (the
+    ``a3m train`` flag's help; its choices and default are :func:`field_choices` and the
+    field's)."""
+    return _metadata(name)["help"]
+
+
+def field_choices(name: str) -> tuple[str, ...]:
+    """The valid values of the RunConfig field ``name``; () when any value of its type is."""
+    choices = _metadata(name)["choices"]
+    if choices is None:
+        return ()
+    return tuple(choices() if callable(choices) else choices)
+
+
+def field_metavar(name: str) -> str | None:
+    """The placeholder of the field's value in ``a3m train --help`` (None: argparse's)."""
+    return _metadata(name)["metavar"]
+
+
+def _metadata(name: str) -> dict[str, Any]:
+    for f in dataclasses.fields(RunConfig):
+        if f.name == name:
+            return dict(f.metadata)
     raise ConfigError(f"unknown config field {name!r}; see RunConfig")
 
 

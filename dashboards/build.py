@@ -158,36 +158,37 @@ def after_study(result: StudyResult) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
-    """The command line of ``dashboards/build.py``."""
+    """The command line of ``dashboards/build.py`` (and of ``a3m dashboard``, which takes its
+    description as its one-line help and its epilog as the rest)."""
     from a3m.study.spec import HelpFormatter
 
     p = argparse.ArgumentParser(
         prog="dashboards/build.py",
         description="Write an MLflow experiment's report: HTML (offline), a PNG per figure, CSVs.",
+        epilog="The report opens with the paper's claims checked against the paired runs and "
+        "the paired verdicts against the study's reference, then the paper's figures and "
+        "tables where the study has the runs for them (Fig. 5-8, Tables 1-5 beside the paper's "
+        "numbers), the training diagnostics and, for an Optuna search, its history. Exit "
+        "status: 0 with a report, 1 when the experiment has no finished run, 2 when it does "
+        "not exist or a store or --out cannot be used.",
         formatter_class=HelpFormatter,
     )
-    p.add_argument("--experiment", required=True, help="MLflow experiment, e.g. ablation_cub")
-    p.add_argument(
-        "--tracking-uri",
-        help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db)",
-    )
-    p.add_argument("--out", help="folder of the report (default: results/<experiment>)")
-    p.add_argument(
-        "--optuna-storage",
-        help="Optuna RDB URL of an open search (default: optuna.db beside a SQLite tracking store)",
-    )
+    p.add_argument("--experiment", required=True, metavar="NAME",
+                   help="MLflow experiment: the study's name, e.g. ablation_cub "
+                   "(<study>-synthetic with --synthetic)")  # fmt: skip
+    p.add_argument("--tracking-uri", metavar="URI", help="MLflow tracking URI (default: "
+                   "$MLFLOW_TRACKING_URI or sqlite:///mlflow.db)")  # fmt: skip
+    p.add_argument("--out", metavar="DIR",
+                   help="folder of the report (default: results/<experiment>)")  # fmt: skip
+    p.add_argument("--optuna-storage", metavar="URL", help="Optuna RDB URL of an open search "
+                   "(default: optuna.db beside a SQLite tracking store)")  # fmt: skip
     p.add_argument("--no-png", action="store_true", help="HTML and CSVs only (no browser needed)")
-    p.add_argument(
-        "--browser",
-        help="Chromium-based browser for the PNGs (default: "
-        "$BROWSER_PATH, chromium or chrome on the PATH)",
-    )
-    p.add_argument(
-        "--mlflow-ui",
-        metavar="URL",
-        help="MLflow UI the run ids link to (default: the tracking URI when it is http(s), "
-        "else http://127.0.0.1:5000, where `mlflow ui` serves a local store)",
-    )
+    p.add_argument("--browser", metavar="PATH", help="Chromium-based browser for the PNGs "
+                   "(default: $BROWSER_PATH, chromium or chrome on the PATH)")  # fmt: skip
+    p.add_argument("--mlflow-ui", metavar="URL",
+                   help="MLflow UI the run ids link to (default: the tracking URI when it is "
+                   "http(s), else http://127.0.0.1:5000, where `mlflow ui` serves a local "
+                   "store)")  # fmt: skip
     return p
 
 

@@ -85,7 +85,6 @@ MAX_FILE_LINES = 600
 LONG_FILES = {
     # The remaining work: split each, then strike it here (a file that holds the
     # limit must leave this list, so that it cannot grow back unseen).
-    "a3m/cli.py",
     "a3m/metrics.py",
     "a3m/study/runner.py",
     "a3m/train.py",
@@ -102,7 +101,6 @@ LONG_FUNCTIONS = {
     "a3m/study/leaderboard.py:leaderboard",
     "a3m/study/runner.py:build_tuner",
     "a3m/study/runner.py:plan_study",
-    "a3m/study/spec.py:study_parser",
     "a3m/study/trainable.py:train_trial",
     "a3m/train.py:fit",
     "a3m/train.py:train_one_epoch",

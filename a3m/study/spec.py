@@ -90,21 +90,54 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
 
 def study_parser(spec: StudySpec) -> argparse.ArgumentParser:
-    """The flags every study shares."""
+    """The flags every study shares; the epilog says what ``--data-root`` and ``--synthetic``
+    change (:func:`data_epilog`)."""
     p = argparse.ArgumentParser(
         prog=f"studies/{spec.name}.py",
         description=spec.description,
+        epilog=data_epilog(spec),
         formatter_class=HelpFormatter,
     )
-    data = p.add_argument_group("data")
-    data.add_argument("--data-root", help="your copy of the dataset (public layout)")
-    data.add_argument(
-        "--synthetic",
-        action="store_true",
-        help="generate (or reuse) a synthetic copy in the public format and shrink the budget "
-        "(tiny backbone, small images, few epochs): runs on a laptop CPU",
-    )
-    run = p.add_argument_group("budget")
+    _add_data_flags(p.add_argument_group("data"))
+    _add_budget_flags(p.add_argument_group("budget"), spec)
+    _add_cluster_flags(p.add_argument_group("cluster and tracking"))
+    return p
+
+
+def data_epilog(spec: StudySpec) -> str:
+    """What a study's trials run with on real data (``--data-root``: the study's settings, so
+    pretrained ImageNet weights where it asks for them, as the paper) and with ``--synthetic``
+    (:data:`SYNTHETIC_BUDGET` instead): the end of its ``--help``."""
+    real = " ".join(f"{k}={v}" for k, v in spec.base.items())
+    own = ", ".join([*study_axes(spec, synthetic=False), "seed"])
+    synthetic = " ".join(f"{k}={v}" for k, v in (SYNTHETIC_BUDGET | spec.synthetic_base).items())
+    text = (f"On your data (--data-root, a real-format copy): every trial runs with {real} "
+            f"and its own {own}, "
+            "the other settings at RunConfig's defaults (the paper's, Sec. 4.2: `a3m train "
+            "--help` lists them), changed by --epochs and --set.")  # fmt: skip
+    if spec.base.get("pretrained"):
+        text += (" pretrained=True: the backbone starts from torchvision's ImageNet weights, "
+                 "downloaded on first use into torch's cache (~/.cache/torch/hub, or "
+                 "$TORCH_HOME/hub), so a node without internet needs them there, or --set "
+                 "weights_path=FILE (a local torchvision state dict); --set pretrained=false "
+                 "trains from scratch.")  # fmt: skip
+    return text + f" With --synthetic, instead: {synthetic} (a laptop CPU's budget)."
+
+
+def _add_data_flags(data: argparse._ArgumentGroup) -> None:
+    """Where the trials' data comes from."""
+    data.add_argument("--data-root", metavar="DIR",
+                      help="your copy of the dataset, as its public release unpacks (`a3m data "
+                      "check` checks it); with --synthetic: the folder of cached synthetic "
+                      "copies (default: $A3M_SYNTHETIC_DIR or ~/.cache/a3m/synthetic)")  # fmt: skip
+    data.add_argument("--synthetic", action="store_true",
+                      help="generate (or reuse) a synthetic copy in the public format and "
+                      "shrink the budget (tiny backbone, small images, few epochs, no "
+                      "pretrained weights): runs on a laptop CPU")  # fmt: skip
+
+
+def _add_budget_flags(run: argparse._ArgumentGroup, spec: StudySpec) -> None:
+    """How much each configuration is trained and how the trials are chosen."""
     run.add_argument("--smoke-test", action="store_true",
                      help="the smallest end-to-end run: --synthetic, 1 epoch, 1 seed, the first "
                      "and last trial of the study, no report")  # fmt: skip
@@ -113,47 +146,56 @@ def study_parser(spec: StudySpec) -> argparse.ArgumentParser:
                      "logs to MLflow as usual, but trains nothing (deterministic made-up "
                      "metrics, data fingerprints marked 'dry-run-'); into the experiment "
                      "<name>-dry-run unless --experiment says. Not a result")  # fmt: skip
-    run.add_argument("--epochs", type=_at_least(1), help="epochs per trial (default: the study's)")
-    run.add_argument("--num-samples", type=_at_least(1), help="Optuna trials / grid repeats "
-                     f"(default: {spec.num_samples})")  # fmt: skip
+    run.add_argument("--epochs", type=_at_least(1), metavar="N", help="epochs per trial, >= 1, "
+                     "the lr drop over at most the last sixth (default: the study's)")  # fmt: skip
+    run.add_argument("--num-samples", type=_at_least(1), metavar="N", help="Optuna trials / "
+                     f"grid repeats, >= 1 (default: {spec.num_samples})")  # fmt: skip
     run.add_argument("--seeds", type=_seeds, default=spec.seeds, metavar="N|auto",
-                     help="seeds per configuration (a grid axis; runs on the same seed are "
-                     "paired: same init, data order and augmentation). 'auto': 3, then more "
-                     "only where the paired verdict against the reference is still open, up "
-                     "to --max-seeds (README: Seeds on demand)")  # fmt: skip
-    run.add_argument("--max-seeds", type=_at_least(3), default=DEFAULT_MAX_SEEDS,
-                     help="with --seeds auto: the most seeds a configuration gets")  # fmt: skip
+                     help="seeds per configuration, >= 1 (a grid axis; runs on the same seed "
+                     "are paired: same init, data order and augmentation). 'auto': 3, then "
+                     "more only where the paired verdict against the reference is still open, "
+                     "up to --max-seeds (README: Seeds on demand)")  # fmt: skip
+    run.add_argument("--max-seeds", type=_at_least(3), default=DEFAULT_MAX_SEEDS, metavar="N",
+                     help="with --seeds auto: the most seeds a configuration gets, "
+                     ">= 3")  # fmt: skip
     run.add_argument("--min-effect", type=_above(0.0), metavar="POINTS",
-                     help="the equivalence margin: a comparison whose interval (at the level "
-                     "that decides it) lies within +-POINTS points of the metric is "
+                     help="the equivalence margin, > 0: a comparison whose interval (at the "
+                     "level that decides it) lies within +-POINTS points of the metric is "
                      "'equivalent', and --seeds auto stops adding seeds to it (default: the "
                      "study's own, if it has one)")  # fmt: skip
-    run.add_argument(
-        "--scheduler", choices=("fifo", "asha"), default="fifo", help="ASHA stops weak trials"
-    )
+    run.add_argument("--scheduler", choices=("fifo", "asha"), default="fifo",
+                     help="fifo: every trial runs all its epochs; asha: ASHA stops weak trials "
+                     "early (deciding on a held-out part of the training split)")  # fmt: skip
     run.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE",
-                     help="override RunConfig fields of every trial: --set lr=0.01")  # fmt: skip
-    cluster = p.add_argument_group("cluster and tracking")
-    cluster.add_argument("--address", help="Ray cluster address ('auto' inside a cluster); "
-                         "default: a local Ray started for this run")  # fmt: skip
-    cluster.add_argument("--gpus-per-trial", type=_at_least(0.0), default=None,
-                         help="GPUs per trial, may be fractional (default: 1 if the cluster "
-                         "has GPUs, else 0)")  # fmt: skip
-    cluster.add_argument("--cpus-per-trial", type=_above(0.0), default=None,
-                         help="CPUs per trial; its DataLoader gets all but one (default: 1 "
-                         "without GPUs; with GPUs, a GPU node's CPUs per GPU x --gpus-per-trial, "
-                         "so the input pipeline keeps up)")  # fmt: skip
-    cluster.add_argument("--tracking-uri", help="MLflow tracking URI (default: "
+                     help="override RunConfig fields of every trial: --set lr=0.01 "
+                     "pretrained=false (the fields and their valid values: `a3m train "
+                     "--help`)")  # fmt: skip
+
+
+def _add_cluster_flags(cluster: argparse._ArgumentGroup) -> None:
+    """Where the trials run, where they log, and how a study resumes or grows."""
+    cluster.add_argument("--address", metavar="ADDRESS", help="Ray cluster address ('auto' "
+                         "inside a cluster, or the head's host:port); default: a local Ray "
+                         "started for this run")  # fmt: skip
+    cluster.add_argument("--gpus-per-trial", type=_at_least(0.0), default=None, metavar="N",
+                         help="GPUs per trial, >= 0, may be fractional (0.5: two trials share "
+                         "a GPU) (default: 1 if the cluster has GPUs, else 0)")  # fmt: skip
+    cluster.add_argument("--cpus-per-trial", type=_above(0.0), default=None, metavar="N",
+                         help="CPUs per trial, > 0; its DataLoader gets all but one (default: "
+                         "1 without GPUs; with GPUs, a GPU node's CPUs per GPU x "
+                         "--gpus-per-trial, so the input pipeline keeps up)")  # fmt: skip
+    cluster.add_argument("--tracking-uri", metavar="URI", help="MLflow tracking URI (default: "
                          "$MLFLOW_TRACKING_URI or sqlite:///mlflow.db)")  # fmt: skip
-    cluster.add_argument("--experiment", help="MLflow experiment name (default: the study's)")
-    cluster.add_argument("--optuna-storage", help="Optuna RDB URL (default: optuna.db beside a "
-                         "SQLite tracking store)")  # fmt: skip
-    cluster.add_argument("--storage-path", default="runs/tune",
+    cluster.add_argument("--experiment", metavar="NAME", help="MLflow experiment name "
+                         "(default: the study's, <study>-synthetic with --synthetic)")  # fmt: skip
+    cluster.add_argument("--optuna-storage", metavar="URL", help="Optuna RDB URL (default: "
+                         "optuna.db beside a SQLite tracking store)")  # fmt: skip
+    cluster.add_argument("--storage-path", default="runs/tune", metavar="PATH",
                          help="Tune results and checkpoints; shared storage (s3://, gs://, NFS) "
                          "on a cluster")  # fmt: skip
     cluster.add_argument("--resume", nargs="?", const="latest", metavar="PATH",
-                         help="restore an interrupted study: its Tune folder, or the latest one "
-                         "of this study under --storage-path")  # fmt: skip
+                         help="restore an interrupted study: its Tune folder, or (no PATH) the "
+                         "latest one of this study under --storage-path")  # fmt: skip
     cluster.add_argument("--rerun", action="store_true",
                          help="train every trial again, even those whose identical run (same "
                          "settings, seed and data) already FINISHED in the experiment")  # fmt: skip
@@ -161,9 +203,11 @@ def study_parser(spec: StudySpec) -> argparse.ArgumentParser:
                          help="reuse (and continue) runs trained by other code too: by "
                          "default a run is reused only when its code fingerprint (a3m.code: the "
                          "model, training, data and metric modules) is this code's")  # fmt: skip
-    cluster.add_argument("--max-failures", type=_at_least(0), default=2,
-                         help="retries of a crashed trial from its last checkpoint")  # fmt: skip
-    cluster.add_argument("--out", default="results", help="folder for the leaderboard CSV")
+    cluster.add_argument("--max-failures", type=_at_least(0), default=2, metavar="N",
+                         help="retries of a crashed trial from its last checkpoint, "
+                         ">= 0")  # fmt: skip
+    cluster.add_argument("--out", default="results", metavar="DIR",
+                         help="folder for the leaderboard CSV (results/<experiment>/)")  # fmt: skip
     cluster.add_argument("--system-metrics", action=argparse.BooleanOptionalAction,
                          default=None, help="log each trial's CPU, memory and GPU use to its "
                          "MLflow run (system/*) every 10 s (default: on when trials get "
@@ -174,7 +218,6 @@ def study_parser(spec: StudySpec) -> argparse.ArgumentParser:
                          "trial")  # fmt: skip
     cluster.add_argument("--no-report", action="store_true",
                          help="skip the after-study hooks (HTML report)")  # fmt: skip
-    return p
 
 
 def _at_least(low: float):
