@@ -341,20 +341,28 @@ def read_store(command: str, uri: str, work: Callable[[], Any]) -> tuple[Any, in
 
 
 # -- a3m leaderboard --------------------------------------------------------------------------
+EXCLUDE_FAILED_BEFORE_HELP = ("set aside the FAILED and KILLED runs that ended before WHEN: an "
+    "ISO date/time (2026-12-01, 2026-12-01T14:00: local time) or a run id (a study's parent run: "
+    "before it started); a line says how many (docs/faults.md)")  # fmt: skip
+"""``--exclude-failed-before``'s help (leaderboard, compare, dashboard: a3m.study.runs)."""
+
+
 def cmd_leaderboard(args: argparse.Namespace) -> int:
-    from a3m.study.leaderboard import export_leaderboard
+    """``a3m leaderboard``: the top rows (``-``: see the row's ``note``), then what it wrote."""
+    from a3m.study.leaderboard import write_leaderboard
     from a3m.study.tracking import resolve_tracking_uri
 
     uri = resolve_tracking_uri(args.tracking_uri)
     if not store_preflight("leaderboard", uri, [("-o/--output", args.output)]):
         return EXIT_USAGE
-    result, code = read_store("leaderboard", uri, lambda: export_leaderboard(
-        args.experiment, uri, args.output, args.sort_by, strict=True))  # fmt: skip
+    written, code = read_store("leaderboard", uri, lambda: write_leaderboard(
+        args.experiment, uri, args.output, args.sort_by, strict=True,
+        exclude_failed_before=args.exclude_failed_before))  # fmt: skip
     if code:
         return code
-    table, _ = result
-    print(table.drop(columns=["run_ids"], errors="ignore").head(30).to_string(index=False))
-    print(f"\nwrote {args.output}")
+    shown = written.table.drop(columns=["run_ids"], errors="ignore").head(30)
+    print(shown.to_string(index=False, na_rep="-"))
+    print(f"\n{written.said()}")
     return 0
 
 
@@ -372,7 +380,8 @@ def register_leaderboard(subparsers: argparse._SubParsersAction) -> None:
                    help="MLflow experiment: the study's name (<study>-synthetic with "
                    "--synthetic)")  # fmt: skip
     p.add_argument("-o", "--output", type=Path, required=True, metavar="FILE.csv",
-                   help="CSV file to write (its folder must be writable)")  # fmt: skip
+                   help="CSV file to write (its folder must be writable); the paired "
+                   "comparisons go to comparisons.csv beside it")  # fmt: skip
     p.add_argument("--tracking-uri", metavar="URI", help="MLflow tracking URI (default: "
                    "$MLFLOW_TRACKING_URI or sqlite:///mlflow.db)")  # fmt: skip
     p.add_argument("--sort-by", metavar="COLUMN", help="a numeric column to sort by, highest "
@@ -380,6 +389,7 @@ def register_leaderboard(subparsers: argparse._SubParsersAction) -> None:
                    "accuracy_mean, rank1_mean, mAP_mean, recall_at_1_mean, ...), n_runs, "
                    "...; an unknown column is refused with the valid ones (default: "
                    "score_mean)")  # fmt: skip
+    p.add_argument("--exclude-failed-before", metavar="WHEN", help=EXCLUDE_FAILED_BEFORE_HELP)
     p.set_defaults(func=cmd_leaderboard)
 
 
@@ -389,7 +399,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     import dataclasses
 
     from a3m.sequential import Inference
-    from a3m.study.compare import format_verdicts, parse_reference
+    from a3m.study.compare import describe, format_verdicts, parse_reference
     from a3m.study.tracking import resolve_tracking_uri
 
     uri = resolve_tracking_uri(args.tracking_uri)
@@ -415,11 +425,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
     result, code = read_store("compare", uri, lambda: _comparisons(args, uri, reference, changes))
     if code:
         return code
-    table, reference, source, inference = result
-    if table.empty:
-        print(f"a3m compare: no configuration differs from the reference {reference}")
+    table, reference, source, inference, no_verdicts = result
+    if no_verdicts:  # the words the study's own summary prints
+        print(no_verdicts)
         return EXIT_FAILED
-    print(f"reference: {source}")
+    if table.empty:
+        print(f"a3m compare: no configuration differs from the reference {describe(reference)}")
+        return EXIT_FAILED
+    print(f"reference: {describe(reference)} ({source})")
     print("\n".join(format_verdicts(table, inference)))
     if args.output:
         table.to_csv(args.output, index=False)
@@ -431,16 +444,18 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def _comparisons(
     args: argparse.Namespace, uri: str, reference: dict[str, str] | None, changes: dict
-) -> tuple[Any, dict[str, str], str, Any]:
+) -> tuple[Any, dict[str, str], str, Any, str]:
     """``a3m compare``'s table from the store: (table, reference, where the reference came
-    from, the inference it was decided by). Raises BadFlag for a flag the runs refute."""
+    from, the inference it was decided by, why there are no verdicts: "" when there are).
+    Raises BadFlag for a flag the runs refute."""
     import dataclasses
 
     from a3m.study.compare import best_reference, compare
+    from a3m.study.leaderboard import why_no_verdicts
     from a3m.study.runs import BadFlag, runs_frame, study_inference, study_reference
 
     inference = dataclasses.replace(study_inference(args.experiment, uri), **changes)
-    runs = runs_frame(args.experiment, uri)
+    runs = runs_frame(args.experiment, uri, args.exclude_failed_before)
     if runs.empty:
         raise ValueError(f"experiment {args.experiment!r} has no trial runs yet")
     logged = sorted(c.removeprefix("metrics.") for c in runs if c.startswith("metrics."))
@@ -461,7 +476,7 @@ def _comparisons(
         if source == "--reference" and "reference" in str(err):
             raise BadFlag(f"--reference: {err}") from None
         raise
-    return table, reference, source, inference
+    return table, reference, source, inference, why_no_verdicts(runs, reference)
 
 
 def register_compare(subparsers: argparse._SubParsersAction) -> None:
@@ -494,6 +509,7 @@ def register_compare(subparsers: argparse._SubParsersAction) -> None:
                    "$MLFLOW_TRACKING_URI or sqlite:///mlflow.db)")  # fmt: skip
     p.add_argument("-o", "--output", type=Path, metavar="FILE.csv",
                    help="also write the table as CSV")  # fmt: skip
+    p.add_argument("--exclude-failed-before", metavar="WHEN", help=EXCLUDE_FAILED_BEFORE_HELP)
     p.set_defaults(func=cmd_compare)
 
 

@@ -42,6 +42,7 @@ def build(
     optuna_storage: str | None = None,
     browser: str | None = None,
     ui_url: str | None = None,
+    exclude_failed_before: str | None = None,
 ) -> Report:
     """Write the report of one MLflow experiment.
 
@@ -56,11 +57,14 @@ def build(
         browser: the browser for the PNGs; default found on the system.
         ui_url: the MLflow UI the report's run links point to; default
             :func:`dashboards.report.mlflow_ui_url` of the tracking URI.
+        exclude_failed_before: ``--exclude-failed-before``: failed runs that ended before
+            this ISO date/time or run id do not count (:func:`a3m.study.runs.counted_runs`).
 
     Raises:
-        ValueError: when the experiment does not exist.
+        ValueError: when the experiment does not exist, or ``exclude_failed_before`` is
+            neither a date/time nor a run.
     """
-    from a3m.study.runs import study_inference, study_reference
+    from a3m.study.runs import counted_runs, study_inference, study_reference
     from a3m.study.tracking import default_optuna_storage, resolve_tracking_uri
     from dashboards import data
     from dashboards.report import write_report
@@ -68,9 +72,10 @@ def build(
 
     uri = resolve_tracking_uri(tracking_uri)
     out_dir = Path(out) if out is not None else Path("results") / experiment
-    runs = data.load_runs(experiment, uri)
+    # the runs that count, as the leaderboard and a3m compare count them; the report says
+    # what was set aside
+    runs, messages = counted_runs(experiment, uri, exclude_failed_before)
     reference = study_reference(experiment, uri)
-    messages: list[str] = []
     attention = None
     picked = attention_candidates(runs, reference)  # never by the test score
     if not picked.refused:
@@ -160,6 +165,7 @@ def after_study(result: StudyResult) -> None:
 def parser() -> argparse.ArgumentParser:
     """The command line of ``dashboards/build.py`` (and of ``a3m dashboard``, which takes its
     description as its one-line help and its epilog as the rest)."""
+    from a3m.cli import EXCLUDE_FAILED_BEFORE_HELP
     from a3m.study.spec import HelpFormatter
 
     p = argparse.ArgumentParser(
@@ -189,6 +195,7 @@ def parser() -> argparse.ArgumentParser:
                    help="MLflow UI the run ids link to (default: the tracking URI when it is "
                    "http(s), else http://127.0.0.1:5000, where `mlflow ui` serves a local "
                    "store)")  # fmt: skip
+    p.add_argument("--exclude-failed-before", metavar="WHEN", help=EXCLUDE_FAILED_BEFORE_HELP)
     return p
 
 
@@ -228,6 +235,7 @@ def run(args: argparse.Namespace) -> int:
             optuna_storage=args.optuna_storage,
             browser=args.browser,
             ui_url=args.mlflow_ui,
+            exclude_failed_before=args.exclude_failed_before,
         )
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -42,7 +42,9 @@ ATTRIBUTE_PREFIX = "metrics.attr_acc/"
 
 
 def load_runs(experiment: str, tracking_uri: str | None = None) -> pd.DataFrame:
-    """The trial runs of an MLflow experiment (any tracking URI) as a DataFrame.
+    """The trial runs of an MLflow experiment (any tracking URI) that count, one per trial, as
+    the leaderboard and ``a3m compare`` count them (:func:`a3m.study.runs.runs_frame`: what it
+    sets aside is said on stderr), as a DataFrame.
 
     Args:
         experiment: the MLflow experiment, e.g. ``ablation_cub-synthetic``.

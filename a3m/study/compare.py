@@ -20,8 +20,9 @@ side is not dropped silently: it is named, each configuration's failure rate car
 binomial interval, and a verdict stands only if it survives the worst case: each failed run
 scored as the worst value of the metric seen in the study, and as its counterpart's value
 (a difference of 0). If either changes it, the verdict reads ``inconclusive (failures)``.
-When one configuration has several finished runs of one seed (a study run twice into one
-experiment), the latest is used and the others are named.
+One run per trial counts (:func:`a3m.study.runs.one_run_per_trial`, in the runs frame); where
+a configuration still has several finished runs of one seed (of two data copies), the latest
+is used.
 """
 
 from __future__ import annotations
@@ -242,7 +243,7 @@ def _verdict_columns(
     low, high = (math.nan, math.nan)
     verdict, note = stats.INCONCLUSIVE, ""
     if result.n == 0:
-        note = "no pairs: no seed finished on both sides"
+        note = _no_pairs(side)
     else:
         low, high = stats.sign_flip_interval(diffs, level)
         verdict = stats.decide(low, high, higher_is_better=higher,
@@ -289,6 +290,19 @@ def _verdict_columns(
         "candidate_runs": ";".join(side.cand[s][1] for s in seeds),
         "reference_runs": ";".join(side.ref[s][1] for s in seeds),
     }
+
+
+def _no_pairs(side: _Sides) -> str:
+    """Why a comparison has no pairs, naming the side whose every run failed."""
+    for name, config, done, failed in (("", side.config, side.cand, side.cand_failed),
+                                       ("the reference ", side.counterpart, side.ref,
+                                        side.ref_failed)):  # fmt: skip
+        if not done and failed:
+            return (f"no pairs: every run of {name}{describe(config)} failed, was killed or "
+                    f"stopped early ({len(failed)} seeds)")  # fmt: skip
+        if not done:
+            return f"no pairs: {name}{describe(config)} has no finished run (none, or running)"
+    return "no pairs: no seed finished on both sides"
 
 
 def _failures_check(
@@ -386,8 +400,7 @@ def format_verdicts(comparisons: pd.DataFrame, inference: Inference | None = Non
     for _, row in comparisons.iterrows():
         name = describe({k: row[k] for k in key})
         if row["n_pairs"] == 0:
-            lines.append(f"  {name}: no pairs ({row['verdict_note'] or row['unpaired']}) -> "
-                         f"{row['verdict'].upper()}")  # fmt: skip
+            lines.append(f"  {name}: {row['verdict_note']} -> {row['verdict'].upper()}")
             continue
         text = (
             f"  {name}: {100 * row['mean_diff']:+.2f} points, {format_interval(row)}, "

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +15,18 @@ from scipy import stats
 
 from a3m.data.tasks import TASKS
 from a3m.provenance import run_code_versions
-from a3m.stats import failure_rate
-from a3m.study.compare import STOPPED_EARLY_COLUMN, Inference, attach_verdicts, compare
-from a3m.study.runs import BadFlag, configuration_key, runs_frame, study_inference, study_reference
+from a3m.stats import failure_rate, min_pairs_to_decide
+from a3m.study.compare import STOPPED_EARLY_COLUMN, Inference, attach_verdicts, compare, describe
+from a3m.study.runs import (
+    FAILED_STATUSES,
+    BadFlag,
+    configuration_key,
+    runs_frame,
+    study_inference,
+    study_reference,
+    times_ms,
+)
+from a3m.study.tracking import ERROR_TAG
 
 LEADERBOARD_METRICS: tuple[str, ...] = (
     "score",
@@ -88,6 +98,9 @@ def leaderboard(
     status = runs["status"].to_numpy(dtype=object)
     run_ids = runs["run_id"].to_numpy(dtype=object)
     codes = run_code_versions(runs).to_numpy(dtype=object)
+    errors = runs[f"tags.{ERROR_TAG}"] if f"tags.{ERROR_TAG}" in runs else None
+    errors = errors.fillna("").to_numpy(dtype=object) if errors is not None else None
+    started = np.argsort(np.argsort(times_ms(runs, "start_time"), kind="stable"))
     stopped = np.zeros(len(runs), dtype=bool)
     if STOPPED_EARLY_COLUMN in runs:
         stopped = runs[STOPPED_EARLY_COLUMN].astype(str).str.lower().eq("true").to_numpy()
@@ -111,6 +124,9 @@ def leaderboard(
             row["status"] = ",".join(f"{s}:{n}" for s, n in counts.items())
         row["code_versions"] = ";".join(sorted(set(codes[at])))
         row.update(_failures(statuses, stopped[at]))
+        scored = metrics[metric_cols[0]][at] if metric_cols else np.full(len(at), np.nan)
+        first = at[np.argsort(started[at])]  # the configuration's runs in the order they began
+        row["note"] = _note(status[first], None if errors is None else errors[first], scored)
         row["run_ids"] = ";".join(run_ids[at])
         rows.append(row)
     table = pd.DataFrame(rows)
@@ -125,7 +141,27 @@ def leaderboard(
     return table.reset_index(drop=True)
 
 
-FAILED_STATUSES = ("FAILED", "KILLED")
+def _note(statuses: np.ndarray, errors: np.ndarray | None, scored: np.ndarray) -> str | None:
+    """Words for what a configuration's numbers cannot say (None when they say it all): its
+    failures with the first one's reason (``a3m.error``), and why its mean or interval is
+    missing (every run failed, one seed, none ended yet)."""
+    failed = np.isin(statuses, FAILED_STATUSES)
+    notes = []
+    if failed.any():
+        reasons = [str(e).strip() for e in (errors[failed] if errors is not None else [])]
+        first = next((r.splitlines()[0] for r in reasons if r), "")
+        why = f": {first[:117] + '...' if len(first) > 120 else first}" if first else ""
+        n, of = int(failed.sum()), len(statuses)
+        were = "was" if n == 1 else "were"
+        counted = "every run failed or was" if n == of else f"{n} of {of} runs failed or {were}"
+        notes.append(f"{counted} killed{why}")
+    n = int((~np.isnan(scored)).sum())
+    if n == 1:
+        notes.append("one seed with a result: no interval")
+    elif n == 0 and not failed.all():
+        notes.append("no run with a result yet" if (statuses == "RUNNING").any() else
+                     "no run with a result")  # fmt: skip
+    return "; ".join(notes) or None
 
 
 def _failures(statuses: np.ndarray, stopped: np.ndarray) -> dict[str, Any]:
@@ -140,6 +176,90 @@ def _failures(statuses: np.ndarray, stopped: np.ndarray) -> dict[str, Any]:
             "fail_ci_low": low, "fail_ci_high": high}  # fmt: skip
 
 
+@dataclass
+class WrittenLeaderboard:
+    """What :func:`write_leaderboard` wrote: the leaderboard, its comparisons (empty without a
+    reference or pairs; then ``no_verdicts`` says why), the reference, and the files."""
+
+    table: pd.DataFrame
+    comparisons: pd.DataFrame
+    reference: dict[str, Any] | None
+    no_verdicts: str
+    files: list[Path] = field(default_factory=list)
+
+    def said(self) -> str:
+        """What was written, and why no comparisons.csv when there is none."""
+        lines = [f"wrote {self.files[0]}"]
+        if self.comparisons.empty:
+            lines.append(f"no comparisons.csv: {self.no_verdicts}")
+        else:
+            against = describe(self.reference or {})
+            lines.append(f"wrote {self.files[-1]}: the paired comparisons against {against}, "
+                         "one row per configuration")  # fmt: skip
+        return "\n".join(lines)
+
+
+def why_no_verdicts(runs: pd.DataFrame, reference: Mapping[str, Any] | None) -> str:
+    """Why a study's runs give no paired verdicts, one line in the words the study's summary
+    prints: no reference, or one seed per configuration; "" when they may give some."""
+    if not reference:
+        return "no paired verdicts: the study declared no reference (a3m compare --reference)"
+    if "params.seed" not in runs or runs["params.seed"].nunique() < 2:
+        return (f"no paired verdicts against {describe(reference)}: one seed per "
+                f"configuration; run with --seeds N (N >= {min_pairs_to_decide()} can reach "
+                "p < 0.05)")  # fmt: skip
+    return ""
+
+
+def write_leaderboard(
+    experiment: str,
+    tracking_uri: str,
+    out: str | Path,
+    sort_by: str | None = None,
+    reference: Mapping[str, Any] | None = None,
+    metric: str = "score",
+    inference: Inference | None = None,
+    strict: bool = False,
+    exclude_failed_before: str | None = None,
+) -> WrittenLeaderboard:
+    """Write an experiment's leaderboard as CSV, each configuration with its paired verdict
+    against ``reference`` (default: the one the study declared) when two or more seeds ran,
+    and those comparisons as ``comparisons.csv`` beside it. The runs are those that count
+    (:func:`a3m.study.runs.runs_frame`: one per trial; ``exclude_failed_before``: the
+    ``--exclude-failed-before`` flag). ``inference``: how the verdicts are decided (default:
+    the study's, :func:`a3m.study.runs.study_inference`); ``strict``: ``sort_by`` is the
+    user's flag (:func:`leaderboard`).
+
+    Raises:
+        ValueError: the experiment has no trial runs.
+    """
+    runs = runs_frame(experiment, tracking_uri, exclude_failed_before)
+    table = leaderboard(runs, sort_by=sort_by, strict=strict)
+    if table.empty:
+        raise ValueError(f"experiment {experiment!r} has no trial runs yet: nothing to rank")
+    if reference is None:
+        reference = study_reference(experiment, tracking_uri)
+    comparisons = pd.DataFrame()
+    no_verdicts = why_no_verdicts(runs, reference)
+    if not no_verdicts:
+        if inference is None:
+            inference = study_inference(experiment, tracking_uri)
+        comparisons = compare(runs, reference, metric=metric, inference=inference)
+        table = attach_verdicts(table, comparisons, reference)
+        if comparisons.empty:
+            no_verdicts = (f"no paired verdicts against {describe(reference)}: no "
+                           "configuration differs from it")  # fmt: skip
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out, index=False)
+    files = [out]
+    if not comparisons.empty:
+        comparisons.to_csv(out.with_name("comparisons.csv"), index=False)
+        files.append(out.with_name("comparisons.csv"))
+    return WrittenLeaderboard(table, comparisons, reference and dict(reference), no_verdicts,
+                              files)  # fmt: skip
+
+
 def export_leaderboard(
     experiment: str,
     tracking_uri: str,
@@ -149,31 +269,10 @@ def export_leaderboard(
     metric: str = "score",
     inference: Inference | None = None,
     strict: bool = False,
+    exclude_failed_before: str | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Write an experiment's leaderboard as CSV, each configuration with its paired verdict
-    against ``reference`` (default: the one the study declared) when two or more seeds ran,
-    and those comparisons as ``comparisons.csv`` beside it. ``inference``: how the verdicts
-    are decided (default: the study's, :func:`a3m.study.runs.study_inference`); ``strict``:
-    ``sort_by`` is the user's flag (:func:`leaderboard`).
-
-    Returns:
-        The leaderboard and the comparisons (empty without a reference or pairs).
-    """
-    runs = runs_frame(experiment, tracking_uri)
-    table = leaderboard(runs, sort_by=sort_by, strict=strict)
-    if table.empty:
-        raise ValueError(f"experiment {experiment!r} has no trial runs yet: nothing to rank")
-    if reference is None:
-        reference = study_reference(experiment, tracking_uri)
-    comparisons = pd.DataFrame()
-    if reference and "params.seed" in runs and runs["params.seed"].nunique() > 1:
-        if inference is None:
-            inference = study_inference(experiment, tracking_uri)
-        comparisons = compare(runs, reference, metric=metric, inference=inference)
-        table = attach_verdicts(table, comparisons, reference)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(out, index=False)
-    if not comparisons.empty:
-        comparisons.to_csv(out.with_name("comparisons.csv"), index=False)
-    return table, comparisons
+    """:func:`write_leaderboard`, returning the leaderboard and the comparisons (empty without
+    a reference or pairs)."""
+    written = write_leaderboard(experiment, tracking_uri, out, sort_by, reference, metric,
+                                inference, strict, exclude_failed_before)  # fmt: skip
+    return written.table, written.comparisons

@@ -1,9 +1,13 @@
-"""A study's MLflow runs as one DataFrame, and what makes a configuration.
+"""A study's MLflow runs as one DataFrame, which of them count, and what makes a
+configuration.
 
 The frame has ``mlflow.search_runs``'s layout: one row per trial (child) run, ``params.*`` as
 text, ``metrics.*`` with each metric's latest (= final-epoch) value, ``tags.*``, ``status``,
-``run_id``, ``start_time``. The leaderboard, the paired comparisons and the dashboards all read
-it, and all group runs into configurations the same way (:func:`configuration_key`).
+``run_id``, ``start_time``. The leaderboard, the paired comparisons, the study's summary and the
+dashboards all read it (:func:`runs_frame`), so all of them count the same runs: one per trial
+(:func:`one_run_per_trial`), old failures set aside only when asked
+(:func:`set_aside_failed_before`), and each set-aside said in one line. All of them group runs
+into configurations the same way (:func:`configuration_key`).
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ from __future__ import annotations
 import gc
 import json
 import sys
+from datetime import datetime
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -18,14 +24,17 @@ from mlflow import MlflowClient
 from mlflow.entities import Run
 
 from a3m.config import fields_with_role
+from a3m.provenance import run_code_versions
 from a3m.sequential import Inference
 from a3m.study.tracking import (
+    IDENTITY_TAG,
     INFERENCE_TAG,
     PARENT_TAG,
     REFERENCE_TAG,
     RUN_KIND_TAG,
     TRIAL_TAG,
     VERDICT_ALPHA_TAG,
+    canonical,
     redact,
 )
 
@@ -41,10 +50,52 @@ class BadFlag(ValueError):
     usage, exit 2, where other ``ValueError``s of a store's content exit 1."""
 
 
-def runs_frame(experiment: str, tracking_uri: str) -> pd.DataFrame:
-    """The training runs of an MLflow experiment (a study's trials and ``a3m train``'s runs, not
-    the studies' parent runs) as a DataFrame (``mlflow.search_runs`` layout: ``params.*``,
-    ``metrics.*`` with each metric's latest value, ``tags.*``), every page of the search."""
+class CountedRuns(NamedTuple):
+    """The runs that count (:func:`runs_frame`'s frame) and what was set aside, one line each."""
+
+    runs: pd.DataFrame
+    notes: list[str]
+
+
+def counted_runs(
+    experiment: str, tracking_uri: str, exclude_failed_before: str | None = None
+) -> CountedRuns:
+    """The training runs of an MLflow experiment that count, and a line for each kind of run
+    set aside: runs the store lost the params of, duplicate runs and earlier failed attempts of
+    a trial (:func:`one_run_per_trial`), and with ``exclude_failed_before`` (``--exclude-failed-
+    before``: an ISO date/time or a run id, :func:`failed_before`) the failed runs that ended
+    before it (:func:`set_aside_failed_before`).
+
+    Raises:
+        BadFlag: no such experiment, or ``exclude_failed_before`` is neither a date/time nor a
+            run of the store.
+    """
+    cutoff = failed_before(exclude_failed_before, tracking_uri) if exclude_failed_before else None
+    runs, lost = _training_runs(experiment, tracking_uri)
+    runs, set_aside = one_run_per_trial(runs)
+    notes = [note for note in (lost, set_aside) if note]
+    if cutoff is not None:
+        runs, excluded = set_aside_failed_before(runs, cutoff)
+        notes.append(excluded)
+    return CountedRuns(runs, notes)
+
+
+def runs_frame(
+    experiment: str, tracking_uri: str, exclude_failed_before: str | None = None
+) -> pd.DataFrame:
+    """The training runs of an MLflow experiment that count (a study's trials and ``a3m
+    train``'s runs, not the studies' parent runs; one per trial) as a DataFrame
+    (``mlflow.search_runs`` layout: ``params.*``, ``metrics.*`` with each metric's latest
+    value, ``tags.*``), every page of the search; what was set aside is said on stderr, one
+    line each (:func:`counted_runs`)."""
+    counted = counted_runs(experiment, tracking_uri, exclude_failed_before)
+    for note in counted.notes:
+        print(note, file=sys.stderr)
+    return counted.runs
+
+
+def _training_runs(experiment: str, tracking_uri: str) -> tuple[pd.DataFrame, str]:
+    """Every training run of the experiment with params, and a line naming those without."""
     client = MlflowClient(tracking_uri)
     exp = client.get_experiment_by_name(experiment)
     if exp is None:
@@ -62,12 +113,13 @@ def runs_frame(experiment: str, tracking_uri: str) -> pd.DataFrame:
     df = df[training]
     params = [c for c in df.columns if c.startswith("params.")]
     empty = df[params].isna().all(axis=1) if params else pd.Series(True, index=df.index)
+    note = ""
     if empty.any():  # a run the store lost its params of (a full disk): no configuration
         lost = df.loc[empty, ["run_id", "status"]].itertuples(index=False)
         named = ", ".join(f"{run_id} ({status})" for run_id, status in lost)
-        print(f"skipped {int(empty.sum())} run(s) of {experiment!r} without params (left by "
-              f"a full disk or a killed writer?): {named}", file=sys.stderr)  # fmt: skip
-    return df[~empty].reset_index(drop=True)
+        note = (f"skipped {int(empty.sum())} run(s) of {experiment!r} without params (left by "
+                f"a full disk or a killed writer?): {named}")  # fmt: skip
+    return df[~empty].reset_index(drop=True), note
 
 
 RUNS_PER_PAGE = 5000
@@ -173,3 +225,170 @@ def configuration_key(runs: pd.DataFrame) -> list[str]:
         and c.removeprefix("params.") not in NOT_A_SETTING
         and runs[c].nunique(dropna=False) > 1
     ]
+
+
+# -- which runs count -------------------------------------------------------------------------
+FAILED_STATUSES = ("FAILED", "KILLED")
+"""Statuses of a run that ended without its result: it raised, or it was lost or interrupted."""
+
+NAMED_RUNS = 5
+"""Runs a set-aside line names; it counts the others."""
+
+
+def trial_keys(runs: pd.DataFrame) -> pd.Series:
+    """Each run's trial: its identity (``a3m.identity``: the settings, the seed and the data,
+    :func:`a3m.study.tracking.trial_identity`); for a run logged before runs carried one, its
+    configuration (:func:`configuration_key`) and seed, as the leaderboard groups them; None
+    for an untagged run without a seed, which is no other run's trial."""
+    key = configuration_key(runs)
+    columns = [[canonical(v) for v in runs[c].to_numpy(dtype=object)] for c in key]
+    configs = [json.dumps(row) for row in zip(*columns, strict=True)] if key else [""] * len(runs)
+    identity = _column(runs, f"tags.{IDENTITY_TAG}")
+    seeds = _column(runs, "params.seed")
+    out = []
+    for ident, config, seed in zip(identity, configs, seeds, strict=True):
+        if isinstance(ident, str) and ident:
+            out.append(f"identity {ident}")
+        elif seed is None or pd.isna(seed):
+            out.append(None)
+        else:
+            out.append(f"config {config} seed {canonical(seed)}")
+    return pd.Series(out, index=runs.index, dtype=object)
+
+
+def one_run_per_trial(runs: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """One run per trial (:func:`trial_keys`), whatever else the store holds: two drivers of
+    one study, a re-run, a failed attempt run again. A seed counted twice would look like two
+    seeds that agree: an interval of a certainty nobody measured.
+
+    The run that counts is a FINISHED one if the trial has any: of the code version
+    (``a3m.code``) of its latest-finishing run (a trial retrained after its code changed
+    counts the new code's result), the earliest to finish (so a later duplicate never changes
+    it; run id breaks ties). Without one, its latest attempt (FAILED, KILLED or still RUNNING):
+    a failure never re-run stays a failed seed.
+
+    Returns:
+        The runs that count, in their order, and one line on what was set aside ("" when
+        nothing was): the duplicates, and the failed attempts another attempt superseded
+        (attempt history, not failed seeds), each named with the run that counts instead.
+    """
+    trial = trial_keys(runs)
+    grouped = trial.notna().to_numpy()
+    if grouped.sum() == trial.nunique():  # no trial has two runs
+        return runs, ""
+    status = runs["status"].to_numpy(dtype=object)
+    finished = status == "FINISHED"
+    start = times_ms(runs, "start_time")
+    end = np.where(np.isnan(times_ms(runs, "end_time")), start, times_ms(runs, "end_time"))
+    frame = pd.DataFrame({"trial": trial.to_numpy(), "end": end,
+                          "code": run_code_versions(runs).to_numpy(dtype=object),
+                          "run_id": _run_ids(runs)})  # fmt: skip
+    done = frame[finished & grouped].sort_values(["end", "run_id"], na_position="first")
+    latest_code = done.groupby("trial")["code"].last()
+    frame["unfinished"] = ~finished
+    frame["other_code"] = finished & frame["trial"].map(latest_code).ne(frame["code"]).to_numpy()
+    frame["when"] = np.where(finished, end, -start)  # earliest to finish; latest attempt
+    ranked = frame[grouped].sort_values(["trial", "unfinished", "other_code", "when", "run_id"])
+    counts = ranked.groupby("trial", sort=False)["run_id"].transform("first")
+    aside = np.sort(ranked.index[ranked["run_id"].ne(counts).to_numpy()])
+    keep = np.ones(len(runs), dtype=bool)
+    keep[aside] = False
+    ids = frame["run_id"].to_numpy(dtype=object)
+    said = {i: f"{ids[i][:8]} {status[i]}" for i in range(len(runs))}
+    by_id = dict(zip(ids, range(len(runs)), strict=True))
+    named = {i: f"{said[i]} (counts: {said[by_id[counts[i]]]})" for i in aside}
+    failed = [i for i in aside if status[i] in FAILED_STATUSES]
+    duplicates = [i for i in aside if status[i] not in FAILED_STATUSES]
+    notes = []
+    if duplicates:
+        notes.append(f"{_runs(len(duplicates), 'duplicate run')} of the same trial set aside "
+                     "(one run per trial counts: a finished one, the earliest to finish): "
+                     f"{_names([named[i] for i in duplicates])}")  # fmt: skip
+    if failed:
+        notes.append(f"{_runs(len(failed), 'failed attempt')} superseded by another attempt of "
+                     "the same trial set aside (attempt history, not failed seeds): "
+                     f"{_names([named[i] for i in failed])}")  # fmt: skip
+    return runs[keep].reset_index(drop=True), "; ".join(notes)
+
+
+class FailedBefore(NamedTuple):
+    """``--exclude-failed-before``: failed runs that ended before ``when`` do not count."""
+
+    when: pd.Timestamp
+    said: str  # the flag's value, and what it means when it names a run
+
+
+def failed_before(text: str, tracking_uri: str) -> FailedBefore:
+    """``--exclude-failed-before WHEN``: an ISO date/time (``2026-12-01``,
+    ``2026-12-01T14:00``, local time without an offset) or a run id (a study's parent run:
+    "before that invocation started").
+
+    Raises:
+        BadFlag: neither.
+    """
+    try:
+        when = datetime.fromisoformat(text.strip())
+    except ValueError:
+        pass
+    else:  # a naive time is local time, as the user's clock shows it
+        when = when if when.tzinfo else when.astimezone()
+        return FailedBefore(pd.Timestamp(when), f"{text} ({when.isoformat()})")
+    from mlflow.exceptions import MlflowException
+
+    try:
+        run = MlflowClient(tracking_uri).get_run(text.strip())
+    except MlflowException:
+        raise BadFlag(
+            f"--exclude-failed-before {text}: expected an ISO date/time (2026-12-01, "
+            "2026-12-01T14:00, local time without an offset) or the id of a run of this store "
+            "(a study's parent run: before it started)"
+        ) from None
+    when = pd.Timestamp(run.info.start_time, unit="ms", tz="UTC")
+    return FailedBefore(when, f"{text} (run started {when.isoformat()})")
+
+
+def set_aside_failed_before(runs: pd.DataFrame, cutoff: FailedBefore) -> tuple[pd.DataFrame, str]:
+    """Set aside the FAILED and KILLED runs that ended (else started) before ``cutoff.when``:
+    failures the user has dealt with (a fixed bug, a lost node), which otherwise stay failed
+    seeds. One line says how many and which, none included."""
+    start, end = times_ms(runs, "start_time"), times_ms(runs, "end_time")
+    ended = np.where(np.isnan(end), start, end)
+    old = np.isin(_column(runs, "status"), FAILED_STATUSES) & (ended < cutoff.when.value / 1e6)
+    names = [f"{r[:8]} {s}" for r, s in zip(_run_ids(runs)[old], _column(runs, "status")[old],
+                                            strict=True)]  # fmt: skip
+    note = (f"--exclude-failed-before {cutoff.said}: {_runs(len(names), 'failed or killed run')}"
+            f" that ended before it set aside{': ' + _names(names) if names else ''}")  # fmt: skip
+    return runs[~old].reset_index(drop=True), note
+
+
+def _column(runs: pd.DataFrame, name: str) -> np.ndarray:
+    """A column's values as objects, None throughout where the frame lacks it."""
+    if name in runs:
+        return runs[name].to_numpy(dtype=object)
+    return np.full(len(runs), None, dtype=object)
+
+
+def _run_ids(runs: pd.DataFrame) -> np.ndarray:
+    """The runs' ids as text (their positions in a frame built without any)."""
+    if "run_id" in runs:
+        return runs["run_id"].astype(str).to_numpy(dtype=object)
+    return np.array([f"#{i}" for i in range(len(runs))], dtype=object)
+
+
+def times_ms(runs: pd.DataFrame, name: str) -> np.ndarray:
+    """A time column (``start_time``, ``end_time``) as milliseconds since the epoch (float;
+    NaN where missing or where the frame lacks the column)."""
+    if name not in runs:
+        return np.full(len(runs), np.nan)
+    times = pd.to_datetime(runs[name], utc=True)
+    ms = (times - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(milliseconds=1)
+    return ms.to_numpy(dtype=float, na_value=np.nan)
+
+
+def _runs(n: int, what: str) -> str:
+    return f"{n} {what}{'' if n == 1 else 's'}"
+
+
+def _names(names: list[str]) -> str:
+    more = len(names) - NAMED_RUNS
+    return ", ".join(names[:NAMED_RUNS]) + (f", and {more} more" if more > 0 else "")
