@@ -33,6 +33,7 @@ from a3m.config import RunConfig
 from a3m.sequential import Inference, SequentialDesign
 from a3m.study.grow import Selection, link_reused, seed_rounds, select_trials
 from a3m.study.local_ray import cpus_per_gpu, end_own_ray, start_ray
+from a3m.study.model_check import ModelCheckError, check_models
 from a3m.study.plan import StudyPlan
 from a3m.study.seeds import AutoSeeds
 from a3m.study.spec import (
@@ -45,6 +46,7 @@ from a3m.study.spec import (
     UsageError,
     build_base,
     check_same_launch,
+    grid_trials,
     hold_out_for_search,
     launch_settings,
     search_metric,
@@ -262,6 +264,12 @@ def run_parsed(spec: StudySpec, args: argparse.Namespace, argv: list[str] | None
     from a3m.study.tracking import get_or_create_experiment, open_store
 
     plan = plan_study(spec, args, argv)
+    try:  # a setting no trial could train with is found here, before anything is written
+        grid = spec.pick("grid", args.synthetic) and not args.resume
+        trials = grid_trials(spec, args, plan.base, seeds=1) if grid else [{}]
+        check_models(RunConfig.from_flat_dict({**plan.base, **t}) for t in trials)
+    except ModelCheckError as err:
+        raise UsageError(f"bad study setting: {err}") from None
     client = open_store(plan.tracking_uri)
     experiment_id = get_or_create_experiment(client, plan.experiment)
     store = plan.tracking_uri

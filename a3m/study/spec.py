@@ -166,8 +166,8 @@ def _add_budget_flags(run: argparse._ArgumentGroup, spec: StudySpec) -> None:
     run.add_argument("--scheduler", choices=("fifo", "asha"), default="fifo",
                      help="fifo: every trial runs all its epochs; asha: ASHA stops weak trials "
                      "early (deciding on a held-out part of the training split)")  # fmt: skip
-    run.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE",
-                     help="override RunConfig fields of every trial: --set lr=0.01 "
+    run.add_argument("--set", nargs="*", action="extend", default=[], metavar="FIELD=VALUE",
+                     help="override RunConfig fields of every trial (repeatable): --set lr=0.01 "
                      "pretrained=false (the fields and their valid values: `a3m train "
                      "--help`)")  # fmt: skip
 

@@ -372,7 +372,10 @@ def _maybe_inject_fault(fault: dict[str, Any], epoch: int, cfg: RunConfig) -> No
     """Tests only. ``fail``: raise in the trials of given seeds whose settings match (a variant
     that fails on its hard seeds). ``exit_after_epoch``: SIGKILL this worker process once, after
     that epoch, as the out-of-memory killer or a lost node would (tests of preemption and of
-    retry from a checkpoint)."""
+    retry from a checkpoint). ``sleep_s``: wait that long after each epoch (a study that
+    stays up long enough to be looked at)."""
+    if fault and fault.get("sleep_s"):
+        time.sleep(float(fault["sleep_s"]))
     fail = fault.get("fail") if fault else None
     if fail and cfg.seed in fail["seeds"]:
         flat = cfg.to_flat_dict()
