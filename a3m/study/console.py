@@ -15,6 +15,7 @@ from typing import Any
 
 from ray import tune
 
+from a3m.study.disk import quiet_disk_full_logs
 from a3m.study.trainable import run_name, trial_config
 
 QUIET_LOGGERS = ("ray._private.worker", "ray.tune.tune")
@@ -36,6 +37,7 @@ def set_console(verbose: bool) -> None:
         os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.NOTSET if verbose else logging.WARNING)
+    quiet_disk_full_logs(verbose)
 
 
 STATUS_EVERY_S = 30.0

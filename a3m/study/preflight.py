@@ -19,6 +19,7 @@ from pathlib import Path
 from a3m.data import build_dataset
 from a3m.data.fingerprint import dataset_fingerprint
 from a3m.data.registry import dataset_splits
+from a3m.study.disk import check_free_space
 from a3m.study.tracking import USERINFO, redact
 
 TRACKING_TIMEOUT_S = 5.0
@@ -240,7 +241,8 @@ def check_optuna_storage(url: str | None, timeout: float = TRACKING_TIMEOUT_S) -
 
 
 def check_storage(path: str) -> None:
-    """A local ``--storage-path`` must be a writable folder (buckets are checked by Tune)."""
+    """A local ``--storage-path`` must be a writable folder with room for checkpoints
+    (:func:`a3m.study.disk.check_free_space`); buckets are checked by Tune."""
     if "://" in path:
         return
     folder = Path(path)
@@ -252,6 +254,10 @@ def check_storage(path: str) -> None:
         raise PreflightError(
             f"--storage-path {path}: not a writable folder ({err.strerror or err})"
         ) from None
+    try:
+        check_free_space(path)
+    except OSError as err:
+        raise PreflightError(err.strerror) from None
 
 
 def check_resources(

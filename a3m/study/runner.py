@@ -31,6 +31,7 @@ from typing import Any
 
 from a3m.config import RunConfig
 from a3m.sequential import Inference, SequentialDesign
+from a3m.study.disk import disk_full_note, is_disk_full
 from a3m.study.grow import Selection, link_reused, seed_rounds, select_trials
 from a3m.study.local_ray import cpus_per_gpu, end_own_ray, start_ray
 from a3m.study.model_check import ModelCheckError, check_models
@@ -174,6 +175,11 @@ def kill_unfinished(client: Any, experiment_id: str, parent_run_id: str) -> None
     for run in search_all_runs(client, [experiment_id], running):
         finish_run(client, run.info.run_id, "KILLED", force=True)
     finish_run(client, parent_run_id, "KILLED", error="stopped by a second signal")
+
+
+class StudyCrash(RuntimeError):
+    """The study stopped for a cause outside its trials (a full disk under Tune's state); the
+    message is one line, the exit status 1."""
 
 
 @dataclass
@@ -321,7 +327,14 @@ def run_planned(plan: StudyPlan) -> StudyResult:
         except BaseException as err:
             status = "KILLED" if isinstance(err, KeyboardInterrupt) else "FAILED"
             error = redact(f"{type(err).__name__}: {err}")
-            finish_run(client, parent_run_id, status, error=error, force=status == "KILLED")
+            # Tune's state, unreadable once a full disk truncated it, is the disk's fault
+            disk_full = (is_disk_full(err) or isinstance(err, EOFError)) and disk_full_note(
+                plan.storage, max(1, outcome.errors)
+            )
+            finish_run(client, parent_run_id, status, error=disk_full or error,
+                       force=status == "KILLED")  # fmt: skip
+            if disk_full:
+                raise StudyCrash(disk_full) from err
             raise
 
 
@@ -718,9 +731,12 @@ def summarise(plan: StudyPlan, client: Any, parent_run_id: str, outcome: Outcome
     unfinished = outcome.interrupted or outcome.preempted
     status = "KILLED" if unfinished else "FINISHED" if errors < n or not n else "FAILED"
     client.set_tag(parent_run_id, INFERENCE_TAG, plan.inference.to_json())
-    finish_run(client, parent_run_id, status)
+    disk_full = disk_full_note(plan.storage, errors)
+    finish_run(client, parent_run_id, status, error=disk_full)
 
     _print_summary(table, csv, plan.tracking_uri, n, errors, plan.tune_path, outcome.reused)
+    if disk_full:
+        print(f"\n{disk_full}")
     print_verdicts(comparisons, plan.reference, args.seeds if plan.auto is None else 3,
                    plan.inference)  # fmt: skip
     if outcome.preempted:
@@ -806,7 +822,7 @@ def _print_summary(table, csv, tracking_uri, n, errors, tune_path, reused=0) -> 
     if table is not None:
         shown = table.drop(columns=["run_ids"]).dropna(axis=1, how="all")  # CIs need 2+ seeds
         with _pd_options():
-            print(shown.iloc[:, :12].head(20).to_string(index=False))
+            print(shown.iloc[:, :12].head(20).to_string(index=False, na_rep="-"))
         print(f"\nleaderboard: {csv}")
     print(f"browse: mlflow ui --backend-store-uri {redact(tracking_uri)}")
 
@@ -837,6 +853,9 @@ def main(spec: StudySpec, argv: list[str] | None = None) -> StudyResult:
     except UsageError as err:
         print(f"error: {err}", file=sys.stderr)
         raise
+    except StudyCrash as err:
+        print(f"error: {err}", file=sys.stderr)
+        raise SystemExit(EXIT_SOME_FAILED) from None
     except KeyboardInterrupt as err:  # a stop signal before or after Tune's fit
         signum = getattr(err, "signum", signal.SIGINT)
         print(f"\n{signal.Signals(signum).name}: stopped before the trials ran or after they "
