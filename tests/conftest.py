@@ -107,3 +107,35 @@ def stopped_fit():
             fit(cfg, out, callback=stop)
 
     return run
+
+
+@pytest.fixture
+def read_only():
+    """``read_only(folder)``: make ``folder`` read-only for this process, its content kept. A
+    user's folder gets mode 0555; root, whom modes do not stop, gets a tmpfs holding the same
+    files mounted read-only over it (skipped where mounting is not allowed)."""
+    import os
+    import subprocess
+
+    undo: list = []
+
+    def make(folder):
+        if os.geteuid() != 0:
+            mode = folder.stat().st_mode
+            folder.chmod(0o555)
+            undo.append(lambda: folder.chmod(mode))
+            return folder
+        content = folder.with_name(folder.name + ".content")
+        shutil.copytree(folder, content)
+        mounted = subprocess.run(["mount", "-t", "tmpfs", "tmpfs", str(folder)],
+                                 capture_output=True, text=True)  # fmt: skip
+        if mounted.returncode:
+            pytest.skip(f"root needs a read-only mount here, and mount says: {mounted.stderr}")
+        undo.append(lambda: subprocess.run(["umount", "-l", str(folder)], check=False))
+        shutil.copytree(content, folder, dirs_exist_ok=True)
+        subprocess.run(["mount", "-o", "remount,ro", str(folder)], check=True)
+        return folder
+
+    yield make
+    for step in reversed(undo):
+        step()

@@ -255,9 +255,9 @@ def test_train_refuses_an_unwritable_out_and_pretrained_tiny(tmp_path, capsys):
     assert "'tiny' has no pretrained weights" in one_line(capsys)
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes to read-only folders")
-def test_train_refuses_an_out_in_a_read_only_folder(tmp_path, capsys):
-    (tmp_path / "ro").mkdir(mode=0o555)
+def test_train_refuses_an_out_in_a_read_only_folder(tmp_path, capsys, read_only):
+    (tmp_path / "ro").mkdir()
+    read_only(tmp_path / "ro")
     assert main([*TRAIN, "--out", str(tmp_path / "ro" / "run")]) == 2
     assert "not a writable folder" in one_line(capsys)
 

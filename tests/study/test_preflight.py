@@ -238,16 +238,13 @@ def test_a_reading_command_does_not_create_a_store(tmp_path):
     assert not (tmp_path / "none.db").exists()
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes to read-only folders")
-def test_a_read_only_store_is_one_line_for_a_writer(tmp_path):
-    db = mlflow_like_sqlite(tmp_path / "mlflow.db")
-    tmp_path.chmod(0o555)
-    try:
-        with pytest.raises(PreflightError, match="not a writable folder"):
-            check_store(f"sqlite:///{db}", write=True)
-        check_store(f"sqlite:///{db}")  # reading it is fine
-    finally:
-        tmp_path.chmod(0o755)
+def test_a_read_only_store_is_one_line_for_a_writer(tmp_path, read_only):
+    (tmp_path / "store").mkdir()
+    db = mlflow_like_sqlite(tmp_path / "store" / "mlflow.db")
+    read_only(tmp_path / "store")
+    with pytest.raises(PreflightError, match="not a writable folder"):
+        check_store(f"sqlite:///{db}", write=True)
+    check_store(f"sqlite:///{db}")  # reading it is fine
 
 
 def test_an_output_that_cannot_be_written_is_refused_before_any_work(tmp_path):
