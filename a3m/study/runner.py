@@ -13,19 +13,13 @@ the leaderboard CSV.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import math
 import os
-import re
 import signal
 import sys
-import threading
 import time
-import warnings
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,16 +27,14 @@ from a3m.config import RunConfig
 from a3m.sequential import Inference, SequentialDesign
 from a3m.study.disk import disk_full_note, is_disk_full
 from a3m.study.grow import Selection, link_reused, seed_rounds, select_trials
-from a3m.study.local_ray import cpus_per_gpu, end_own_ray, start_ray
+from a3m.study.local_ray import cpus_per_gpu, start_ray
 from a3m.study.model_check import ModelCheckError, check_models
 from a3m.study.plan import StudyPlan
+from a3m.study.reconcile import reconcile
 from a3m.study.seeds import AutoSeeds
+from a3m.study.signals import exit_code_of, graceful_interrupt, kill_unfinished, stop_signals
 from a3m.study.spec import (
-    EXIT_ALL_FAILED,
-    EXIT_INTERRUPTED,
-    EXIT_OK,
     EXIT_SOME_FAILED,
-    EXIT_TERMINATED,
     StudySpec,
     UsageError,
     build_base,
@@ -55,172 +47,7 @@ from a3m.study.spec import (
     study_parser,
     study_reference_of,
 )
-
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-"""What stops a study: Ctrl-C, and SIGTERM, which batch schedulers, Kubernetes, systemd and
-``timeout`` send. Both end it alike; the exit status says which (130 or 143)."""
-
-SECOND_SIGNAL_GRACE_S = 5.0
-"""After a second stop signal, the most time spent marking the study's runs KILLED before
-exiting."""
-
-
-def exit_code_of(signum: int) -> int:
-    """The exit status of a study a signal stopped: 128 + the signal's number, as a shell
-    reports a process it ended (130 for Ctrl-C, 143 for SIGTERM)."""
-    return EXIT_TERMINATED if signum == signal.SIGTERM else EXIT_INTERRUPTED
-
-
-class Interrupted(KeyboardInterrupt):
-    """A stop signal (Ctrl-C or SIGTERM) outside Tune's fit, where there are no trials to stop
-    gracefully: it ends the study as Ctrl-C does (a KeyboardInterrupt)."""
-
-    def __init__(self, signum: int = signal.SIGINT):
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
-
-
-@dataclass
-class StopState:
-    """What the study's stop signals did so far (:func:`stop_signals`)."""
-
-    signum: int = 0  # the first stop signal (SIGINT or SIGTERM); 0 before any
-    in_fit: bool = False  # Tune's fit runs: a stop asks it to stop the trials (SIGUSR1)
-    on_second: Any = None  # () -> None: best effort before a second signal exits
-
-    @property
-    def interrupted(self) -> bool:
-        return bool(self.signum)
-
-
-@contextlib.contextmanager
-def stop_signals(on_second: Any = None) -> Iterator[StopState]:
-    """Around a study, once its Ray has started (``ray.init`` sets a SIGTERM handler of its own
-    that aborts the driver): Ctrl-C (SIGINT) and SIGTERM stop it alike. The first, while Tune's
-    fit runs (:func:`graceful_interrupt`), asks Tune to stop the trials and save its state
-    (through SIGUSR1, which Tune always handles) and is remembered, so the study ends as
-    interrupted; elsewhere it raises :class:`Interrupted`. A second one exits at once with the
-    first one's status, after ``on_second`` (marking the study's runs KILLED, at most
-    :data:`SECOND_SIGNAL_GRACE_S`) and after ending the local Ray this driver started."""
-    state = StopState(on_second=on_second)
-    if threading.current_thread() is not threading.main_thread():
-        yield state  # signal handlers can only be set from the main thread
-        return
-
-    def on_signal(signum: int, frame: Any) -> None:
-        if state.interrupted:
-            print(f"\nsecond stop signal ({signal.Signals(signum).name}): exiting now",
-                  file=sys.stderr)  # fmt: skip
-            exit_now(exit_code_of(state.signum), state.on_second)
-        state.signum = signum
-        if not state.in_fit or signal.getsignal(signal.SIGUSR1) in (signal.SIG_DFL, None):
-            raise Interrupted(signum)  # Tune is not running: nothing to stop gracefully
-        what = "interrupted" if signum == signal.SIGINT else "terminated (SIGTERM)"
-        print(f"\n{what}: stopping the trials and saving the study's state "
-              "(Ctrl-C again to exit at once)", file=sys.stderr)  # fmt: skip
-        signal.raise_signal(signal.SIGUSR1)
-
-    previous = {s: signal.getsignal(s) for s in STOP_SIGNALS}
-    previous_env = os.environ.get("TUNE_DISABLE_SIGINT_HANDLER")
-    os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"  # ours instead of Tune's, which forgets
-    for s in STOP_SIGNALS:
-        signal.signal(s, on_signal)
-    try:
-        yield state
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler if handler is not None else signal.SIG_DFL)
-        if previous_env is None:
-            os.environ.pop("TUNE_DISABLE_SIGINT_HANDLER", None)
-        else:
-            os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = previous_env
-
-
-@contextlib.contextmanager
-def graceful_interrupt(state: StopState | None = None) -> Iterator[StopState]:
-    """Around ``Tuner.fit``: a stop signal asks Tune to stop the trials (:func:`stop_signals`,
-    set up here when the caller has not). Yields the :class:`StopState`."""
-    if state is None:
-        with stop_signals() as own, graceful_interrupt(own):
-            yield own
-        return
-    state.in_fit = True
-    try:
-        yield state
-    finally:
-        state.in_fit = False
-
-
-def exit_now(code: int, on_second: Any = None) -> None:
-    """Exit at once (a second stop signal): ``on_second`` for at most
-    :data:`SECOND_SIGNAL_GRACE_S`, then the driver's own Ray, then ``os._exit``."""
-    if on_second is not None:
-        worker = threading.Thread(target=on_second, daemon=True)
-        worker.start()
-        worker.join(SECOND_SIGNAL_GRACE_S)
-    with contextlib.suppress(Exception):
-        end_own_ray()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
-
-
-def kill_unfinished(client: Any, experiment_id: str, parent_run_id: str) -> None:
-    """The study's trial runs still RUNNING, and its parent run, end KILLED (a second stop
-    signal: the driver will not reconcile them); ``--resume`` continues them."""
-    from a3m.study.runs import search_all_runs
-    from a3m.study.tracking import PARENT_TAG, finish_run
-
-    running = f"tags.`{PARENT_TAG}` = '{parent_run_id}' AND attributes.status = 'RUNNING'"
-    for run in search_all_runs(client, [experiment_id], running):
-        finish_run(client, run.info.run_id, "KILLED", force=True)
-    finish_run(client, parent_run_id, "KILLED", error="stopped by a second signal")
-
-
-class StudyCrash(RuntimeError):
-    """The study stopped for a cause outside its trials (a full disk under Tune's state); the
-    message is one line, the exit status 1."""
-
-
-@dataclass
-class StudyResult:
-    """What a finished study hands to its caller and to the after-study hooks."""
-
-    study: str  # the spec's name
-    experiment: str  # the MLflow experiment
-    tracking_uri: str
-    out_dir: Path  # where the leaderboard (and the report) go
-    leaderboard_csv: Path | None
-    num_trials: int
-    num_errors: int
-    tune_path: str
-    interrupted: bool = False  # stopped by Ctrl-C, SIGTERM (or SIGUSR1) before every trial ended
-    optuna_storage: str | None = None  # the Optuna RDB URL an Optuna study used
-    reused: int = 0  # trials not trained again: their identical run had FINISHED
-    num_preempted: int = 0  # trials lost with their node, KILLED: a re-run continues them
-    stop_signal: int = signal.SIGINT  # what interrupted it: SIGINT (Ctrl-C) or SIGTERM
-
-    @property
-    def exit_code(self) -> int:
-        """The study script's exit status (README "Exit codes"): a trial lost with its node
-        leaves the study unfinished, so it is not 0, but the trial did not fail."""
-        if self.interrupted:
-            return exit_code_of(self.stop_signal)
-        if self.num_errors and self.num_errors >= self.num_trials:
-            return EXIT_ALL_FAILED
-        return EXIT_SOME_FAILED if self.num_errors or self.num_preempted else EXIT_OK
-
-
-@dataclass
-class Outcome:
-    """What the rounds of one invocation trained (summed over ``--seeds auto``'s rounds)."""
-
-    trained: int = 0
-    errors: int = 0  # trials that failed: Tune's errors and runs a trial ended FAILED
-    preempted: int = 0  # trials lost with their node or process once their retries ran out
-    interrupted: bool = False
-    reused: int = 0
-    stop_signal: int = signal.SIGINT  # what interrupted it
+from a3m.study.summary import Outcome, StudyCrash, StudyResult, summarise
 
 
 def _latest_run(storage: str, name: str) -> str:
@@ -595,197 +422,6 @@ def build_tuner(
     )
 
 
-def reconcile(client: Any, experiment_id: str, results: Any, interrupted: bool) -> tuple[int, int]:
-    """Make MLflow agree with what Tune saw (a trial killed from outside cannot end its own
-    run). A trial lost with its process or node after its retries (SIGKILL, out of memory, a
-    node gone) is not failed: KILLED, tagged ``a3m.preempted``; so is one stopped by an
-    interrupt (without the tag). Both keep their last checkpoint's URI (``a3m.checkpoint``),
-    where a re-run of the study continues them. Returns (failed trials: Tune's errors and the
-    runs a trial itself ended FAILED, preempted trials)."""
-    from a3m.study.tracking import (
-        CHECKPOINT_TAG,
-        PREEMPTED_TAG,
-        STOPPED_EARLY_TAG,
-        as_tags,
-        finish_run,
-    )
-    from a3m.study.trainable import plain_error
-
-    errors = preempted = 0
-    trial_ids = [
-        (result.metrics or {}).get("trial_id") or _trial_id_from_path(result.path)
-        for result in results
-    ]
-    run_of = _runs_by_trial(client, experiment_id, trial_ids)
-    for result, trial_id in zip(results, trial_ids, strict=True):
-        run = run_of.get(trial_id)
-        if run is None:
-            errors += result.error is not None
-            continue
-        run_id = run.info.run_id
-        checkpoint = _checkpoint_uri(result.checkpoint)
-        keep = {CHECKPOINT_TAG: checkpoint} if checkpoint else {}
-        if result.error is not None and is_preemption(result.error):
-            preempted += 1
-            count = int(run.data.tags.get(PREEMPTED_TAG, 0)) + (run.info.status == "RUNNING")
-            client.log_batch(run_id, tags=as_tags({**keep, PREEMPTED_TAG: str(max(1, count))}))
-            finish_run(client, run_id, "KILLED", force=True)
-        elif result.error is not None:
-            errors += 1
-            finish_run(client, run_id, "FAILED", error=plain_error(result.error))
-        elif run.info.status == "FAILED":  # the trial's own verdict: not worth a retry
-            errors += 1
-        elif interrupted and (run.info.status == "RUNNING" or _short(run)):
-            if STOPPED_EARLY_TAG in run.data.tags:
-                client.delete_tag(run_id, STOPPED_EARLY_TAG)
-            client.log_batch(run_id, tags=as_tags(keep))
-            finish_run(client, run_id, "KILLED", force=True)
-        elif run.info.status == "RUNNING" or _short(run):
-            # stopped by Tune (ASHA) before its last epoch: the trial ended its run FINISHED,
-            # or was ended before it could
-            client.set_tag(run_id, STOPPED_EARLY_TAG, "true")
-            finish_run(client, run_id, "FINISHED")
-    return errors, preempted
-
-
-def _short(run: Any) -> bool:
-    """Whether a run logged fewer epochs than its config asks for (its ``epoch`` metric, the
-    last one logged, below its ``epochs`` param): stopped early, or interrupted."""
-    epochs, last = run.data.params.get("epochs"), run.data.metrics.get("epoch")
-    return epochs is not None and (last is None or last < float(epochs))
-
-
-def _runs_by_trial(client: Any, experiment_id: str, trial_ids: list[str]) -> dict[str, Any]:
-    """Tune trial id -> its MLflow run: one paged search per Tune experiment (its trial ids
-    share a prefix: ``0fdcf_00003``), not one per trial, which made reconciling 1,000 trials
-    1,000 searches of a growing experiment."""
-    from a3m.study.runs import search_all_runs
-    from a3m.study.tracking import TRIAL_TAG
-
-    found: dict[str, Any] = {}
-    for prefix in sorted({t.split("_")[0] for t in trial_ids if t}):
-        like = f"tags.`{TRIAL_TAG}` LIKE '{prefix}_%'"
-        for run in search_all_runs(client, [experiment_id], like):  # newest first, as before
-            found.setdefault(run.data.tags.get(TRIAL_TAG), run)
-    return found
-
-
-LOST_WITH_NODE = (
-    "ActorDiedError",
-    "ActorUnavailableError",
-    "NodeDiedError",
-    "OutOfMemoryError",
-    "WorkerCrashedError",
-    "LocalRayletDiedError",
-)
-"""Ray's errors for a trial whose process or node went away (not an exception of its code)."""
-
-
-def is_preemption(error: BaseException) -> bool:
-    """Whether Tune's error for a trial means it was lost with its process or node (SIGKILL,
-    the out-of-memory killer, a spot node gone) rather than raised by its code."""
-    seen: set[int] = set()
-    while error is not None and id(error) not in seen:
-        seen.add(id(error))
-        if any(cls.__name__ in LOST_WITH_NODE for cls in type(error).__mro__):
-            return True
-        error = getattr(error, "cause", None) or error.__cause__
-    return False
-
-
-def _checkpoint_uri(checkpoint: Any) -> str | None:
-    """A Tune checkpoint's location as a URI ``tune.Checkpoint`` opens again (a local path as
-    it is)."""
-    if checkpoint is None:
-        return None
-    scheme = checkpoint.filesystem.type_name
-    return checkpoint.path if scheme == "local" else f"{scheme}://{checkpoint.path}"
-
-
-def summarise(plan: StudyPlan, client: Any, parent_run_id: str, outcome: Outcome) -> StudyResult:
-    """Leaderboard and paired verdicts (CSV, MLflow table on the parent run, console), the
-    parent run's final status, and what to do next after an interrupt or a lost trial."""
-    from a3m.study import leaderboard as lb
-    from a3m.study.tracking import INFERENCE_TAG, finish_run
-
-    args = plan.args
-    out_dir = Path(args.out).expanduser().resolve() / plan.experiment
-    csv: Path | None = out_dir / "leaderboard.csv"
-    table, comparisons = None, None
-    try:
-        table, comparisons = lb.export_leaderboard(
-            plan.experiment, plan.tracking_uri, csv, sort_by="score_mean",
-            reference=plan.reference, inference=plan.inference,
-        )  # fmt: skip
-        client.log_artifact(parent_run_id, str(csv))
-        if not comparisons.empty:
-            # MLflow's table view (the run's artifacts) and the CSV beside the leaderboard.
-            with warnings.catch_warnings():  # pandas 3's dtype notice, from inside MLflow
-                warnings.filterwarnings("ignore", message=".*select_dtypes.*")
-                client.log_table(parent_run_id, data=comparisons, artifact_file="comparisons.json")
-            client.log_artifact(parent_run_id, str(csv.with_name("comparisons.csv")))
-    except ValueError as e:
-        print(f"no leaderboard: {e}")
-        csv = None
-    n, errors = outcome.trained, outcome.errors
-    unfinished = outcome.interrupted or outcome.preempted
-    status = "KILLED" if unfinished else "FINISHED" if errors < n or not n else "FAILED"
-    client.set_tag(parent_run_id, INFERENCE_TAG, plan.inference.to_json())
-    disk_full = disk_full_note(plan.storage, errors)
-    finish_run(client, parent_run_id, status, error=disk_full)
-
-    _print_summary(table, csv, plan.tracking_uri, n, errors, plan.tune_path, outcome.reused)
-    if disk_full:
-        print(f"\n{disk_full}")
-    print_verdicts(comparisons, plan.reference, args.seeds if plan.auto is None else 3,
-                   plan.inference)  # fmt: skip
-    if outcome.preempted:
-        print(f"\n{outcome.preempted} trial(s) lost with their node or process after their "
-              "retries: KILLED and tagged a3m.preempted in MLflow, not failed. Run the same "
-              "command again to continue them from their checkpoints.")  # fmt: skip
-    if outcome.interrupted:
-        command = plan.command
-        if not (args.resume or plan.auto):  # an auto study continues by running it again
-            command = f"{plan.command} --resume {plan.tune_path}"
-        print(f"\ninterrupted: the unfinished trials are KILLED in MLflow. Continue with:\n"
-              f"  python {command}")  # fmt: skip
-    optuna = plan.optuna_storage if plan.spec.pick("optuna_space", args.synthetic) else None
-    return StudyResult(
-        plan.spec.name, plan.experiment, plan.tracking_uri, out_dir, csv, n, errors,
-        plan.tune_path, outcome.interrupted, optuna_storage=optuna, reused=outcome.reused,
-        num_preempted=outcome.preempted, stop_signal=outcome.stop_signal,
-    )  # fmt: skip
-
-
-def print_verdicts(
-    comparisons: Any, reference: dict[str, Any] | None, seeds: int, inference: Inference
-) -> None:
-    """The paired verdicts, one line per configuration, or why there are none."""
-    from a3m.stats import min_pairs_to_decide
-    from a3m.study.compare import describe, format_verdicts
-
-    if not reference:
-        return
-    if comparisons is None or comparisons.empty:
-        why = "no pairs"
-        if seeds < 2:
-            why = (
-                "one seed per configuration; run with --seeds N "
-                f"(N >= {min_pairs_to_decide()} can reach p < 0.05)"
-            )
-        print(f"\nno paired verdicts against {describe(reference)}: {why}")
-        return
-    print()
-    print("\n".join(format_verdicts(comparisons, inference)))
-
-
-def _trial_id_from_path(path: str | None) -> str:
-    # A trial that failed before its first report has no metrics; its folder is named
-    # "<trainable>_<experiment id>_<trial number>_<params>_<date>", the id being "xxxxx_nnnnn".
-    match = re.search(r"_([0-9a-f]{5}_\d{5})_", Path(path or "").name)
-    return match.group(1) if match else ""
-
-
 def _scheduler(name: str, epochs: int):
     if name == "fifo":
         return None
@@ -808,29 +444,6 @@ def _optuna_search(storage_url: str | None, experiment: str, metric: str, mode: 
         metric=metric, mode=mode, storage=storage, study_name=experiment if storage else None,
         seed=0,
     )  # fmt: skip
-
-
-def _print_summary(table, csv, tracking_uri, n, errors, tune_path, reused=0) -> None:
-    from a3m.study.tracking import redact
-
-    print()
-    done = f"; {reused} reused (FINISHED before)" if reused else ""
-    if n:
-        print(f"{n} trials trained, {errors} failed{done}. Tune results: {tune_path}")
-    else:  # Tune never ran: there is no folder to point at
-        print(f"nothing trained{done}")
-    if table is not None:
-        shown = table.drop(columns=["run_ids"]).dropna(axis=1, how="all")  # CIs need 2+ seeds
-        with _pd_options():
-            print(shown.iloc[:, :12].head(20).to_string(index=False, na_rep="-"))
-        print(f"\nleaderboard: {csv}")
-    print(f"browse: mlflow ui --backend-store-uri {redact(tracking_uri)}")
-
-
-def _pd_options():
-    import pandas as pd
-
-    return pd.option_context("display.width", 200, "display.float_format", "{:.4f}".format)
 
 
 AFTER_STUDY_GROUP = "a3m.after_study"

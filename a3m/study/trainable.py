@@ -304,7 +304,7 @@ def train_trial(config: dict[str, Any], study: StudyContext) -> None:
         except SystemExit:
             # Tune stops a trial (ASHA, the end of its budget, the study's Ctrl-C) by raising
             # SystemExit at its next report. Whether it stopped early or was interrupted is
-            # the driver's to say (runner.reconcile, from the epochs the run logged): after a
+            # the driver's to say (a3m.study.reconcile, from the epochs the run logged): after a
             # Ctrl-C this report can come while or after the driver reconciles the run, so
             # the run ends FINISHED here only if nothing ended it yet.
             tracker.finish("FINISHED", force=False)

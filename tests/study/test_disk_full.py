@@ -36,6 +36,7 @@ def test_a_disk_full_error_is_recognised_through_its_wrappers():
 def test_tunes_disk_full_tracebacks_are_dropped_and_nothing_else(caplog):
     disk.quiet_disk_full_logs(verbose=False)
     logger = logging.getLogger(disk.DISK_FULL_LOGGERS[0])
+    logger.addHandler(caplog.handler)  # Ray's loggers may not propagate to the root
     try:
         with caplog.at_level(logging.WARNING, logger=logger.name):
             try:
@@ -44,6 +45,7 @@ def test_tunes_disk_full_tracebacks_are_dropped_and_nothing_else(caplog):
                 logger.exception("Saving experiment state failed")
             logger.error("Saving experiment state failed: permission denied")
     finally:
+        logger.removeHandler(caplog.handler)
         disk.quiet_disk_full_logs(verbose=True)
     assert [r.getMessage() for r in caplog.records] == [
         "Saving experiment state failed: permission denied"
