@@ -31,7 +31,7 @@ CODE_PATHS: tuple[str, ...] = (
     "models",  # the networks, their heads and losses: what is trained
     "train.py",  # the training loop, optimiser, schedule, evaluation: how it is trained
     "data",  # datasets, splits, transforms, sampling; synthetic/ writes the synthetic data
-    "metrics.py",  # how a trained model is scored: the numbers that are compared
+    "metrics",  # how a trained model is scored: the numbers that are compared
     "config.py",  # the settings' defaults and how they resolve: what a setting means
 )
 """The paths under :data:`PACKAGE_ROOT` whose source computes a result (every ``.py`` file of

@@ -60,7 +60,15 @@ from sklearn.cluster import KMeans
 from sklearn.metrics import normalized_mutual_info_score
 
 from a3m import metrics
-from a3m.metrics import DEFAULT_CHUNK_SIZE, _all_finite, map_at_r, nmi, recall_at_k, reid_evaluate
+from a3m.metrics import (
+    DEFAULT_CHUNK_SIZE,
+    distances,
+    map_at_r,
+    nmi,
+    recall_at_k,
+    reid_evaluate,
+    reranking,
+)
 
 RANKS = (1, 5, 10, 20)
 
@@ -259,7 +267,9 @@ def bench_reid(args: argparse.Namespace) -> None:
     # The NaN/inf check on the features, before and after a3m switched to min/max.
     checks: dict[str, Callable[[], object]] = {
         "torch.isfinite(x).all()": lambda: [bool(torch.isfinite(x).all()) for x in (qf, gf)],
-        "a3m.metrics._all_finite (aminmax)": lambda: [_all_finite(x) for x in (qf, gf)],
+        "a3m.metrics.distances._all_finite (aminmax)": lambda: [
+            distances._all_finite(x) for x in (qf, gf)
+        ],
     }
     t = interleaved(checks, repeats=max(5, args.repeats), warmup=1)
     print_table(
@@ -410,9 +420,9 @@ def bench_rerank(args: argparse.Namespace) -> None:
         f"each step scaled to all of them; {args.rerank_repeats} interleaved rounds =="
     )
     t0 = time.perf_counter()
-    q_g = metrics._distance_matrix(qf, gf, "euclidean", args.chunk_size, same=False)
-    q_q = metrics._distance_matrix(qf, qf, "euclidean", args.chunk_size, same=True)
-    g_g = metrics._distance_matrix(gf, gf, "euclidean", args.chunk_size, same=True)
+    q_g = distances._distance_matrix(qf, gf, "euclidean", args.chunk_size, same=False)
+    q_q = distances._distance_matrix(qf, qf, "euclidean", args.chunk_size, same=True)
+    g_g = distances._distance_matrix(gf, gf, "euclidean", args.chunk_size, same=True)
     t_dist = time.perf_counter() - t0
     inputs_gb = sum(m.numel() * m.element_size() for m in (q_g, q_q, g_g)) / 1e9
     print(
@@ -434,10 +444,10 @@ def bench_rerank(args: argparse.Namespace) -> None:
     width = max(k1 + 1, k2)
     nearest = torch.empty((n, width), dtype=torch.long)
     peak = torch.empty(n)
-    for lo, hi in metrics._side_chunks(n_q, n, args.chunk_size):
-        nearest[lo:hi], peak[lo:hi] = metrics._base_nearest(q_g, q_q, g_g, lo, hi, width)
-    cols, vals = metrics._encode((q_g, q_q, g_g), peak, nearest, k1, args.chunk_size)
-    v_rows, v_cols, v_vals = metrics._expand_queries(cols, vals, nearest, k2, args.chunk_size)
+    for lo, hi in reranking._side_chunks(n_q, n, args.chunk_size):
+        nearest[lo:hi], peak[lo:hi] = reranking._base_nearest(q_g, q_q, g_g, lo, hi, width)
+    cols, vals = reranking._encode((q_g, q_q, g_g), peak, nearest, k1, args.chunk_size)
+    v_rows, v_cols, v_vals = reranking._expand_queries(cols, vals, nearest, k2, args.chunk_size)
     nearest_np = nearest.numpy()
     rows = np.unique(np.linspace(0, n - 1, n_rows).astype(int))  # queries and gallery items
     queries = np.arange(n_queries)

@@ -9,7 +9,6 @@ import pytest
 import torch
 from sklearn.metrics import normalized_mutual_info_score
 
-from a3m import metrics
 from a3m.data.base import IGNORE_INDEX
 from a3m.metrics import (
     AP_MODES,
@@ -19,6 +18,7 @@ from a3m.metrics import (
     attribute_accuracy,
     nmi,
     pairwise_distance,
+    ranking,
     recall_at_k,
     reid_evaluate,
     retrieval_evaluate,
@@ -325,7 +325,7 @@ def test_reid_many_ties_match_stable_reference(collapsed, ap_mode, monkeypatch):
     # Small integer features make many exactly equal distances; 64 gallery items keep the
     # centring mean dyadic, so every distance is exact and ties are real ties. Collapsed: all
     # features equal (an untrained model), every item ties with every other.
-    monkeypatch.setattr(metrics, "_TIE_BLOCK", 5)  # resolve ties in several blocks
+    monkeypatch.setattr(ranking, "_TIE_BLOCK", 5)  # resolve ties in several blocks
     rng = np.random.default_rng(9)
     qf, gf = rng.integers(0, 3, (30, 2)).astype(float), rng.integers(0, 3, (64, 2)).astype(float)
     if collapsed:

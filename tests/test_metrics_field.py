@@ -16,13 +16,13 @@ import numpy as np
 import pytest
 import torch
 
-from a3m import metrics
 from a3m.metrics import (
     AP_MODES,
     UndefinedMetricWarning,
     k_reciprocal_rerank,
     map_at_r,
     reid_evaluate,
+    reranking,
     retrieval_evaluate,
 )
 
@@ -269,7 +269,7 @@ def test_rerank_matches_reference(kind, n_q, n_g, k1, k2, lambda_):
 
 def test_rerank_accepts_float32_tensors_and_small_pair_budgets(monkeypatch):
     # A budget of 7 pairs cuts the Jaccard step at every query (a query is never split).
-    monkeypatch.setattr(metrics, "RERANK_PAIR_BUDGET", 7)
+    monkeypatch.setattr(reranking, "RERANK_PAIR_BUDGET", 7)
     q_g, q_q, g_g = _rerank_inputs("features", 5, 18, 50)
     ref = rerank_reference(*(m.astype(np.float32) for m in (q_g, q_q, g_g)))
     tensors = [torch.tensor(m, dtype=torch.float32) for m in (q_g, q_q, g_g)]

@@ -85,7 +85,6 @@ MAX_FILE_LINES = 600
 LONG_FILES = {
     # The remaining work: split each, then strike it here (a file that holds the
     # limit must leave this list, so that it cannot grow back unseen).
-    "a3m/metrics.py",
     "a3m/train.py",
     "benchmarks/bench_reid_eval.py",
     "benchmarks/paper_budget.py",
@@ -93,7 +92,7 @@ LONG_FILES = {
 }
 
 MAX_FUNCTION_LINES = 60
-FUNCTION_LIMIT_HOLDS_IN = ("a3m/study", "a3m/train.py", "dashboards")
+FUNCTION_LIMIT_HOLDS_IN = ("a3m/metrics", "a3m/study", "a3m/train.py", "dashboards")
 LONG_FUNCTIONS = {
     # The remaining work, as LONG_FILES: each becomes a sequence of named steps.
     "a3m/study/grow.py:select_trials",
