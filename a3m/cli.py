@@ -36,9 +36,17 @@ Register = Callable[[argparse._SubParsersAction], None]
 
 
 def cmd_data_check(args: argparse.Namespace) -> int:
-    """``a3m data check``: print the report, exit 1 when it lists problems."""
+    """``a3m data check``: print the report, exit 1 when it lists problems (your own data,
+    ``manifest:PATH``: :func:`a3m.data.manifest.commands.cmd_check`, exit 2)."""
     from a3m.data.check import check_dataset
+    from a3m.data.manifest.card import is_manifest_name
+    from a3m.data.manifest.commands import cmd_check
 
+    if is_manifest_name(args.dataset):
+        return cmd_check(args)
+    if args.root is None:
+        print(f"a3m data check: --root is needed for {args.dataset}", file=sys.stderr)
+        return 2
     options = dict(args.option or [])
     report = check_dataset(
         args.dataset,
@@ -54,7 +62,15 @@ def cmd_data_check(args: argparse.Namespace) -> int:
 
 
 def cmd_data_synth(args: argparse.Namespace) -> int:
-    """``a3m data synth``: write a synthetic copy and print the root a loader takes."""
+    """``a3m data synth``: write a synthetic copy and print the root a loader takes (with
+    ``--format manifest``: :func:`a3m.data.manifest.commands.cmd_synth`)."""
+    from a3m.data.manifest.commands import cmd_synth
+
+    if args.format == "manifest":
+        return cmd_synth(args)
+    if args.dataset is None:
+        print("a3m data synth: --dataset is needed (or --format manifest)", file=sys.stderr)
+        return 2
     try:
         from a3m.data.synthetic import write_synthetic
     except ImportError as err:
@@ -144,6 +160,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from a3m.config import ConfigError
+    from a3m.data.manifest.check import manifest_problem
+    from a3m.data.registry import display_name
     from a3m.train import fit
 
     try:
@@ -151,10 +169,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     except ConfigError as err:
         print(f"a3m train: {err}", file=sys.stderr)
         return 2
-    out = Path(
-        args.out or f"runs/train/{cfg.dataset}-{cfg.variant}-{time.strftime('%Y%m%d-%H%M%S')}"
-    )
-    problem = _train_preflight(out, args.resume)
+    name = display_name(cfg.dataset)  # a manifest's card name, not its path
+    out = Path(args.out or f"runs/train/{name}-{cfg.variant}-{time.strftime('%Y%m%d-%H%M%S')}")
+    # your own data is checked in full before anything is written (a3m.data.manifest.check)
+    problem = _train_preflight(out, args.resume) or manifest_problem(cfg.dataset)
     if problem:
         print(f"a3m train: {problem}", file=sys.stderr)
         return EXIT_USAGE
@@ -168,7 +186,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     tracker = None
     if uri:
         try:
-            tracker = _start_tracking(uri, args.experiment or cfg.dataset, cfg, out)
+            tracker = _start_tracking(uri, args.experiment or name, cfg, out)
         except Exception as err:
             code = store_failure("train", uri, err)
             if code is None:

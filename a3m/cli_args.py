@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -144,7 +145,8 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
 def add_data_parsers(subparsers: argparse._SubParsersAction) -> dict[str, argparse.ArgumentParser]:
     """Add ``a3m data`` with its actions ``check``, ``synth`` and ``cache``; returns the
     actions' parsers by name, for :mod:`a3m.cli` to set what each runs."""
-    from a3m.data.registry import DATASETS
+    from a3m.data.manifest.commands import add_convert_parser
+    from a3m.data.registry import DATASETS, dataset_names
 
     names = ", ".join(f"{n} ({e.root_hint})" for n, e in DATASETS.items())
     data = subparsers.add_parser(
@@ -158,16 +160,21 @@ def add_data_parsers(subparsers: argparse._SubParsersAction) -> dict[str, argpar
         "check",
         help="compare a dataset copy with the public release and open every image",
         description="Loads every split, compares its counts with the public release's and "
-        f"opens every image; exit 1 when it finds problems. Datasets and their root: {names}.",
+        f"opens every image; exit 1 when it finds problems. Datasets and their root: {names}. "
+        "Your own data: --dataset manifest:PATH checks the card, every row and every image; "
+        "exit 2 when it finds problems (docs/your-data.md).",
     )
-    _add_check_flags(check, list(DATASETS))
+    _add_check_flags(check, dataset_names())
     synth = commands.add_parser(
         "synth",
         help="write a small synthetic copy in the public format of a dataset",
         description="Writes a small synthetic copy in the dataset's public format, which the "
-        f"same loader reads (a3m.data.synthetic.write_synthetic). Datasets: {names}.",
+        f"same loader reads (a3m.data.synthetic.write_synthetic). Datasets: {names}. With "
+        "--format manifest: synthetic birds whose attributes decide their class, in the "
+        "manifest format of your own data (a3m.data.synthetic.manifest).",
     )
     _add_synth_flags(synth, list(DATASETS))
+    _add_manifest_synth_flags(synth)
     cache = commands.add_parser(
         "cache",
         help="decode and resize a dataset's images once, into a uint8 cache runs read",
@@ -177,24 +184,24 @@ def add_data_parsers(subparsers: argparse._SubParsersAction) -> dict[str, argpar
         f"(RunConfig.image_cache, 'auto' by default) with the same pixels. Datasets: {names}.",
     )
     _add_cache_flags(cache, list(DATASETS))
-    return {"check": check, "synth": synth, "cache": cache}
+    return {"check": check, "synth": synth, "cache": cache, "convert": add_convert_parser(commands)}
 
 
-def _add_check_flags(check: argparse.ArgumentParser, datasets: list[str]) -> None:
+def _add_check_flags(check: argparse.ArgumentParser, datasets: Sequence[str]) -> None:
     """``a3m data check``'s flags."""
     check.add_argument(
         "--dataset",
         required=True,
         choices=datasets,
         metavar="NAME",
-        help=f"the dataset, one of: {', '.join(datasets)}",
+        help=f"the dataset, one of: {', '.join(datasets)}; or manifest:PATH, your own data "
+        "(PATH: its card, its manifest or their folder)",
     )
     check.add_argument(
         "--root",
-        required=True,
         type=Path,
         metavar="DIR",
-        help="the dataset's root (above: where each release unpacks)",
+        help="the dataset's root (above: where each release unpacks); not for manifest:PATH",
     )
     check.add_argument(
         "--no-verify-images",
@@ -233,10 +240,9 @@ def _add_synth_flags(synth: argparse.ArgumentParser, datasets: list[str]) -> Non
     (:attr:`a3m.data.registry.DatasetEntry.synthetic`)."""
     synth.add_argument(
         "--dataset",
-        required=True,
         choices=datasets,
         metavar="NAME",
-        help=f"the dataset, one of: {', '.join(datasets)}",
+        help=f"the dataset, one of: {', '.join(datasets)} (needed unless --format manifest)",
     )
     synth.add_argument(
         "--out",
@@ -275,6 +281,23 @@ def _add_synth_flags(synth: argparse.ArgumentParser, datasets: list[str]) -> Non
         help="image height in pixels (square for cub, width = height / 2 for "
         "market1501, 4/3 height for the car datasets) (default: the "
         "dataset's, e.g. 64 for cub)",
+    )
+
+
+def _add_manifest_synth_flags(synth: argparse.ArgumentParser) -> None:
+    """``a3m data synth --format manifest``'s flags (docs/your-data.md)."""
+    synth.add_argument(
+        "--format",
+        choices=["public", "manifest"],
+        default="public",
+        help="public: the dataset's public format; manifest: synthetic birds in the format of "
+        "your own data (manifest.csv, card.json) (default: %(default)s)",
+    )
+    synth.add_argument(
+        "--task",
+        choices=["classification", "retrieval", "reid"],
+        help="with --format manifest: the protocol, one of classification, retrieval, reid "
+        "(default: classification)",
     )
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from a3m import metrics
-from a3m.data.registry import dataset_names, get_entry
+from a3m.data.registry import canonical_name, dataset_names, get_entry, is_manifest_name
 from a3m.metrics import AP_MODES
 from a3m.models import ATTR_POOLINGS, VARIANTS
 from a3m.models.backbones import BACKBONES
@@ -224,6 +224,13 @@ class RunConfig:
     )  # fmt: skip
 
     def __post_init__(self) -> None:
+        if is_manifest_name(self.dataset):
+            # your own data, named by its card's absolute path: every process (a Ray trial in
+            # its own folder) reads the same card
+            try:
+                object.__setattr__(self, "dataset", canonical_name(self.dataset))
+            except (OSError, ValueError) as err:
+                raise ConfigError(f"dataset={self.dataset!r}: {err}") from None
         self.validate()
 
     @property
@@ -236,6 +243,11 @@ class RunConfig:
         for f in dataclasses.fields(self):  # the fields with choices, in their order
             if f.metadata["choices"] is not None:
                 _choice(f.name, getattr(self, f.name), field_choices(f.name))
+        if self.synthetic and get_entry(self.dataset).synthetic is None:
+            raise ConfigError(
+                f"synthetic=True, but dataset {self.dataset!r} is your own data (a manifest), "
+                "which has no synthetic copy"
+            )
         for f in dataclasses.fields(self):  # NaN and inf pass every range check below
             value = getattr(self, f.name)
             if isinstance(value, float) and not math.isfinite(value):
@@ -393,7 +405,9 @@ def field_choices(name: str) -> tuple[str, ...]:
     choices = _metadata(name)["choices"]
     if choices is None:
         return ()
-    return tuple(choices() if callable(choices) else choices)
+    values = choices() if callable(choices) else choices
+    # a tuple as it is: dataset_names()'s also holds manifest:PATH names (your own data)
+    return values if isinstance(values, tuple) else tuple(values)
 
 
 def field_metavar(name: str) -> str | None:

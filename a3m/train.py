@@ -95,11 +95,15 @@ def resolve_device(name: str) -> torch.device:
 
 def dataset_root(cfg: RunConfig) -> Path:
     """Where the run's data lives: ``data_root``, or with ``synthetic`` a copy cached in
-    :func:`~a3m.data.synthetic.synthetic_cache` of ``synthetic_cache`` (written on first use).
+    :func:`~a3m.data.synthetic.synthetic_cache` of ``synthetic_cache`` (written on first use),
+    or a manifest dataset's card (``manifest:PATH`` says where it is).
     A run logged before the two fields were apart kept its cache in ``data_root``."""
     if cfg.synthetic:
         cache = synthetic_cache(cfg.synthetic_cache or cfg.data_root or None)
         return ensure_synthetic(cfg.dataset, cache, seed=0)
+    named = get_entry(cfg.dataset).root  # your own data: its name says where its card is
+    if not cfg.data_root and named is not None:
+        return named
     if not cfg.data_root:
         raise ValueError(
             f"no data: set data_root to your copy of {cfg.dataset!r} "

@@ -16,10 +16,17 @@ def dataset_fingerprint(root: str | Path) -> str:
     plus the content of its annotation files (.txt, .mat, .csv, .json up to 64 MiB).
 
     Two copies with the same files and labels get the same fingerprint wherever they live.
+    A file ``root`` is a manifest dataset's card (or manifest): its fingerprint covers the
+    card, the manifest and the images they list
+    (:func:`a3m.data.manifest.dataset.manifest_fingerprint`), not the folder around them.
     """
     root = Path(root)
     if not root.exists():
         raise FileNotFoundError(f"dataset folder {root} does not exist")
+    if root.is_file():
+        from a3m.data.manifest.dataset import manifest_fingerprint  # on use: it reads pandas
+
+        return manifest_fingerprint(root)
     digest = hashlib.sha256()
     entries = []
     for dirpath, dirnames, filenames in os.walk(root):

@@ -10,6 +10,10 @@ dataset name is compared anywhere else.
 ``build_dataset(name, root, split, transform=None, **options)`` loads one split. Loader options
 (``bbox_crop``, ``attributes``, ...) pass through ``**options``; an unknown name, split or
 option raises ``ValueError`` listing the valid ones.
+
+Your own data is not registered: ``manifest:PATH`` (a dataset card, its manifest or their
+folder; :mod:`a3m.data.manifest`) is a name too, whose entry :func:`get_entry` builds from the
+card, with the card's task, splits, input size and attribute heads.
 """
 
 from __future__ import annotations
@@ -27,6 +31,9 @@ from a3m.data._io import HOMES, ImageDataset
 from a3m.data.cars196 import Cars196
 from a3m.data.compcars import CompCars
 from a3m.data.cub import CUB, CUBRetrieval
+from a3m.data.manifest.card import PREFIX as MANIFEST_PREFIX
+from a3m.data.manifest.card import is_manifest_name, read_card, resolve_card
+from a3m.data.manifest.dataset import ManifestDataset
 from a3m.data.market1501 import Market1501
 from a3m.data.synthetic.cars196 import write_cars196
 from a3m.data.synthetic.compcars import write_compcars
@@ -69,8 +76,10 @@ class DatasetEntry:
         input_size: the paper's network input (h, w), Sec. 4.2 (the loader's ``INPUT_SIZE``).
         public_counts: what the public release holds (count name -> value; ``None``: a count
             reported but not stated by the release), as ``a3m data check`` compares them.
-        paper_table: the paper's table that reports it.
-        synthetic: how a synthetic copy is written.
+        paper_table: the paper's table that reports it (0: none, a manifest dataset).
+        synthetic: how a synthetic copy is written (None: a manifest dataset has none).
+        root: where the data is when the name says it (a manifest dataset's card), else None:
+            the root is the caller's.
     """
 
     name: str
@@ -83,7 +92,8 @@ class DatasetEntry:
     input_size: tuple[int, int]
     public_counts: Mapping[str, int | None]
     paper_table: int
-    synthetic: SyntheticCopy
+    synthetic: SyntheticCopy | None
+    root: Path | None = None
 
     def __post_init__(self) -> None:
         missing = set(self.protocol.eval_splits) - set(self.splits)
@@ -241,16 +251,73 @@ DATASETS: dict[str, DatasetEntry] = {
 """Registry name -> :class:`DatasetEntry`."""
 
 
-def dataset_names() -> tuple[str, ...]:
-    """Registered dataset names."""
-    return tuple(DATASETS)
+class DatasetNames(tuple):
+    """The registered dataset names, for which ``in`` also holds for a ``manifest:PATH`` name
+    (your own data, named by its card): a flag or a config field whose choices these are
+    takes one, and lists the registered names."""
+
+    def __contains__(self, name: object) -> bool:
+        return (isinstance(name, str) and is_manifest_name(name)) or super().__contains__(name)
+
+
+def dataset_names() -> DatasetNames:
+    """Registered dataset names (``in`` also holds for ``manifest:PATH``: :class:`DatasetNames`)."""
+    return DatasetNames(DATASETS)
 
 
 def get_entry(name: str) -> DatasetEntry:
-    """The registry entry of ``name``; ``ValueError`` listing the valid names if unknown."""
+    """The registry entry of ``name``; ``ValueError`` listing the valid names if unknown.
+
+    ``manifest:PATH`` gets the entry of the card at PATH (:func:`manifest_entry`).
+    """
+    if is_manifest_name(name):
+        return manifest_entry(name)
     if name not in DATASETS:
-        raise ValueError(f"unknown dataset {name!r}; valid names: {', '.join(DATASETS)}")
+        raise ValueError(
+            f"unknown dataset {name!r}; valid names: {', '.join(DATASETS)}, or "
+            f"{MANIFEST_PREFIX}PATH for your own data (docs/your-data.md)"
+        )
     return DATASETS[name]
+
+
+def manifest_entry(name: str) -> DatasetEntry:
+    """The entry of a manifest dataset ``manifest:PATH``, from its card; its ``name`` is the
+    canonical one, ``manifest:<absolute card path>``, which names it in every process.
+
+    Raises:
+        FileNotFoundError: no card at PATH. DatasetFormatError: a bad card (one line).
+    """
+    card = read_card(name[len(MANIFEST_PREFIX) :])
+    counts: dict[str, int | None] = {"attribute heads": len(card.attributes)}
+    if card.classes is not None:
+        counts["classes"] = len(card.classes)
+    return DatasetEntry(
+        name=card.dataset_name,
+        loader=ManifestDataset,
+        task=card.task,
+        splits=tuple(split for split, _ in card.splits),
+        release="manifest",
+        root_hint="a dataset card (card.json), its manifest or their folder",
+        home=str(card.path),
+        input_size=card.input_size,
+        public_counts=counts,
+        paper_table=0,
+        synthetic=None,
+        root=card.path,
+    )
+
+
+def canonical_name(name: str) -> str:
+    """``name`` as every process reads it: ``manifest:PATH`` with PATH made the absolute path
+    of its card (a relative one would name another file in a Ray trial's folder); a
+    registered name as it is. Raises as :func:`get_entry`."""
+    return get_entry(name).name if is_manifest_name(name) else name
+
+
+def display_name(name: str) -> str:
+    """A short name for folders and experiments: a manifest dataset's card name, else
+    ``name``."""
+    return read_card(name[len(MANIFEST_PREFIX) :]).name if is_manifest_name(name) else name
 
 
 def dataset_splits(name: str) -> tuple[str, ...]:
@@ -274,8 +341,9 @@ def build_dataset(
 
     Args:
         name: one of :func:`dataset_names` (``cub``, ``cub_retrieval``, ``market1501``,
-            ``compcars``, ``cars196``).
-        root: the dataset as the public release unpacks (see each loader's docstring).
+            ``compcars``, ``cars196``), or ``manifest:PATH``.
+        root: the dataset as the public release unpacks (see each loader's docstring); for a
+            manifest dataset, its card (or manifest, or their folder) or empty.
         split: one of :func:`dataset_splits` for ``name``.
         transform: applied to each RGB PIL image, e.g. from
             :func:`a3m.data.transforms.build_transform`.
@@ -296,4 +364,11 @@ def build_dataset(
             f"unknown option(s) {', '.join(unknown)} for {name}; valid options: "
             + (", ".join(f"{k}={v!r}" for k, v in valid.items()) or "none")
         )
+    if entry.root is not None:  # a manifest: its name says where it is
+        if str(root) and resolve_card(root) != entry.root:
+            raise ValueError(
+                f"root {root} holds the dataset card {resolve_card(root)}, not {entry.root} "
+                f"that {name} names"
+            )
+        root = entry.root
     return entry.loader(root, split, transform, **options)

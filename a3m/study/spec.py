@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from a3m.config import ConfigError, RunConfig
+from a3m.study.own_data import add_dataset_flag, use_own_data
 
 SYNTHETIC_BUDGET: dict[str, Any] = {
     "backbone": "tiny",
@@ -134,6 +135,7 @@ def _add_data_flags(data: argparse._ArgumentGroup) -> None:
                       help="generate (or reuse) a synthetic copy in the public format and "
                       "shrink the budget (tiny backbone, small images, few epochs, no "
                       "pretrained weights): runs on a laptop CPU")  # fmt: skip
+    add_dataset_flag(data)
 
 
 def _add_budget_flags(run: argparse._ArgumentGroup, spec: StudySpec) -> None:
@@ -307,13 +309,14 @@ def build_base(spec: StudySpec, args: argparse.Namespace) -> dict[str, Any]:
 
     base = dict(spec.base)
     dataset = base.get("dataset", RunConfig().dataset)
+    own_data = use_own_data(spec, args, base)  # --dataset manifest:PATH, checked in full
     if args.synthetic:
         base |= SYNTHETIC_BUDGET | spec.synthetic_base
         base["synthetic"] = True
         # With --synthetic, --data-root names the cache of generated copies; resolved here, so
         # every trial, wherever it runs, reads the driver's one.
         base["synthetic_cache"] = str(synthetic_cache(args.data_root))
-    else:
+    elif not own_data:
         if not args.data_root:
             raise UsageError(
                 f"no dataset: pass --data-root with your copy of {dataset!r} (public layout, "
