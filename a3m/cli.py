@@ -275,6 +275,7 @@ def _start_tracking(tracking_uri: str, experiment: str, cfg, out: Path):
     folder continues it), with the params and tags a study's trials carry, so that
     ``a3m leaderboard`` and ``a3m compare`` rank it with them."""
     from a3m.data.fingerprint import dataset_fingerprint
+    from a3m.plugins import plugin_tags
     from a3m.provenance import provenance_tags
     from a3m.study.tracking import RunTracker, config_tags, redact
     from a3m.train import dataset_root
@@ -283,7 +284,7 @@ def _start_tracking(tracking_uri: str, experiment: str, cfg, out: Path):
     tracker.start()
     fingerprint = dataset_fingerprint(dataset_root(cfg))
     tags = config_tags(cfg, fingerprint, source="a3m train")
-    tags |= provenance_tags(cfg.device, before=tracker.code_before)
+    tags |= provenance_tags(cfg.device, before=tracker.code_before) | plugin_tags(cfg)
     tracker.log_params(cfg.to_flat_dict(), tags)
     tracker.log_dataset(cfg.dataset, fingerprint, dataset_root(cfg))
     print(f"MLflow run {tracker.run_id} at {redact(tracking_uri)}")
@@ -582,6 +583,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``a3m`` console script; returns the exit status."""
+    from a3m.plugins import preload_train_plugins
+
+    argv = sys.argv[1:] if argv is None else list(argv)
+    problem = preload_train_plugins(argv)  # before the parser checks --variant's choices
+    if problem:
+        print(f"a3m train: {problem}", file=sys.stderr)
+        return EXIT_USAGE
     args = build_parser().parse_args(argv)
     return int(args.func(args))
 

@@ -22,8 +22,10 @@ from typing import Any
 from a3m import metrics
 from a3m.data.registry import canonical_name, dataset_names, get_entry, is_manifest_name
 from a3m.metrics import AP_MODES
-from a3m.models import ATTR_POOLINGS, VARIANTS
-from a3m.models.backbones import BACKBONES
+from a3m.models import ATTR_POOLINGS, backbone_names, variant_names
+from a3m.models.backbones import find_backbone
+from a3m.models.registry import find_variant
+from a3m.plugins import PluginError, import_plugins
 
 OPTIMIZERS: tuple[str, ...] = ("sgd",)
 SCHEDULES: tuple[str, ...] = ("step", "cosine")
@@ -120,17 +122,25 @@ class RunConfig:
     )  # fmt: skip
     # model
     variant: str = _field("a3m", "the model, by the name of its ablation in the paper "
-                          "(a3m.models.VARIANTS, README: The model)", choices=VARIANTS,
+                          "(a3m.models.VARIANTS, README: The model), or one a plugin "
+                          "registered (plugins)", choices=variant_names,
                           metavar="NAME")  # fmt: skip
     backbone: str = _field("resnet50", "the shared CNN, a torchvision network cut to its last "
                            "conv map (googlenet stands in for InceptionBN; tiny: a small one "
-                           "for tests, without pretrained weights)", choices=BACKBONES,
-                           metavar="NAME")  # fmt: skip
+                           "for tests, without pretrained weights), timm:MODEL (timm "
+                           "installed), or one a plugin registered (plugins)",
+                           choices=backbone_names, metavar="NAME")  # fmt: skip
     pretrained: bool = _field(False, "start the backbone from torchvision's ImageNet "
                               "weights (downloaded on first use; every study sets it on "
                               "real data)")  # fmt: skip
     weights_path: str = _field("", "a local torchvision state-dict file for the backbone "
                                "(overrides pretrained); empty: none", metavar="FILE")  # fmt: skip
+    plugins: str = _field(
+        "", "modules of yours that register variants or backbones "
+        "(a3m.models.register_variant, register_backbone), imported first in every process "
+        "that reads the config; a study adds those its script imported; empty: none",
+        role="place", metavar="MODULE,...",
+    )  # fmt: skip
     d: int = _field(512, "the heads' feature dimension d, > 0", metavar="N")
     num_classes: int = _field(0, "category count, >= 0; 0: the dataset's (a set value must "
                               "agree with it)", metavar="N")  # fmt: skip
@@ -224,6 +234,10 @@ class RunConfig:
     )  # fmt: skip
 
     def __post_init__(self) -> None:
+        try:  # first: they register the variants and backbones the checks below look up
+            import_plugins(self.plugins)
+        except PluginError as err:
+            raise ConfigError(str(err)) from None
         if is_manifest_name(self.dataset):
             # your own data, named by its card's absolute path: every process (a Ray trial in
             # its own folder) reads the same card
@@ -240,6 +254,10 @@ class RunConfig:
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` naming the first field that is out of range."""
+        try:  # an entry point's variant or backbone, or a timm model, is found here
+            find_variant(self.variant), find_backbone(self.backbone)
+        except ValueError as err:  # one that does not load, a model timm lacks: why, in words
+            raise ConfigError(str(err)) from None
         for f in dataclasses.fields(self):  # the fields with choices, in their order
             if f.metadata["choices"] is not None:
                 _choice(f.name, getattr(self, f.name), field_choices(f.name))

@@ -139,3 +139,31 @@ def read_only():
     yield make
     for step in reversed(undo):
         step()
+
+
+PLUGINS = "tests.plugins"
+"""The user's modules of the plugin tests (tests/plugins/), importable from the repository root
+(which a local Ray's workers have on their path when pytest runs from it, as CI does)."""
+
+
+@pytest.fixture
+def own_plugins(monkeypatch):
+    """The registries of variants and backbones as this test leaves them are undone after it,
+    and the modules of tests/plugins/ import afresh (so that they register again), from the
+    repository root put on the path."""
+    import sys
+    from pathlib import Path
+
+    from a3m import plugins
+    from a3m.models import backbones, registry
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1]))
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+    monkeypatch.setattr(backbones, "_PLUGINS", dict(backbones._PLUGINS))
+    for name in [m for m in sys.modules if m.startswith(PLUGINS)]:
+        monkeypatch.delitem(sys.modules, name)
+    plugins.entry_points_of.cache_clear()
+    yield PLUGINS
+    for name in [m for m in sys.modules if m.startswith(PLUGINS)]:
+        del sys.modules[name]
+    plugins.entry_points_of.cache_clear()

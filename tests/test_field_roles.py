@@ -33,6 +33,7 @@ OTHER: dict[str, Any] = {
     "backbone": "tiny",
     "pretrained": True,
     "weights_path": "/weights/resnet50.pt",
+    "plugins": "json",  # any module that imports: one of yours registers variants or backbones
     "d": 64,
     "num_classes": 10,
     "attribute_classes": (2, 3),

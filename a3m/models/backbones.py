@@ -3,6 +3,11 @@
 Every backbone is registered by name with what the heads need to know without a forward pass:
 the channel count of the feature map, its stride, and the smallest input side that still
 yields a map of at least 1x1. ``googlenet`` stands in for the paper's InceptionBN (Tables 4-5).
+
+Beyond the built-in ones (:data:`BACKBONES`): ``timm:<model>`` builds a timm model cut at its
+last feature map (:mod:`a3m.models.timm_backbone`; ``pip install 'a3m[timm]'``), and a module
+of yours registers its own with :func:`register_backbone` (how every process finds it:
+:mod:`a3m.plugins`).
 """
 
 from __future__ import annotations
@@ -15,6 +20,15 @@ from pathlib import Path
 import torch
 import torchvision
 from torch import nn
+
+from a3m.plugins import (
+    BACKBONES_GROUP,
+    PluginError,
+    caller_module,
+    entry_points_of,
+    load_entry_point,
+    note_module,
+)
 
 
 @dataclass(frozen=True)
@@ -133,16 +147,151 @@ def _tiny_body() -> nn.Module:
 
 
 BACKBONES: tuple[str, ...] = ("tiny", *_TORCHVISION)
-"""Names accepted by :func:`create_backbone`."""
+"""The built-in names accepted by :func:`create_backbone` (all of them: :func:`backbone_names`)."""
+
+
+BuildBody = Callable[..., nn.Module]
+"""``build(pretrained=bool, weights_path=Path | None)`` -> a module mapping images (B, 3, H, W)
+to a feature map (B, C, h, w): a backbone of yours (:func:`register_backbone`)."""
+
+
+@dataclass(frozen=True)
+class PluginBackbone:
+    """A backbone from outside the built-in ones: registered by a module of yours, or a timm
+    model (``timm:<model>``).
+
+    Attributes:
+        build: ``(pretrained, weights_path) -> FeatureExtractor``.
+        module: the module that registered it (the runs' ``a3m.backbone_module`` tag).
+        spec: its static facts when known without building it (None for timm's).
+    """
+
+    name: str
+    build: Callable[[bool, Path | None], FeatureExtractor]
+    module: str
+    spec: BackboneSpec | None = None
+
+
+_PLUGINS: dict[str, PluginBackbone] = {}
+
+
+def register_backbone(
+    name: str,
+    build: BuildBody,
+    *,
+    channels: int,
+    stride: int,
+    min_input: int = 0,
+    module: str | None = None,
+) -> BackboneSpec:
+    """Register a backbone of your own under ``name``, from a module of yours.
+
+    Args:
+        build: called as ``build(pretrained=..., weights_path=...)`` (the run's
+            ``pretrained`` and ``weights_path``, a Path or None), returns a module mapping
+            images (B, 3, H, W) to a feature map (B, ``channels``, h, w).
+        channels, stride: the map's channels, and input pixels per map cell.
+        min_input: the smallest input side that gives a map of at least 1x1 (default:
+            ``stride``).
+        module: recorded as the backbone's module (``a3m.backbone_module``); default: the
+            caller's.
+
+    Raises:
+        ValueError: a name that is built-in, ``timm:``, another module's, or not one word.
+    """
+    module = module or caller_module()
+    taken = _PLUGINS.get(name)
+    if not name or name != name.strip() or "," in name or name.startswith("timm:"):
+        raise ValueError(f"backbone name {name!r}: a non-empty name without spaces, commas, "
+                         "or the timm: prefix")  # fmt: skip
+    if name in BACKBONES or (taken is not None and taken.module != module):
+        owner = taken.module if taken else __name__
+        raise ValueError(f"backbone name {name!r} is taken (registered by {owner})")
+    spec = BackboneSpec(name, channels, stride, max(min_input, stride))
+
+    def create(pretrained: bool, weights_path: Path | None) -> FeatureExtractor:
+        return FeatureExtractor(spec, build(pretrained=pretrained, weights_path=weights_path))
+
+    _PLUGINS[name] = PluginBackbone(name, create, module, spec)
+    note_module(module)
+    return spec
+
+
+def find_backbone(name: str) -> bool:
+    """Whether ``name`` is a backbone: a built-in or registered one, a model of timm's
+    (``timm:<model>``), or an entry point's of group ``a3m.backbones`` (registered now).
+
+    Raises:
+        ValueError: why a ``timm:`` name is none (no timm, no such model), or an entry point of
+            that name that does not load or registers no backbone of its name (PluginError).
+    """
+    if name in BACKBONES or name in _PLUGINS:
+        return True
+    if name.startswith("timm:"):
+        from a3m.models.timm_backbone import TIMM_MODULE, check_timm_name, create_timm_backbone
+
+        check_timm_name(name)
+
+        def create(pretrained: bool, weights_path: Path | None) -> FeatureExtractor:
+            return create_timm_backbone(name, pretrained=pretrained, weights_path=weights_path)
+
+        _PLUGINS[name] = PluginBackbone(name, create, TIMM_MODULE)
+    elif load_entry_point(BACKBONES_GROUP, name) and name not in _PLUGINS:
+        raise PluginError(
+            f"entry point {name} (group {BACKBONES_GROUP}) loaded, but registered no "
+            f"backbone {name!r}: its module must call a3m.models.register_backbone"
+        )
+    return name in _PLUGINS
+
+
+def backbone_names() -> tuple[str, ...]:
+    """The valid values of ``RunConfig.backbone``: the built-in ones, those registered (and
+    the ``timm:`` ones looked up) so far, then the entry points of group ``a3m.backbones``;
+    any ``timm:<model>`` of timm's is valid too (:func:`backbone_problem`)."""
+    return tuple(dict.fromkeys([*BACKBONES, *_PLUGINS, *entry_points_of(BACKBONES_GROUP)]))
+
+
+def backbone_problem(name: str) -> str | None:
+    """None when ``name`` is a backbone (:func:`find_backbone`), else why not, in one line."""
+    try:
+        if find_backbone(name):
+            return None
+    except ValueError as err:  # PluginError included
+        return str(err)
+    return (
+        f"unknown backbone {name!r}; available: {', '.join(backbone_names())}, "
+        "timm:<model> with timm installed, or yours (register_backbone in a module named "
+        f"by --plugins, or an entry point of group {BACKBONES_GROUP}; docs/your-data.md)"
+    )
+
+
+def backbone_module(name: str) -> str:
+    """The module that registered the backbone ``name`` (this one for the built-in ones)."""
+    if name in BACKBONES:
+        return __name__
+    problem = backbone_problem(name)
+    if problem:
+        raise ValueError(problem)
+    return _PLUGINS[name].module
+
+
+def registered_backbone_modules() -> list[str]:
+    """The modules of the backbones registered from outside (timm's as ``timm``), in order."""
+    return [entry.module for entry in _PLUGINS.values()]
 
 
 def backbone_spec(name: str) -> BackboneSpec:
-    """Static facts (channels, stride, minimum input) of a backbone, without building it."""
+    """Static facts (channels, stride, minimum input) of a backbone, without building it (a
+    timm model is built once, with random weights, to find them)."""
     if name == "tiny":
         return TINY_SPEC
-    if name not in _TORCHVISION:
-        raise ValueError(f"unknown backbone {name!r}; available: {', '.join(BACKBONES)}")
-    return _TORCHVISION[name][0]
+    if name in _TORCHVISION:
+        return _TORCHVISION[name][0]
+    problem = backbone_problem(name)
+    if problem:
+        raise ValueError(problem)
+    entry = _PLUGINS[name]
+    return entry.spec or entry.build(False, None).spec
 
 
 def _load_state_dict_file(path: Path) -> dict[str, torch.Tensor]:
@@ -164,16 +313,23 @@ def create_backbone(
     """Build a backbone cut to its last convolutional feature map.
 
     Args:
-        name: one of :data:`BACKBONES`.
-        pretrained: load torchvision's default ImageNet weights (downloads on first use).
+        name: one of :func:`backbone_names` (or ``timm:<model>``).
+        pretrained: load torchvision's default ImageNet weights (downloads on first use;
+            timm's for ``timm:``; a registered backbone's build decides).
         weights_path: a local state-dict file of the full torchvision classifier (as saved by
-            ``torch.save(model.state_dict())`` or downloaded from torchvision); takes
-            precedence over ``pretrained``. Classifier keys (fc, classifier, aux) are ignored.
+            ``torch.save(model.state_dict())`` or downloaded from torchvision; timm's model
+            for ``timm:``); takes precedence over ``pretrained``. Classifier keys (fc,
+            classifier, aux) are ignored.
 
     Raises:
         ValueError: an unknown name (the message lists the available ones), or a weights file
             that lacks keys the feature extractor needs.
     """
+    if name not in BACKBONES:
+        problem = backbone_problem(name)
+        if problem:
+            raise ValueError(problem)
+        return _PLUGINS[name].build(pretrained, Path(weights_path) if weights_path else None)
     spec = backbone_spec(name)
     if name == "tiny":
         if pretrained or weights_path:

@@ -11,6 +11,11 @@ studies and dashboards call the variants by them, so they never change.
 
     model = create_model("att1", backbone="resnet50", num_classes=200, attribute_classes=...)
     loss = create_loss("att1", alpha=0.5, beta=0.5)
+
+Your own variant, from a module of yours (:func:`register_variant`; how every process finds
+it: :mod:`a3m.plugins`):
+
+    register_variant("my_a3m", MyA3M, region_attention=True, attribute_attention=True)
 """
 
 from __future__ import annotations
@@ -26,6 +31,14 @@ from a3m.models.a3m import A3M, AuthorsCode
 from a3m.models.backbones import FeatureExtractor, create_backbone
 from a3m.models.baseline import Baseline1
 from a3m.models.losses import A3MLoss
+from a3m.plugins import (
+    VARIANTS_GROUP,
+    PluginError,
+    caller_module,
+    entry_points_of,
+    load_entry_point,
+    note_module,
+)
 
 if TYPE_CHECKING:
     from a3m.config import RunConfig
@@ -44,11 +57,13 @@ class Variant:
 
     Attributes:
         name: the registry key (``RunConfig.variant``).
-        network: the module it builds.
+        network: the module it builds: :class:`~a3m.models.a3m.A3M`,
+            :class:`~a3m.models.baseline.Baseline1` or a subclass of either.
         region_attention: A3M only: eqs. (5)-(6) learned; off, the regions are average-pooled.
         attribute_attention: A3M only: eqs. (7)-(8) learned; off, the attributes are averaged.
         category_loss: alpha L_cat counts in loss (11); off, alpha is forced to 0.
         attribute_loss: beta mean_k L_k counts in loss (11); off, beta is forced to 0.
+        module: the module that registered it (the runs' ``a3m.variant_module`` tag).
     """
 
     name: str
@@ -57,6 +72,7 @@ class Variant:
     attribute_attention: bool = False
     category_loss: bool = True
     attribute_loss: bool = True
+    module: str = __name__
 
     def build(self, backbone: FeatureExtractor, num_classes: int, **overrides: Any) -> Model:
         """The variant's network on ``backbone``; ``overrides`` are the network's keyword
@@ -70,14 +86,14 @@ class Variant:
         if fixed:
             raise ValueError(
                 f"variant {self.name!r} fixes {', '.join(sorted(fixed))}: pick the variant with "
-                f"the attention you want instead ({', '.join(VARIANTS)})"
+                f"the attention you want instead ({', '.join(_REGISTRY)})"
             )
         model: Model
-        if self.network is Baseline1:
+        if issubclass(self.network, Baseline1):
             kwargs = {k: v for k, v in overrides.items() if k not in _A3M_ONLY_ARGS}
-            model = Baseline1(backbone, num_classes, **kwargs)
+            model = self.network(backbone, num_classes, **kwargs)
         else:
-            model = A3M(
+            model = self.network(
                 backbone,
                 num_classes,
                 region_attention=self.region_attention,
@@ -120,15 +136,113 @@ VARIANTS: Mapping[str, Variant] = MappingProxyType(
         )
     }
 )
-"""The paper's six models by name, in the order of its tables (Baseline-1 first)."""
+"""The paper's six models by name, in the order of its tables (Baseline-1 first); the
+variants registered from outside are in :func:`registered_variants`."""
+
+_REGISTRY: dict[str, Variant] = dict(VARIANTS)  # the paper's, then yours
+
+
+def registered_variants() -> Mapping[str, Variant]:
+    """Every variant this process knows: the paper's six (:data:`VARIANTS`), then those
+    registered by :func:`register_variant` (a read-only view that follows the registry)."""
+    return MappingProxyType(_REGISTRY)
+
+
+def register_variant(
+    name: str,
+    network: type[A3M] | type[Baseline1] = A3M,
+    *,
+    region_attention: bool = False,
+    attribute_attention: bool = False,
+    category_loss: bool = True,
+    attribute_loss: bool = True,
+    module: str | None = None,
+) -> Variant:
+    """Register a variant of your own under ``name``, from a module of yours: a network (A3M,
+    Baseline-1 or a subclass of either, built with the arguments every variant gets), its
+    attentions and the terms of loss (11) it trains with, as :class:`Variant` says.
+
+    For it to reach a study's Ray workers, the module must be importable there and named by
+    ``RunConfig.plugins`` or an entry point of group ``a3m.variants`` (:mod:`a3m.plugins`; a
+    study script that imports the module names it by itself).
+
+    Args:
+        module: the module recorded as the variant's (the runs' ``a3m.variant_module`` tag);
+            by default the caller's.
+
+    Returns:
+        The registered :class:`Variant`.
+
+    Raises:
+        ValueError: a name already taken by the paper's variants or by another module's, an
+            empty one, or a network that is neither A3M nor Baseline-1.
+    """
+    module = module or caller_module()
+    if not name or name != name.strip() or "," in name:
+        raise ValueError(f"variant name {name!r}: a non-empty name without spaces or commas")
+    if not (isinstance(network, type) and issubclass(network, (A3M, Baseline1))):
+        raise ValueError(
+            f"variant {name!r}: network {network!r} is not A3M, Baseline1 or a subclass"
+        )
+    taken = _REGISTRY.get(name)
+    if name in VARIANTS or (taken is not None and taken.module != module):
+        owner = taken.module if taken else __name__
+        raise ValueError(f"variant name {name!r} is taken (registered by {owner})")
+    variant = Variant(name, network, region_attention, attribute_attention,
+                      category_loss, attribute_loss, module)  # fmt: skip
+    _REGISTRY[name] = variant  # a module imported again registers its variant again
+    note_module(module)
+    return variant
+
+
+def variant_names() -> tuple[str, ...]:
+    """The valid values of ``RunConfig.variant``: the registered variants, then the names of
+    entry points of group ``a3m.variants`` not loaded yet."""
+    return tuple(dict.fromkeys([*_REGISTRY, *entry_points_of(VARIANTS_GROUP)]))
+
+
+def find_variant(name: str) -> bool:
+    """Whether ``name`` is a variant, looking up an entry point of group ``a3m.variants`` of
+    that name (and so registering it) when it is not registered yet.
+
+    Raises:
+        PluginError: an entry point of that name that does not load, or registers no variant
+            of its name.
+    """
+    if name not in _REGISTRY and load_entry_point(VARIANTS_GROUP, name):
+        if name not in _REGISTRY:
+            raise PluginError(
+                f"entry point {name} (group {VARIANTS_GROUP}) loaded, but registered no "
+                f"variant {name!r}: its module must call a3m.models.register_variant"
+            )
+    return name in _REGISTRY
+
+
+def variant_problem(name: str) -> str | None:
+    """None when ``name`` is a variant (an entry point's is loaded now), else why not, in one
+    line."""
+    try:
+        get_variant(name)
+    except ValueError as err:
+        return str(err)
+    return None
 
 
 def get_variant(name: str) -> Variant:
-    """The registry's entry ``name``; an unknown name raises, listing the valid ones."""
-    try:
-        return VARIANTS[name]
-    except KeyError:
-        raise ValueError(f"unknown variant {name!r}; available: {', '.join(VARIANTS)}") from None
+    """The registry's entry ``name`` (an entry point's is loaded now: :func:`find_variant`);
+    an unknown name raises, listing the valid ones.
+
+    Raises:
+        ValueError: an unknown name; :class:`~a3m.plugins.PluginError`, an entry point that
+            does not load or does not register its name.
+    """
+    if not find_variant(name):
+        raise ValueError(
+            f"unknown variant {name!r}; available: {', '.join(variant_names())} (yours: "
+            "register_variant in a module named by --plugins, or an entry point of group "
+            f"{VARIANTS_GROUP}; docs/your-data.md)"
+        )
+    return _REGISTRY[name]
 
 
 def create_model(
@@ -144,8 +258,9 @@ def create_model(
     every variant starts from the same backbone weights).
 
     Args:
-        name: one of :data:`VARIANTS`.
-        backbone: a backbone name (:data:`a3m.models.BACKBONES`), built here with
+        name: a registered variant (:func:`registered_variants`; the paper's:
+            :data:`VARIANTS`).
+        backbone: a backbone name (:func:`a3m.models.backbone_names`), built here with
             ``pretrained`` and ``weights_path``, or a built one.
         num_classes: categories.
         pretrained, weights_path: see :func:`a3m.models.create_backbone`.

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from a3m.config import ConfigError, RunConfig
+from a3m.plugins import PluginError, with_plugins
 from a3m.study.own_data import add_dataset_flag, use_own_data
 
 SYNTHETIC_BUDGET: dict[str, Any] = {
@@ -332,6 +333,10 @@ def build_base(spec: StudySpec, args: argparse.Namespace) -> dict[str, Any]:
         base["epochs"] = args.epochs
         base["lr_drop_epochs"] = min(base.get("lr_drop_epochs", 10), args.epochs // 6)
     base |= _parse_sets(args.set)
+    try:  # the modules the script imported that registered variants or backbones: every
+        base = with_plugins(base)  # trial's worker imports them (a3m.plugins)
+    except PluginError as e:
+        raise UsageError(f"bad study setting: {e}") from None
     cache = str(base.get("image_cache", "auto"))
     if cache not in ("auto", "off") and cache.strip():
         # Each trial runs in its own folder (Tune's trial directory): a relative folder of

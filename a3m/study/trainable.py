@@ -31,6 +31,7 @@ from ray import tune
 from a3m.config import ConfigError, RunConfig
 from a3m.data._io import ImageReadError
 from a3m.data.base import DatasetFormatError
+from a3m.plugins import plugin_tags
 from a3m.provenance import provenance_tags
 from a3m.study.dry_run import dry_fit
 from a3m.study.tracking import (
@@ -262,6 +263,8 @@ def train_trial(config: dict[str, Any], study: StudyContext) -> None:
         IDENTITY_TAG: identity,
         # the code that trains it and what else can change its result, from this worker
         **provenance_tags(device, before=tracker.code_before),
+        # which module registered its variant and backbone, and that code's fingerprint
+        **plugin_tags(cfg),
         # where it ran: a cluster's trials spread over nodes
         "a3m.ray_node_id": ray.get_runtime_context().get_node_id(),
         "a3m.hostname": socket.gethostname(),

@@ -430,3 +430,64 @@ def test_start_server_refuses_pools_beyond_max_connections(
     budget = _db_pool(MLFLOW_WORKERS="10", MLFLOW_AUTH="0").stdout.split()[-1]
     assert f"opens at most {budget} database connections" in proc.stderr, proc.stderr[-3000:]
     assert "fewer MLFLOW_WORKERS" in proc.stderr
+
+
+# A user's study of their own variant (issue 26): the variant is registered by a module the
+# script imports, both in the job's --working-dir only; a3m is as installed on the nodes.
+USER_FILES = {
+    "my_variants.py": '''"""A variant of mine, registered from outside a3m."""
+from a3m.models import A3M, register_variant
+
+
+class HalfA3M(A3M):
+    """A3M on half the shared feature map."""
+
+    def forward_features(self, x):
+        return 0.5 * super().forward_features(x)
+
+
+register_variant("half_a3m", HalfA3M, region_attention=True, attribute_attention=True)
+''',
+    "my_study.py": '''"""My variant, two seeds."""
+import my_variants  # noqa: F401  (registers half_a3m)
+from a3m.study import StudySpec, main
+
+main(StudySpec("my_study", "half_a3m", base={"dataset": "cub"}, grid={"variant": ["half_a3m"]}))
+''',
+}
+
+
+@pytest.mark.slow
+def test_a_users_variant_reaches_the_workers_from_the_jobs_working_dir(
+    cluster: dict[str, str], as_user: Login, tmp_path: Path
+) -> None:
+    from mlflow import MlflowClient
+
+    for name, text in USER_FILES.items():
+        (tmp_path / name).write_text(text)
+    shared = Path(cluster["A3M_SHARED_DIR"])
+    submit = _ray(
+        cluster, "job", "submit", "--address", cluster["A3M_RAY_JOB_ADDRESS"],
+        "--working-dir", str(tmp_path), "--",
+        "python", "my_study.py", "--synthetic", "--epochs", "1", "--seeds", "2",
+        "--address", "auto", "--tracking-uri", cluster["MLFLOW_TRACKING_URI"],
+        "--storage-path", str(shared / "tune-mine"), "--out", str(shared / "results-mine"),
+        "--cpus-per-trial", "1", "--no-report",
+        timeout=900,
+    )  # fmt: skip
+    assert submit.returncode == 0, submit.stdout[-6000:] + submit.stderr[-3000:]
+
+    as_user(cluster["MLFLOW_TRACKING_USERNAME"], cluster["MLFLOW_TRACKING_PASSWORD"])
+    client = MlflowClient(cluster["MLFLOW_TRACKING_URI"])
+    experiment = client.get_experiment_by_name("my_study-synthetic")
+    runs = client.search_runs([experiment.experiment_id])
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    assert len(children) == 2
+    for run in children:
+        assert run.info.status == "FINISHED", run.data.tags.get("a3m.error")
+        assert run.data.params["variant"] == "half_a3m"
+        assert run.data.params["plugins"] == "my_variants"
+        assert run.data.tags["a3m.variant_module"] == "my_variants"
+        assert run.data.tags["a3m.plugin_code"].startswith("my_variants@")
+    # a worker of the cluster (a trial this short may leave one of the nodes idle) imported it
+    assert {run.data.tags["a3m.ray_node_id"] for run in children} <= _alive_nodes(cluster)
