@@ -109,8 +109,9 @@ def _count(what: str, entry: DatasetEntry, splits: dict[str, ImageDataset]) -> i
     return None
 
 
-def _facts(entry: DatasetEntry, splits: dict[str, ImageDataset]) -> dict[str, int]:
-    """The loaded splits' image counts, and the entry's public counts as found in them."""
+def found_facts(entry: DatasetEntry, splits: dict[str, ImageDataset]) -> dict[str, int]:
+    """The loaded splits' image counts, and the entry's public counts as found in them (also
+    what :mod:`a3m.data.kind` holds against the release to tell a copy of it)."""
     facts = {f"{split} images": len(ds) for split, ds in splits.items()}
     if not splits:
         return facts
@@ -187,7 +188,7 @@ def check_dataset(
         where = ", ".join(splits) + (" (each)" if len(splits) > 1 else "")
         report.quirks.append(f"{where}: {count:,} {what}")
 
-    facts = _facts(entry, loaded)
+    facts = found_facts(entry, loaded)
     for what, value in entry.public_counts.items():
         report.counts[what] = (facts.get(what), value)
     for what, value in facts.items():

@@ -78,6 +78,7 @@ class DatasetEntry:
             reported but not stated by the release), as ``a3m data check`` compares them.
         paper_table: the paper's table that reports it (0: none, a manifest dataset).
         synthetic: how a synthetic copy is written (None: a manifest dataset has none).
+        title: the release's name as the paper prints it (``CUB-200-2011``), for reports.
         root: where the data is when the name says it (a manifest dataset's card), else None:
             the root is the caller's.
     """
@@ -93,6 +94,7 @@ class DatasetEntry:
     public_counts: Mapping[str, int | None]
     paper_table: int
     synthetic: SyntheticCopy | None
+    title: str = ""
     root: Path | None = None
 
     def __post_init__(self) -> None:
@@ -139,6 +141,7 @@ _CUB_SYNTHETIC = SyntheticCopy(
 DATASETS: dict[str, DatasetEntry] = {
     "cub": DatasetEntry(
         name="cub",
+        title="CUB-200-2011",
         loader=CUB,
         task="classification",
         splits=("train", "test"),
@@ -158,6 +161,7 @@ DATASETS: dict[str, DatasetEntry] = {
     ),
     "cub_retrieval": DatasetEntry(
         name="cub_retrieval",
+        title="CUB-200-2011",
         loader=CUBRetrieval,
         task="retrieval",
         splits=("train", "test"),
@@ -176,6 +180,7 @@ DATASETS: dict[str, DatasetEntry] = {
     ),
     "market1501": DatasetEntry(
         name="market1501",
+        title="Market-1501",
         loader=Market1501,
         task="reid",
         splits=("train", "query", "gallery"),
@@ -202,6 +207,7 @@ DATASETS: dict[str, DatasetEntry] = {
     ),
     "compcars": DatasetEntry(
         name="compcars",
+        title="CompCars",
         loader=CompCars,
         task="classification",
         splits=("train", "test"),
@@ -225,6 +231,7 @@ DATASETS: dict[str, DatasetEntry] = {
     ),
     "cars196": DatasetEntry(
         name="cars196",
+        title="CARS196",
         loader=Cars196,
         task="retrieval",
         splits=("train", "test"),
@@ -293,6 +300,7 @@ def manifest_entry(name: str) -> DatasetEntry:
         counts["classes"] = len(card.classes)
     return DatasetEntry(
         name=card.dataset_name,
+        title=card.name,
         loader=ManifestDataset,
         task=card.task,
         splits=tuple(split for split, _ in card.splits),

@@ -22,14 +22,16 @@ from pathlib import Path
 import torch
 
 from a3m.config import RunConfig
+from a3m.data.kind import DRY_RUN_PREFIX
 from a3m.data.tasks import get_task
 from a3m.study.runs import NOT_A_SETTING
 from a3m.train import CHECKPOINT_NAME, EpochResult, FitResult, load_checkpoint
 
-FINGERPRINT_PREFIX = "dry-run-"
+FINGERPRINT_PREFIX = DRY_RUN_PREFIX
 """Put before a dataset's fingerprint in a dry run: a made-up run never has the identity
 (:func:`a3m.study.tracking.trial_identity`) of a trained one, so a later real study in the same
-experiment does not take it for finished work."""
+experiment does not take it for finished work; and its data's kind is "dry run"
+(:mod:`a3m.data.kind`, which the report reads)."""
 
 TRAIN_LOSSES = ("train_loss", "train_loss_add", "train_loss_cat", "train_loss_attr")
 ATTENTION_DIAGNOSTICS = tuple(

@@ -19,7 +19,7 @@ import os
 import re
 import subprocess
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from mlflow.entities import Metric, Param, Run, RunStatus, RunTag
 from mlflow.exceptions import MlflowException
 
 from a3m.config import RunConfig, fields_with_role
+from a3m.data.kind import KIND_TAG, DataKind, dataset_kind
 from a3m.provenance import ANY_CODE, CODE_TAG, code_fingerprint, code_version
 
 
@@ -537,32 +538,36 @@ class RunTracker:
         """Log the epochs of a restored checkpoint's history that the store lacks."""
         return sum(self.log_epoch(int(row["epoch"]), row) for row in history)
 
-    def log_dataset(self, name: str, fingerprint: str, root: str | Path) -> None:
-        """The run's dataset as an MLflow input (the UI's Dataset column): its registry name,
-        its fingerprint as the digest, its folder as the source. Once per run."""
-        import warnings
+    def log_dataset(
+        self,
+        name: str,
+        fingerprint: str,
+        root: str | Path,
+        splits: Sequence[str] | None = None,
+        holdout: str = "",
+    ) -> DataKind:
+        """The run's data: each split it reads once as an MLflow input (the UI's Dataset column:
+        :func:`a3m.study.inputs.dataset_inputs`), and what the data is as the tag
+        ``a3m.data.kind`` (:func:`a3m.data.kind.dataset_kind`), which it returns."""
+        from a3m.study.inputs import dataset_inputs  # it imports the trainer
 
-        from mlflow.data.dataset_source_registry import resolve_dataset_source
-        from mlflow.data.meta_dataset import MetaDataset
-        from mlflow.entities import DatasetInput, InputTag
-
+        kind = dataset_kind(name, root, fingerprint=fingerprint)
+        self.client.set_tag(self.run_id, KIND_TAG, kind.value)
         logged = self.client.get_run(self.run_id).inputs.dataset_inputs if self._existing else []
-        if any(i.dataset.digest == fingerprint and i.dataset.name == name for i in logged):
-            return
-        with warnings.catch_warnings():  # "can be interpreted in multiple ways": a local path
-            warnings.simplefilter("ignore", UserWarning)
-            source = resolve_dataset_source(str(root))
-        dataset = MetaDataset(source=source, name=name, digest=fingerprint)._to_mlflow_entity()
-        inputs = [DatasetInput(dataset, tags=[InputTag("mlflow.data.context", "train")])]
+        have = {(i.dataset.name, i.dataset.digest) for i in logged}
+        inputs = [i for i in dataset_inputs(name, fingerprint, root, splits, holdout)
+                  if (i.dataset.name, i.dataset.digest) not in have]  # fmt: skip
+        if not inputs:
+            return kind
         try:
             self.client.log_inputs(self.run_id, inputs)
         except MlflowException as err:
-            # Trials that start together each insert the experiment's dataset row when the
-            # store has none (MLflow looks, then inserts): on PostgreSQL all but one meet a
-            # duplicate key. The row is there now, so a second try only links the run to it.
+            # Trials starting together each insert the dataset's row (MLflow looks, then
+            # inserts): on PostgreSQL all but one meet a duplicate key; a retry links to it.
             if not is_duplicate_key(err):
                 raise
             self.client.log_inputs(self.run_id, inputs)
+        return kind
 
     def log_dict(self, obj: Any, artifact_file: str) -> None:
         self.client.log_text(self.run_id, json.dumps(obj, indent=2, sort_keys=True), artifact_file)

@@ -34,6 +34,7 @@ from a3m.data.base import DatasetFormatError
 from a3m.plugins import plugin_tags
 from a3m.provenance import provenance_tags
 from a3m.study.dry_run import dry_fit
+from a3m.study.inputs import log_run_data
 from a3m.study.tracking import (
     IDENTITY_TAG,
     RESUMED_AT_TAG,
@@ -47,7 +48,6 @@ from a3m.train import (
     CheckpointMismatchError,
     EpochResult,
     NonFiniteLossError,
-    dataset_root,
     fit,
     load_checkpoint,
     resolve_device,
@@ -272,8 +272,8 @@ def train_trial(config: dict[str, Any], study: StudyContext) -> None:
     if history:
         tags[RESUMED_AT_TAG] = str(int(history[-1]["epoch"]))
     tracker.log_params(flat, tags)
-    if cfg.dataset in study.fingerprints:
-        tracker.log_dataset(cfg.dataset, fingerprint, dataset_root(cfg))
+    if cfg.dataset in study.fingerprints:  # every split it reads, and what the data is
+        log_run_data(tracker, cfg, fingerprint)
     tracker.log_history(history)
 
     last_score: dict[str, float] = {}

@@ -94,7 +94,8 @@ def test_a_dataset_another_trial_just_inserted_is_linked_not_an_error(
     monkeypatch.setattr(tracker.client, "log_inputs", refused(duplicate))
     tracker.log_dataset("cub", "abc123", tmp_path)
     inputs = MlflowClient(mlflow_uri).get_run(tracker.run_id).inputs.dataset_inputs
-    assert [(i.dataset.name, i.dataset.digest) for i in inputs] == [("cub", "abc123")]
+    assert [(i.dataset.name, i.dataset.digest) for i in inputs] == [
+        ("cub/train", "abc123"), ("cub/test", "abc123")]  # fmt: skip
     assert len(calls) == 2
 
     calls.clear()  # any other refusal is the trial's error, not retried

@@ -37,6 +37,7 @@ __all__ = [
     "CACHE_ENV",
     "DEFAULT_CACHE",
     "GENERATOR_VERSION",
+    "MANIFEST_NAME",
     "ensure_synthetic",
     "resolve_params",
     "synthetic_cache",
@@ -57,7 +58,9 @@ def synthetic_cache(root: str | Path | None = None) -> Path:
 
 
 _PARAMS = ("seed", "num_classes", "images_per_class", "image_size")
-_MANIFEST = "synthetic.json"
+MANIFEST_NAME = "synthetic.json"
+"""Written into a cached copy once complete: what marks a folder as a synthetic copy."""
+_MANIFEST = MANIFEST_NAME
 _STALE_SECONDS = 3600.0
 
 
