@@ -22,7 +22,8 @@ import pandas as pd
 
 from a3m.data.registry import DATASETS
 from a3m.data.tasks import metric_label
-from a3m.models import VARIANTS
+from a3m.models import VARIANTS, registered_variants
+from a3m.models.baseline import Baseline1
 from a3m.stats import higher_is_better
 from a3m.study.runs import NOT_A_SETTING, runs_frame
 from a3m.study.tracking import ERROR_TAG, canonical, resolve_tracking_uri
@@ -245,12 +246,18 @@ def _isnan(value: Any) -> bool:
     return isinstance(value, float) and math.isnan(value)
 
 
-def _why_missing(row: pd.Series) -> str:
+def _why_missing(row: pd.Series, metrics: Sequence[str] = ()) -> str:
+    """Why a run has no value of ``metrics``: its error, a variant that cannot have them (no
+    attribute branches: Baseline-1), or its status."""
     status = str(row.get("status", "?"))
     error = row.get(f"tags.{ERROR_TAG}")
     if isinstance(error, str) and error:
         short = error if len(error) <= 70 else error[:67] + "..."
         return f"{status}: {short}"
+    network = getattr(registered_variants().get(str(row.get("params.variant"))), "network", None)
+    branchless = isinstance(network, type) and issubclass(network, Baseline1)
+    if branchless and metrics and all("attr" in m for m in metrics):
+        return "no attribute branches in this variant"
     if status == "FINISHED":
         return "FINISHED, never evaluated"
     return f"{status}, not evaluated yet" if status == "RUNNING" else status
@@ -277,7 +284,7 @@ def missing_note(runs: pd.DataFrame, metrics: Sequence[str], max_runs: int = 3) 
     for key, idxs in groups.items():
         names = ", ".join(metric_label(m) for m in key)
         shown = "; ".join(
-            f"{run_label(runs.loc[i])} {_why_missing(runs.loc[i])}" for i in idxs[:max_runs]
+            f"{run_label(runs.loc[i])} {_why_missing(runs.loc[i], key)}" for i in idxs[:max_runs]
         )
         if len(idxs) > max_runs:
             shown += f"; and {len(idxs) - max_runs} more"

@@ -9,8 +9,9 @@
 Each takes the runs frame of :func:`dashboards.data.load_runs` (or a hand-made one in the same
 layout) and returns a ``plotly.graph_objects.Figure``. Values are shown in percent (the paper's
 unit; our metrics are fractions); a point is the mean over the seeds of one configuration, with
-its 95% confidence interval (Student t, :func:`a3m.study.leaderboard.ci95`) as an error bar
-(Fig. 7: a shaded band) when two or more seeds ran. Runs that lack a metric (failed, never
+its 95% confidence interval as an error bar when two or more seeds ran: Figs. 5 and 8 a
+proportion's, inside [0, 100] (:func:`dashboards.intervals.proportion_interval`), Fig. 7 the
+mean's Student t interval as a shaded band. Runs that lack a metric (failed, never
 evaluated) are not drawn, and a note under the plot names them and says why. Text is wrapped
 or given room (titles, notes, tick labels, legends): Plotly cuts off what does not fit.
 """
@@ -33,7 +34,6 @@ from plotly.subplots import make_subplots
 
 from a3m.data.tasks import TASKS
 from a3m.stats import higher_is_better
-from a3m.study.leaderboard import ci95
 from dashboards.data import (
     ATTRIBUTE_PREFIX,
     config_runs_per_variant,
@@ -46,6 +46,7 @@ from dashboards.data import (
     variants_in,
     varying_settings,
 )
+from dashboards.intervals import error_bars, interval_bars, mean_ci, proportion_stats
 from dashboards.selection import (  # noqa: F401 (Fig. 8's choice, re-exported)
     ATTRIBUTE_CONFIGS,
     AttributeComparison,
@@ -60,25 +61,6 @@ if TYPE_CHECKING:
 PERCENT = 100.0  # our metrics are fractions, the paper's figures are in percent
 PAPER_WEIGHT = 0.5  # alpha = beta = 0.5: the paper's setting (Sec. 4.2), the sweeps' fixed value
 NOTE_WIDTH = 120  # characters per line of a note: about 720 px at 11 px, inside a 1000 px PNG
-
-
-def _stats(values: pd.Series) -> tuple[float, float, int]:
-    """Mean and 95% CI half-width in percent, and the number of runs with a value."""
-    v = values.dropna().astype(float)
-    if v.empty:
-        return math.nan, math.nan, 0
-    return float(v.mean() * PERCENT), ci95(v) * PERCENT, len(v)
-
-
-def _error_bars(cis: Sequence[float], means: Sequence[float]) -> dict | None:
-    """Plotly error bars of percentages, cut to [0, 100] (a mean of proportions cannot lie
-    outside it, so cutting the interval there removes only impossible values); None when no
-    point has a CI (one seed each): no empty bars."""
-    if not any(np.isfinite(cis)):
-        return None
-    up = [min(c, PERCENT - m) if np.isfinite(c) else None for c, m in zip(cis, means, strict=True)]
-    down = [min(c, m) if np.isfinite(c) else None for c, m in zip(cis, means, strict=True)]
-    return {"type": "data", "symmetric": False, "array": up, "arrayminus": down}
 
 
 def _note(fig: go.Figure, *lines: str | None, below: int = 60) -> go.Figure:
@@ -168,10 +150,7 @@ def ablation_bars(
     fig = go.Figure()
     for variant in variants_in(chosen):
         group = chosen[chosen["params.variant"] == variant]
-        stats = [
-            _stats(group[f"metrics.{m}"]) if f"metrics.{m}" in group else (math.nan, math.nan, 0)
-            for m in shown
-        ]
+        stats = [proportion_stats(group.get(f"metrics.{m}")) for m in shown]
         if all(s[2] == 0 for s in stats):  # only failed runs: the note names them, no empty bar
             continue
         name = label(variant) + (f" ({configs[variant]})" if configs.get(variant) else "")
@@ -180,7 +159,7 @@ def ablation_bars(
                 name=name,
                 x=[metric_label(m) for m in shown],
                 y=[s[0] for s in stats],
-                error_y=_error_bars([s[1] for s in stats], [s[0] for s in stats]),
+                error_y=interval_bars([s[1] for s in stats], [s[0] for s in stats]),
                 customdata=[s[2] for s in stats],
                 hovertemplate="%{x}: %{y:.2f}% (n=%{customdata})<extra>" + name + "</extra>",
             )
@@ -207,7 +186,7 @@ def _sweep(runs: pd.DataFrame, axis: str, other: str, metric: str) -> pd.DataFra
     at = runs[np.isclose(fixed, PAPER_WEIGHT) & values.notna()]
     rows = []
     for value, group in at.groupby(values[at.index], sort=True):
-        mean, ci, n = _stats(group[f"metrics.{metric}"])
+        mean, ci, n = mean_ci(group[f"metrics.{metric}"])
         rows.append({"value": float(value), "mean": mean, "ci": ci, "n": n})
     return pd.DataFrame(rows, columns=["value", "mean", "ci", "n"])
 
@@ -294,7 +273,7 @@ def _bands(sweep: pd.DataFrame, axis: str) -> tuple[list[go.Scatter], list[bool]
         if stop - start >= 2:
             part = sweep.iloc[start:stop]
             x = part["value"].tolist()
-            upper = (part["mean"] + part["ci"]).clip(upper=PERCENT).tolist()  # as _error_bars
+            upper = (part["mean"] + part["ci"]).clip(upper=PERCENT).tolist()  # as error_bars
             lower = (part["mean"] - part["ci"]).clip(lower=0.0).tolist()
             bands.append(
                 go.Scatter(
@@ -352,7 +331,7 @@ def alpha_beta_curves(runs: pd.DataFrame, metric: str | None = None) -> go.Figur
                 name=f"{axis} sweep",
                 x=sweep["value"].tolist(),
                 y=sweep["mean"].tolist(),
-                error_y=_error_bars(cis, sweep["mean"].tolist()),
+                error_y=error_bars(cis, sweep["mean"].tolist()),
                 customdata=sweep["n"].tolist(),
                 mode="lines+markers",
                 line={"color": SWEEP_COLORS[axis][0]},
@@ -429,9 +408,7 @@ def attribute_accuracy_bars(
             part = group[group["params.dataset"] == dataset] if dataset else group
             if part.empty:
                 continue
-            stats = [
-                _stats(part.get(f"{ATTRIBUTE_PREFIX}{n}", pd.Series(dtype=float))) for n in names
-            ]
+            stats = [proportion_stats(part.get(f"{ATTRIBUTE_PREFIX}{n}")) for n in names]
             fig.add_trace(
                 go.Bar(
                     name=legend,
@@ -440,7 +417,7 @@ def attribute_accuracy_bars(
                     marker_color=colors[i % len(colors)],
                     x=names,
                     y=[s[0] for s in stats],
-                    error_y=_error_bars([s[1] for s in stats], [s[0] for s in stats]),
+                    error_y=interval_bars([s[1] for s in stats], [s[0] for s in stats]),
                     customdata=[s[2] for s in stats],
                     hovertemplate="%{x}: %{y:.2f}% (n=%{customdata})<extra>" + name + "</extra>",
                 ),

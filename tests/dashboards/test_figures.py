@@ -9,6 +9,7 @@ import pytest
 
 from a3m.study.leaderboard import ci95
 from dashboards import figures
+from dashboards.intervals import proportion_interval
 
 
 def _notes(fig: go.Figure) -> str:
@@ -40,8 +41,10 @@ def test_ablation_bars_group_variants_per_metric_with_ci(market):
     assert list(b2.x) == ["rank-1", "mAP"]
     np.testing.assert_allclose(b2.y, [81.0, 60.0])
     np.testing.assert_allclose(a3m.y, [87.0, 69.0])
-    # two seeds: a 95% CI (Student t) in percent; one seed: no error bar at all
-    np.testing.assert_allclose(b2.error_y.array, [ci95(market.loc[:1, "metrics.rank1"]) * 100] * 2)
+    # two seeds: a proportion's 95% CI in percent, around the mean; one seed: no error bar
+    low, high = proportion_interval(market.loc[:1, "metrics.rank1"])
+    assert b2.error_y.array[0] == pytest.approx(100 * high - 81.0)
+    assert b2.error_y.arrayminus[0] == pytest.approx(81.0 - 100 * low)
     assert att1.error_y.array is None
     assert list(a3m.customdata) == [2, 2]
     assert fig.layout.barmode == "group"
