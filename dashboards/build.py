@@ -13,7 +13,8 @@ for the Optuna study of an open search (``optuna.db`` beside a SQLite store, or
 ``--optuna-storage``), and writes ``report.html``, a PNG per figure and the CSVs into
 ``--out`` (default ``results/<experiment>``, where the study's leaderboard is).
 Run ids link to the MLflow UI: ``--mlflow-ui URL``, default the tracking server when the
-tracking URI is http(s), else ``http://127.0.0.1:5000`` (``mlflow ui`` on a local store).
+tracking URI is http(s); a local store has no UI unless someone runs one, so its report links
+nothing and says how to open one (``mlflow ui --backend-store-uri ...``).
 Exit status: 0 with a report, 1 when the experiment has no finished run (the page says so),
 2 when the experiment does not exist.
 
@@ -193,8 +194,8 @@ def parser() -> argparse.ArgumentParser:
                    "(default: $BROWSER_PATH, chromium or chrome on the PATH)")  # fmt: skip
     p.add_argument("--mlflow-ui", metavar="URL",
                    help="MLflow UI the run ids link to (default: the tracking URI when it is "
-                   "http(s), else http://127.0.0.1:5000, where `mlflow ui` serves a local "
-                   "store)")  # fmt: skip
+                   "http(s); a local store's report links nothing and says how to open a UI: "
+                   "`mlflow ui --backend-store-uri ...`)")  # fmt: skip
     p.add_argument("--exclude-failed-before", metavar="WHEN", help=EXCLUDE_FAILED_BEFORE_HELP)
     return p
 

@@ -4,7 +4,8 @@
 metric (its header says what each column means). :func:`evaluate_claims` tests each one the
 runs can test, seed against seed, by the test every verdict of the platform uses
 (:func:`a3m.study.compare.compare`: the sign-flip test, its interval at the level that decided
-it, failures counted).
+it, failures counted). The claims are about the paper's public release: the report tests them
+only on runs of it (:mod:`dashboards.kinds`).
 
 **Two families, written down once** (the report's "how to read" quotes :data:`STUDY_FAMILY`
 and :data:`SECONDARY_FAMILY`):
@@ -77,8 +78,8 @@ STUDY_FAMILY = (
     "one of these takes its row: the same pairs, interval, p(Holm) and verdict"
 )
 SECONDARY_FAMILY = (
-    "secondary: Holm across the {k} comparisons of claims outside the study's comparisons "
-    "(another reference or another metric), each counted once, at the same alpha"
+    "secondary: the claims' comparisons outside the study's ({k}; another reference or another "
+    "metric), each counted once, Holm across those with pairs at the same alpha"
 )
 CLAIM_FIELDS = (
     "claim",
@@ -125,8 +126,9 @@ RESULT_COLUMNS = (
 """The columns :func:`evaluate_claims` adds: ``mean_diff``, ``ci_*`` and ``worst_case_*`` in
 percentage points, the interval at the two-sided level ``ci_level`` that decided
 ``paired_verdict`` (:data:`a3m.stats.VERDICTS`); ``family`` is :data:`STUDY` or
-:data:`SECONDARY`; run ids joined by ``;``. The table's ``attrs`` hold the families' sizes
-(``study_comparisons``, ``secondary_comparisons``)."""
+:data:`SECONDARY`; run ids joined by ``;``. The table's ``attrs`` hold the families' sizes, as
+comparisons with a p-value (``study_comparisons``, ``secondary_comparisons``: what Holm runs
+across) and the secondary comparisons queued (``secondary_rows``)."""
 
 
 def parse_assignments(text: str) -> dict[str, str]:
@@ -236,7 +238,8 @@ def evaluate_claims(
             rows += [_near_best(claim, ctx, found, families) for ctx, found in by_context.items()]
     table = pd.DataFrame(rows, columns=[*CLAIM_FIELDS, *RESULT_COLUMNS])
     table.attrs.update(study_comparisons=families.study_size,
-                       secondary_comparisons=families.secondary_size)  # fmt: skip
+                       secondary_comparisons=families.secondary_size,
+                       secondary_rows=len(families.secondary))  # fmt: skip
     return table
 
 

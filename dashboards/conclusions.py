@@ -27,11 +27,14 @@ from a3m.study.compare import (
     describe,
     format_interval,
 )
+from a3m.study.tracking import redact
 from dashboards import claims as paper_claims
-from dashboards.data import as_logged, finished, is_synthetic, label
+from dashboards.data import as_logged, finished, label
+from dashboards.kinds import data_summary
 
 LOCAL_MLFLOW_UI = "http://127.0.0.1:5000"
-"""Where ``mlflow ui --backend-store-uri <store>`` serves a local (file or SQLite) store."""
+"""Where ``mlflow ui --backend-store-uri <store>`` serves a local (file or SQLite) store: said
+how to open, never linked to (no UI may be running there)."""
 
 
 @dataclass
@@ -61,10 +64,23 @@ def _message(text: str) -> str:
 
 # -- links to the MLflow UI ---------------------------------------------------------------------
 def mlflow_ui_url(tracking_uri: str | None) -> str:
-    """The MLflow UI the report's run links point to: the tracking server itself when the
-    tracking URI is http(s), else :data:`LOCAL_MLFLOW_UI` (``mlflow ui`` on the store)."""
+    """The MLflow UI the report's run links point to when none is named: the tracking server
+    itself when the tracking URI is http(s) (a server is its own UI), else "" (no links: a
+    local store has a UI only while someone runs ``mlflow ui`` on it; :func:`ui_sentence`)."""
     uri = (tracking_uri or "").strip()
-    return uri.rstrip("/") if uri.startswith(("http://", "https://")) else LOCAL_MLFLOW_UI
+    return uri.rstrip("/") if uri.startswith(("http://", "https://")) else ""
+
+
+def ui_sentence(ui_url: str, tracking_uri: str = "") -> str:
+    """Where the run ids link to, or, without a UI, how to open one and link them."""
+    if ui_url:
+        return f"Run ids link to the MLflow UI at {ui_url}."
+    store = redact(tracking_uri) if tracking_uri else "<tracking URI>"
+    return (
+        f"Run ids are not links (no MLflow UI named): to browse the runs, start one with "
+        f"`mlflow ui --backend-store-uri {store}` and open {LOCAL_MLFLOW_UI}, or build the "
+        "report with --mlflow-ui URL to link them."
+    )
 
 
 def run_url(ui_url: str, experiment_id: str, run_id: str) -> str:
@@ -85,13 +101,14 @@ def run_links(
     run_ids: str | Sequence[str], runs: pd.DataFrame | Mapping[str, str], ui_url: str
 ) -> str:
     """Run ids (a ``;``-joined string or a list) as short links to their MLflow UI pages; plain
-    short ids where the runs frame (or its :func:`run_experiments`) has no ``experiment_id``."""
+    short ids where the runs frame (or its :func:`run_experiments`) has no ``experiment_id``,
+    or without a UI (``ui_url`` "")."""
     ids = [r for r in (run_ids.split(";") if isinstance(run_ids, str) else run_ids) if r]
     experiments = runs if isinstance(runs, Mapping) else run_experiments(runs)
     out = []
     for run_id in ids:
         short = html.escape(run_id[:7])
-        if run_id in experiments:
+        if run_id in experiments and ui_url:
             href = html.escape(run_url(ui_url, experiments[run_id], run_id))
             out.append(f'<a href="{href}" title="{html.escape(run_id)}">{short}</a>')
         else:
@@ -184,7 +201,7 @@ def how_to_read_section(study: StudyComparisons, claims: pd.DataFrame | None = N
     verdicts, P(ahead)'s direction, failures, code versions and the claims' columns."""
     inference, metric, table = study.inference, study.metric, study.table
     direction = "higher" if stats.higher_is_better(metric) else "lower"
-    k = int((claims.attrs if claims is not None else {}).get("secondary_comparisons", 0))
+    secondary = secondary_count(claims)
     m = int(np.isfinite(table["p_value"].astype(float)).sum()) if not table.empty else 0
     levels = table["ci_level"] if not table.empty else pd.Series(dtype=float)
     if claims is not None and "ci_level" in claims:
@@ -203,8 +220,9 @@ def how_to_read_section(study: StudyComparisons, claims: pd.DataFrame | None = N
         f"{direction}).",
         "<b>Two families.</b> "
         + html.escape(paper_claims.STUDY_FAMILY)
-        + f" ({m} comparisons against {html.escape(reference)}, on {html.escape(metric)}). "
-        + html.escape(paper_claims.SECONDARY_FAMILY.format(k=k))
+        + f" (against {html.escape(reference)}, on {html.escape(metric)}: "
+        + f"{comparisons_count(len(table), m)}). "
+        + html.escape(paper_claims.SECONDARY_FAMILY.format(k=secondary))
         + f". Each family: {html.escape(inference.describe())}. A comparison is in one family "
         "only, so it has one p(Holm) wherever it is shown.",
         "<b>Interval.</b> The sign-flip test inverted at the level that decided the verdict "
@@ -236,6 +254,22 @@ def how_to_read_section(study: StudyComparisons, claims: pd.DataFrame | None = N
     ]
     body = '<ul class="how">' + "".join(f"<li>{x}</li>" for x in items) + "</ul>"
     return Section("how_to_read", "How to read the verdicts", html=body)
+
+
+def comparisons_count(rows: int, tested: int) -> str:
+    """``"1 comparison"``, ``"none"``, or ``"3 comparisons, 2 with pairs to test"``: what a
+    family holds, and how many Holm runs across (those with a p-value) where fewer."""
+    rows, tested = int(rows), int(tested)
+    if not rows:
+        return "none"
+    text = f"{rows} comparison{'s' if rows != 1 else ''}"
+    return text if tested == rows else f"{text}, {tested} with pairs to test"
+
+
+def secondary_count(claims: pd.DataFrame | None) -> str:
+    """:func:`comparisons_count` of the secondary family of an evaluated claims table."""
+    attrs = claims.attrs if claims is not None else {}
+    return comparisons_count(attrs.get("secondary_rows", 0), attrs.get("secondary_comparisons", 0))
 
 
 # -- the claims ---------------------------------------------------------------------------------
@@ -348,37 +382,34 @@ def claims_section(
     runs: pd.DataFrame,
     claims: pd.DataFrame | None = None,
     *,
-    ui_url: str = LOCAL_MLFLOW_UI,
+    ui_url: str = "",
     study: StudyComparisons | None = None,
 ) -> Section:
     """What the paper claims, what these runs say (:func:`dashboards.claims.evaluate_claims`,
     in the families of :func:`how_to_read_section`); its CSV holds every claim, not-run ones
-    too."""
+    too. Where the runs' data is not the paper's release the claims are about other data: one
+    sentence says so, and nothing is tested."""
+    key, title = "claims", "What the paper claims, what these runs say"
+    summary = data_summary(runs)
+    if not summary.paper:
+        return Section(key, title, html=_message(summary.why_no_paper() or "No run names its "
+                                                 "dataset: the paper's claims cannot be held "
+                                                 "against these runs."))  # fmt: skip
     study = study or study_comparisons(runs, None)
     table = paper_claims.evaluate_claims(
         runs, claims, reference=study.reference, metric=study.metric,
         inference=study.inference, comparisons=study.table,
     )  # fmt: skip
+    tested = table[table["verdict"] != paper_claims.NOT_RUN]
+    in_study = tested[tested["family"] == paper_claims.STUDY]
     caption = (
         "Each of the paper's claims these runs can test: our difference candidate - reference "
         "over the seeds both sides ran, its interval at the level that decided it, and the "
-        "verdict, in the study's family or the secondary one "
-        f"({table.attrs.get('secondary_comparisons', 0)} comparisons), as 'How to read the "
-        "verdicts' says. "
-        f"The run ids link to the MLflow UI at {ui_url}."
+        f"verdict, in the study's family ({comparisons_count(len(in_study), len(in_study))} "
+        f"here) or the secondary one ({secondary_count(table)}), as 'How to read the verdicts' "
+        "says. " + ui_sentence(ui_url)
     )
-    if is_synthetic(runs):
-        caption += (
-            " These runs trained on a synthetic dataset: the verdicts check the pipeline, "
-            "not the paper."
-        )
-    return Section(
-        "claims",
-        "What the paper claims, what these runs say",
-        caption,
-        html=claims_html(table, runs, ui_url),
-        data=table,
-    )
+    return Section(key, title, caption, html=claims_html(table, runs, ui_url), data=table)
 
 
 # -- the paired table ---------------------------------------------------------------------------
@@ -386,7 +417,7 @@ def paired_section(
     runs: pd.DataFrame,
     reference: Mapping[str, str] | None = None,
     *,
-    ui_url: str = LOCAL_MLFLOW_UI,
+    ui_url: str = "",
     open_search: bool = False,
     metric: str = "score",
     inference: Inference | None = None,

@@ -1,12 +1,15 @@
 """One self-contained HTML report per experiment, a PNG per figure, and the CSVs beside them.
 
-:func:`plan_sections` picks what applies to the runs. First the conclusions
+:func:`plan_sections` picks what applies to the runs. The page opens with what the runs
+trained on (:mod:`dashboards.kinds`: each dataset by name and kind; a dry run says so in the
+title and before every section and figure). First the conclusions
 (:mod:`dashboards.conclusions`): how to read a verdict (the two families, the interval's level,
 the verdicts, failures, code versions), the paper's claims (``paper_claims.csv``) with what
 these runs say about each, seed against seed (:mod:`dashboards.claims`), then every
 configuration against the study's reference (:func:`a3m.study.compare.compare`), each row
-linking to its runs in the MLflow UI. Then always
-the leaderboard; the paper's table of each dataset with our values (Tables 1-5); Fig. 5 when
+linking to its runs in the MLflow UI (where one is named or the store is a server). Then always
+the leaderboard; the paper's table of each dataset with our values (Tables 1-5: the paper's
+numbers, the differences and the claims only where the data is its release); Fig. 5 when
 variants vary; Fig. 7 when alpha and beta were swept around the paper's 0.5; Fig. 8 when two or
 more configurations have per-attribute accuracies (it compares what the study varied:
 :func:`dashboards.figures.attribute_comparison`); Fig. 6 when attention maps were logged (of a
@@ -16,7 +19,8 @@ with nothing to draw is left out, and the last section says which were and why. 
 without finished runs gets a page that says so.
 
 :func:`write_report` writes ``report.html`` with Plotly's JavaScript inline (it opens offline,
-e.g. from a cluster's shared disk), ``leaderboard.csv`` and ``tableN.csv``, and a PNG per
+e.g. from a cluster's shared disk), the sections' CSVs (:mod:`dashboards.files`: the study's
+``leaderboard.csv`` is never rewritten with less), and a PNG per
 figure (:mod:`dashboards.export`: kaleido with a Chromium-based browser of the system; without
 one the PNGs are skipped with a message, the HTML needs none).
 """
@@ -52,10 +56,10 @@ from dashboards.conclusions import (  # noqa: F401 (the report's API, re-exporte
     run_links,
     run_url,
     study_comparisons,
+    ui_sentence,
 )
 from dashboards.data import (
     finished,
-    is_synthetic,
     label,
     numeric,
     param_importances,
@@ -66,9 +70,10 @@ from dashboards.data import (
     varying_settings,
 )
 from dashboards.export import export_pngs
+from dashboards.files import LEADERBOARD_NAME, write_csvs
+from dashboards.kinds import data_summary, dry_run_title, mark_dry_run
 
 REPORT_NAME = "report.html"
-LEADERBOARD_NAME = "leaderboard.csv"
 
 
 @dataclass
@@ -121,7 +126,7 @@ def plan_sections(
     paper: pd.DataFrame | None = None,
     reference: Mapping[str, str] | None = None,
     claims: pd.DataFrame | None = None,
-    ui_url: str = LOCAL_MLFLOW_UI,
+    ui_url: str = "",
     diagnostics: pd.DataFrame | None = None,
     inference: Inference | None = None,
     attention_note: str = "",
@@ -139,7 +144,7 @@ def plan_sections(
         reference: the reference configuration the study declared
             (:func:`a3m.study.runs.study_reference`); None: the best one, with a caveat.
         claims: the paper's claims (default ``paper_claims.csv``).
-        ui_url: the MLflow UI the runs link to (:func:`mlflow_ui_url`).
+        ui_url: the MLflow UI the runs link to (:func:`mlflow_ui_url`); "" for no links.
         diagnostics: the trials' per-epoch ``diag/`` metrics
             (:func:`dashboards.data.diagnostics_history`); a section when not empty.
         inference: how every verdict is decided, the claims' and the paired ones (the
@@ -233,7 +238,7 @@ def plan_sections(
                 "fig8_attributes",
                 "Fig. 8: per-attribute accuracy",
                 f"Accuracy of each attribute head on the test set: {compared.what}. Mean over "
-                "seeds, with 95% CIs where two or more ran.",
+                "seeds, with 95% CIs (a proportion's, inside [0, 100]) where two or more ran.",
                 figure=figures.attribute_accuracy_bars(runs, reference=reference),
             )
         )
@@ -301,12 +306,23 @@ def plan_sections(
                 html=runs_overview_html(runs, only_problems=True),
             )
         )
+    return finish_sections(sections, skipped, runs)
+
+
+def finish_sections(
+    sections: list[Section], skipped: list[str], runs: pd.DataFrame
+) -> list[Section]:
+    """The planned sections without the figures that have nothing to draw (said why, with the
+    others left out, in the last section), each marked when the runs are a dry run's
+    (:func:`dashboards.kinds.mark_dry_run`)."""
     for section in [s for s in sections if s.figure is not None and not s.figure.data]:
         sections.remove(section)  # a figure with nothing to draw: say why, draw no empty box
         reasons = [a.text for a in section.figure.layout.annotations if a.text]
         skipped.append(f"{section.title}: {'; '.join(reasons) or 'nothing to draw'}")
     if skipped:
         sections.append(not_shown_section(skipped))
+    if data_summary(runs).dry_run:
+        mark_dry_run(sections)
     return sections
 
 
@@ -369,6 +385,7 @@ body { font-family: system-ui, sans-serif; max-width: 1200px; margin: 1em auto; 
        color: #222; }
 h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 2em; border-bottom: 1px solid #ccc; }
 .meta, .caption, .png, footer { color: #555; font-size: 0.9em; }
+.data { font-weight: bold; }
 .message { background: #fff4e5; border-left: 4px solid #e69500; padding: 0.6em 1em; }
 table.table { border-collapse: collapse; font-size: 0.85em; }
 table.table th, table.table td { padding: 2px 8px; border-bottom: 1px solid #ddd;
@@ -385,6 +402,37 @@ ul.how { font-size: 0.9em; color: #444; }
 """
 
 
+def report_title(experiment: str, runs: pd.DataFrame) -> str:
+    """``"A3M study report: <experiment>"``, after ``"DRY RUN (made-up numbers): "`` for a dry
+    run."""
+    title = f"A3M study report: {experiment}"
+    return dry_run_title(title) if data_summary(runs).dry_run else title
+
+
+def page_head(
+    experiment: str, runs: pd.DataFrame, tracking_uri: str = "", ui_url: str = ""
+) -> list[str]:
+    """The page's first lines: the title (a dry run's marked), each dataset by name and kind,
+    the banner its kind asks for, then the store, the runs, the shared settings and where the
+    run ids link to (or how to open an MLflow UI)."""
+    summary = data_summary(runs)
+    counts = ", ".join(f"{n} {s}" for s, n in status_counts(runs).items()) or "none"
+    settings = ", ".join(f"{k}={v}" for k, v in shared_settings(runs).items())
+    head = [
+        f"<h1>{html.escape(report_title(experiment, runs))}</h1>",
+        '<p class="data">' + "<br>".join(html.escape(x) for x in summary.lines()) + "</p>",
+    ]
+    if summary.banner():
+        head.append(_message(summary.banner()))
+    head.append(
+        f'<p class="meta">MLflow tracking URI: <code>{html.escape(redact(tracking_uri))}</code>; '
+        f"trial runs: {html.escape(counts)}; written {time.strftime('%Y-%m-%d %H:%M:%S')}."
+        + (f"<br>Shared settings: {html.escape(settings)}." if settings else "")
+        + f"<br>{html.escape(ui_sentence(ui_url, tracking_uri))}</p>"
+    )
+    return head
+
+
 def render_html(
     sections: Sequence[Section],
     *,
@@ -393,27 +441,14 @@ def render_html(
     tracking_uri: str = "",
     pngs: Mapping[str, Path] | None = None,
     messages: Sequence[str] = (),
+    ui_url: str = "",
 ) -> str:
-    """The report page: Plotly's JavaScript inline once, then one block per section."""
+    """The report page: Plotly's JavaScript inline once, the head (:func:`page_head`), then
+    one block per section."""
     from plotly.offline import get_plotlyjs
 
     pngs = pngs or {}
-    counts = ", ".join(f"{n} {s}" for s, n in status_counts(runs).items()) or "none"
-    settings = ", ".join(f"{k}={v}" for k, v in shared_settings(runs).items())
-    head = [
-        f"<h1>A3M study report: {html.escape(experiment)}</h1>",
-        f'<p class="meta">MLflow tracking URI: <code>{html.escape(redact(tracking_uri))}</code>; '
-        f"trial runs: {html.escape(counts)}; written {time.strftime('%Y-%m-%d %H:%M:%S')}."
-        + (f"<br>Shared settings: {html.escape(settings)}." if settings else "")
-        + "</p>",
-    ]
-    if is_synthetic(runs):
-        head.append(
-            _message(
-                "These runs trained on a synthetic dataset with a small budget: "
-                "they check the pipeline, not the paper's numbers."
-            )
-        )
+    head = page_head(experiment, runs, tracking_uri, ui_url)
     toc = "".join(f'<li><a href="#{s.key}">{html.escape(s.title)}</a></li>' for s in sections)
     body = [*head, f"<nav><ul>{toc}</ul></nav>"]
     for s in sections:
@@ -446,7 +481,7 @@ def render_html(
         body.append("<footer>" + "<br>".join(html.escape(m) for m in messages) + "</footer>")
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-        f"<title>A3M report: {html.escape(experiment)}</title>\n<style>{_STYLE}</style>\n"
+        f"<title>{html.escape(report_title(experiment, runs))}</title>\n<style>{_STYLE}</style>\n"
         f'<script type="text/javascript">{get_plotlyjs()}</script>\n</head>\n<body>\n'
         + "\n".join(body)
         + "\n</body>\n</html>\n"
@@ -507,13 +542,8 @@ def write_report(
     report = Report(
         html=out / REPORT_NAME, sections=[s.key for s in sections], messages=list(messages)
     )
-    for s in sections:
-        if s.data is not None:
-            path = out / (LEADERBOARD_NAME if s.key == "leaderboard" else f"{s.key}.csv")
-            s.data.to_csv(path, index=False)
-            report.csvs.append(path)
-    empty = no_runs_message(runs, experiment)
-    if empty:
+    report.csvs = write_csvs(sections, out, report.messages)
+    if empty := no_runs_message(runs, experiment):
         report.messages.append(empty)
     figs = {s.key: s.figure for s in sections if s.figure is not None}
     if png and figs:
@@ -522,15 +552,7 @@ def write_report(
     elif figs:
         report.messages.append("PNG export not requested.")
     by_key = {p.stem: p for p in report.pngs}
-    report.html.write_text(
-        render_html(
-            sections,
-            experiment=experiment,
-            runs=runs,
-            tracking_uri=tracking_uri,
-            pngs=by_key,
-            messages=report.messages,
-        ),
-        encoding="utf-8",
-    )
+    page = render_html(sections, experiment=experiment, runs=runs, tracking_uri=tracking_uri,
+                       pngs=by_key, messages=report.messages, ui_url=ui_url)  # fmt: skip
+    report.html.write_text(page, encoding="utf-8")
     return report

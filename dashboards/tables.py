@@ -4,12 +4,13 @@ The paper's numbers are data, not prose: ``paper_numbers.csv`` beside this modul
 per row (table, dataset, method, our variant for the paper's own models, metric, value in percent as
 printed), transcribed from the paper's tables (docs/reproduction.md, "The paper's numbers", quotes
 the headline rows). :func:`comparison_table` puts our mean over seeds (fractions -> percent) next to
-each of the paper's rows, with the difference in percentage points in its own column (not on
-synthetic data: that difference would compare different data), and marks the best value of each
-column; :func:`comparison_figure` draws it as a Plotly table. The metrics the field reports
-beside the paper's (:attr:`a3m.data.tasks.Task.field_metrics`: mINP and the re-ranked figures on
-Market-1501, MAP@R on the retrieval sets) follow the paper's columns when our runs logged them,
-ours only: the paper has no value to compare with.
+each of the paper's rows, with the difference in percentage points in its own column, and marks
+the best value of each column. The paper's numbers and the differences are about its public
+release: on other data (a synthetic copy, your own, a dry run: :mod:`dashboards.kinds`) the
+table is ours only (:func:`ours_only`). :func:`comparison_figure` draws it as a Plotly table.
+The metrics the field reports beside the paper's (:attr:`a3m.data.tasks.Task.field_metrics`:
+mINP and the re-ranked figures on Market-1501, MAP@R on the retrieval sets) follow the paper's
+columns when our runs logged them, ours only: the paper has no value to compare with.
 """
 
 from __future__ import annotations
@@ -25,13 +26,8 @@ import plotly.graph_objects as go
 from a3m.data.registry import DATASETS
 from a3m.data.tasks import FIELD_METRICS, RERANK_PREFIX, TASKS
 from a3m.study.leaderboard import ci95
-from dashboards.data import (
-    config_runs_per_variant,
-    is_synthetic,
-    label,
-    metric_label,
-    variants_in,
-)
+from dashboards.data import config_runs_per_variant, label, metric_label, variants_in
+from dashboards.kinds import data_summary
 
 PAPER_NUMBERS_CSV = Path(__file__).with_name("paper_numbers.csv")
 PERCENT = 100.0
@@ -61,7 +57,7 @@ COLUMNS = [
     "best_ours",
 ]
 """Columns of :func:`comparison_table`: values in percent, ``diff`` = ours - paper (points;
-absent on synthetic data)."""
+``paper``, ``diff`` and ``best_paper`` absent where the data is not the paper's release)."""
 
 
 def load_paper_numbers(path: str | Path | None = None) -> pd.DataFrame:
@@ -100,7 +96,7 @@ def comparison_table(
     paper: pd.DataFrame | None = None,
     *,
     reference: Mapping[str, str] | None = None,
-    with_diff: bool | None = None,
+    with_paper: bool | None = None,
 ) -> pd.DataFrame:
     """One of the paper's tables with our runs beside it, one row per (method, metric).
 
@@ -116,11 +112,11 @@ def comparison_table(
         table: 1-5.
         paper: the paper's numbers (default :func:`load_paper_numbers`).
         reference: the study's reference configuration (which configuration per variant).
-        with_diff: keep the ``diff`` column; default: unless the runs are synthetic, where
-            ours - paper would compare different data.
+        with_paper: keep the paper's rows, numbers and ``diff``; default: where the data is
+            the paper's release (:attr:`dashboards.kinds.DataSummary.paper`), else ours only.
 
     Returns:
-        Columns :data:`COLUMNS` (without ``diff`` when ``with_diff`` is false); ``paper``,
+        Columns :data:`COLUMNS` (:func:`ours_only`'s without ``with_paper``); ``paper``,
         ``ours``, ``ours_ci95`` and ``diff`` in percent (points), NaN where there is no value;
         ``best_paper`` / ``best_ours`` mark the highest value of each metric among the paper's
         rows / among ours.
@@ -175,9 +171,17 @@ def comparison_table(
     for src, flag in (("paper", "best_paper"), ("ours", "best_ours")):
         best = frame.groupby("metric")[src].transform("max")
         frame[flag] = np.isclose(frame[src], best) & frame[src].notna()
-    if with_diff is None:
-        with_diff = not is_synthetic(runs)
-    return frame if with_diff else frame.drop(columns="diff")
+    if with_paper is None:
+        with_paper = data_summary(runs).paper
+    return frame if with_paper else ours_only(frame)
+
+
+def ours_only(comparison: pd.DataFrame) -> pd.DataFrame:
+    """A :func:`comparison_table` without the paper: its columns (``paper``, ``diff``,
+    ``best_paper``) and the rows of methods we did not run."""
+    ran = comparison.groupby("method")["ours"].transform(lambda v: v.notna().any())
+    kept = comparison[ran.astype(bool)]
+    return kept.drop(columns=["paper", "diff", "best_paper"], errors="ignore")
 
 
 def _fmt(value: float, bold: bool = False, signed: bool = False, ci: float = math.nan) -> str:
@@ -191,8 +195,8 @@ def _fmt(value: float, bold: bool = False, signed: bool = False, ci: float = mat
 
 def comparison_figure(comparison: pd.DataFrame, title: str | None = None) -> go.Figure:
     """A :func:`comparison_table` as a Plotly table: per metric the paper's value, ours
-    (mean ± 95% CI over seeds) and the difference (when the table has one: not on synthetic
-    data); the best of each column in bold on green. The field's metrics (no paper value)
+    (mean ± 95% CI over seeds) and the difference (where the table has them: the paper's
+    release); the best of each column in bold on green. The field's metrics (no paper value)
     have our column only.
 
     Args:
@@ -206,11 +210,11 @@ def comparison_figure(comparison: pd.DataFrame, title: str | None = None) -> go.
     columns: list[list[str]] = [methods]
     fills: list[list[str]] = [["white"] * len(methods)]
     green, plain = "#d9f2d9", "white"
-    with_diff = "diff" in comparison
+    with_diff, with_paper = "diff" in comparison, "paper" in comparison
     for metric in metrics:
         part = comparison[comparison["metric"] == metric].set_index("method").loc[methods]
         name = metric_label(metric)
-        ours_only = metric in FIELD_METRICS
+        ours_only = metric in FIELD_METRICS or not with_paper
         if not ours_only:
             header.append(f"{name}<br>paper (%)")
             columns.append([_fmt(r.paper, r.best_paper) for r in part.itertuples()])
@@ -237,7 +241,11 @@ def comparison_figure(comparison: pd.DataFrame, title: str | None = None) -> go.
     # A fixed size that holds every row and column unwrapped (Table 1 has 16 columns): the PNG
     # shows the whole table, the HTML scrolls sideways.
     fig.update_layout(
-        title={"text": title or TABLE_TITLES.get(table, f"Table {table}")},
+        title={
+            "text": title
+            or TABLE_TITLES.get(table, f"Table {table}")
+            + ("" if with_paper else ", in its layout: our runs only")
+        },  # fmt: skip
         width=max(1000, 20 + 180 + 105 * (len(header) - 1)),
         height=150 + 26 * len(methods),
         margin={"l": 10, "r": 10, "t": 60, "b": 10},
@@ -249,13 +257,16 @@ def table_caption(
     runs: pd.DataFrame, table: int, reference: Mapping[str, str] | None = None
 ) -> str:
     """The sentences under a table: whose numbers, which units, which configuration of each
-    variant (when the study varied more), and on synthetic data why there is no Δ column."""
+    variant (when the study varied more), and where the data is not the paper's release why
+    the paper's numbers are not there."""
+    summary = data_summary(runs)
     text = (
         f"The paper's rows of Table {table} (percent, as printed) beside our runs (mean over "
-        "seeds ± 95% CI, our fractions in percent)"
+        "seeds ± 95% CI, our fractions in percent); Δ = ours - paper in percentage points; "
+        if summary.paper
+        else f"Our runs in the layout of the paper's Table {table} (mean over seeds ± 95% CI, "
+        "fractions in percent); "
     )
-    synthetic = is_synthetic(runs)
-    text += "; " if synthetic else "; Δ = ours - paper in percentage points; "
     text += "the best of each column in bold."
     dataset = {v: k for k, v in TABLE_OF_DATASET.items()}.get(table)
     if "params.dataset" in runs and dataset is not None:
@@ -273,10 +284,4 @@ def table_caption(
             f" {names}: the metrics the field reports since 2018{how}; the paper reports none "
             "of them, so ours only (docs/reproduction.md, the field's metrics)."
         )
-    if synthetic:
-        text += (
-            " Our runs used a synthetic dataset and a small budget: the comparison checks the "
-            "pipeline, it is not a reproduction of the paper's numbers, so there is no "
-            "ours - paper column (it would compare different data)."
-        )
-    return text
+    return text if summary.paper else f"{text} {summary.why_no_paper()}"

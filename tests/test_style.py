@@ -108,7 +108,6 @@ LONG_FUNCTIONS = {
     "dashboards/figures.py:attention_diagnostics",
     "dashboards/figures.py:attribute_accuracy_bars",
     "dashboards/report.py:plan_sections",
-    "dashboards/report.py:render_html",
     "dashboards/report.py:write_report",
     "dashboards/selection.py:_config_comparison",
     "dashboards/tables.py:comparison_table",

@@ -81,11 +81,11 @@ def test_report_renders_every_figure_without_js_errors(tiny_store, tmp_path, whi
     for key, block in blocks.items():
         assert 'class="plot-container plotly"' in block and 'class="main-svg"' in block, key
         pattern, count = MARKS[key]
-        if count is None:  # the paper's 11 rows of Table 2 + our variants it lacks
+        if count is None:  # the rows of Table 2 our variants have
             table = pd.read_csv(written.html.with_name("table2.csv"))
-            # method, paper, ours (no Δ: the tiny store is synthetic)
-            assert "diff" not in table
-            count = 3 * (1 + table["method"].nunique())
+            # method, ours (no paper, no Δ: the tiny store is synthetic)
+            assert "diff" not in table and "paper" not in table
+            count = 2 * (1 + table["method"].nunique())
         assert len(re.findall(pattern, block)) == count, key
     if which == "search":
         assert 'class="parcoords"' in blocks["search_parallel"]

@@ -141,7 +141,7 @@ def test_a_claim_in_the_studys_family_takes_its_row(frames):
     study = compare(runs, {"variant": "baseline1"})
     table = claims.evaluate_claims(runs, reference={"variant": "baseline1"}, comparisons=study)
     tested = table[table["verdict"] != "not run here"].set_index("claim")
-    assert table.attrs == {"study_comparisons": 2, "secondary_comparisons": 1}
+    assert table.attrs == {"study_comparisons": 2, "secondary_comparisons": 1, "secondary_rows": 1}
     for name, variant in (
         ("a3m_beats_baseline1", "a3m"),
         ("baseline2_beats_baseline1", "baseline2"),

@@ -64,7 +64,7 @@ def test_dry_run_flag_is_documented_as_a_benchmark_aid():
 
 
 @pytest.mark.slow
-def test_dry_run_study_logs_through_tune_and_mlflow(ray_local, study_args):
+def test_dry_run_study_logs_through_tune_and_mlflow(ray_local, study_args, monkeypatch):
     spec = StudySpec(
         "dry", "two variants, two seeds", base=TINY, grid={"variant": ["baseline1", "a3m"]},
         reference={"variant": "baseline1"},
@@ -80,6 +80,10 @@ def test_dry_run_study_logs_through_tune_and_mlflow(ray_local, study_args):
     for run in runs:
         assert run.info.status == "FINISHED"
         assert run.data.tags["a3m.dataset_fingerprint"].startswith(FINGERPRINT_PREFIX)
+        assert run.data.tags["a3m.data.kind"] == "dry_run"  # decided by the trial (issue 25)
+        inputs = {i.dataset.name: i for i in run.inputs.dataset_inputs}
+        assert sorted(inputs) == ["cub/test", "cub/train"]  # every split the trial read
+        assert {t.value for i in inputs.values() for t in i.tags} == {"train", "test"}
         history = client.get_metric_history(run.info.run_id, "epoch")
         assert sorted(m.step for m in history) == [1, 2]
         artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "metrics")}
@@ -89,3 +93,14 @@ def test_dry_run_study_logs_through_tune_and_mlflow(ray_local, study_args):
     assert set(table["variant"]) == {"baseline1", "a3m"} and table["score_mean"].notna().all()
     comparisons = pd.read_csv(result.out_dir / "comparisons.csv")
     assert comparisons["n_pairs"].tolist() == [2]
+
+    # the study's report adds its files beside the leaderboard, which keeps its verdicts, and
+    # says on its first line that the numbers are made up
+    from dashboards.build import after_study
+
+    monkeypatch.setenv("BROWSER_PATH", str(result.out_dir / "no-browser"))  # HTML only: fast
+    after_study(result)
+    board = pd.read_csv(result.leaderboard_csv)
+    assert {"verdict", "diff_mean", "diff_ci_low", "diff_ci_high", "p_holm"} <= set(board)
+    page = (result.out_dir / "report.html").read_text()
+    assert "<h1>DRY RUN (made-up numbers): A3M study report: dry-synthetic-dry-run</h1>" in page
