@@ -100,7 +100,11 @@ def study_data_line(plan: StudyPlan) -> str:
     cfg = RunConfig.from_flat_dict(plan.base)
     shown = []
     for name, fingerprint in plan.fingerprints.items():
-        root = dataset_root(cfg.replace(dataset=name))
+        try:  # a line of the summary: never what fails a study that ran
+            root = dataset_root(cfg.replace(dataset=name))
+        except (OSError, ValueError) as err:
+            shown.append(f"{name}: not checked ({err})")
+            continue
         kind = dataset_kind(name, root, fingerprint=fingerprint, synthetic=cfg.synthetic)
         shown.append(describe_data(name, kind))
     line = "data: " + "; ".join(shown) if shown else "data: none recorded"

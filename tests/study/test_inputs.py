@@ -70,3 +70,6 @@ def test_the_console_says_what_the_data_is(synthetic_copy):
     banner, data = study_data_line(plan).split("\n")
     assert banner.startswith("DRY RUN: every metric below is made up")
     assert data == "data: CUB-200-2011 (cub): dry run (made-up numbers)"
+    # a copy that cannot be found costs the summary its kind, never the study
+    plan.base, plan.args.dry_run = RunConfig(dataset="cub").to_flat_dict(), False
+    assert study_data_line(plan).startswith("data: cub: not checked (no data: set data_root")
