@@ -277,6 +277,7 @@ def _start_tracking(tracking_uri: str, experiment: str, cfg, out: Path):
     from a3m.data.fingerprint import dataset_fingerprint
     from a3m.plugins import plugin_tags
     from a3m.provenance import provenance_tags
+    from a3m.study.inputs import log_run_data
     from a3m.study.tracking import RunTracker, config_tags, redact
     from a3m.train import dataset_root
 
@@ -286,7 +287,7 @@ def _start_tracking(tracking_uri: str, experiment: str, cfg, out: Path):
     tags = config_tags(cfg, fingerprint, source="a3m train")
     tags |= provenance_tags(cfg.device, before=tracker.code_before) | plugin_tags(cfg)
     tracker.log_params(cfg.to_flat_dict(), tags)
-    tracker.log_dataset(cfg.dataset, fingerprint, dataset_root(cfg))
+    log_run_data(tracker, cfg, fingerprint)  # every split it reads, and what the data is
     print(f"MLflow run {tracker.run_id} at {redact(tracking_uri)}")
     return tracker
 

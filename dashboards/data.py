@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
-from a3m.data.registry import DATASETS
+from a3m.data.registry import get_entry
 from a3m.data.tasks import metric_label
 from a3m.models import VARIANTS, registered_variants
 from a3m.models.baseline import Baseline1
@@ -65,8 +65,10 @@ def label(variant: Any) -> str:
 def task_of(dataset: Any) -> str:
     """``classification``, ``reid`` or ``retrieval`` for a dataset name (its registry entry's
     task); ``classification`` for a name the registry does not know."""
-    entry = DATASETS.get(str(dataset))
-    return entry.task if entry is not None else "classification"
+    try:
+        return get_entry(str(dataset)).task  # a manifest's card says its task
+    except (OSError, ValueError):  # a name this code does not know, a card no longer there
+        return "classification"
 
 
 def has_metric(runs: pd.DataFrame, metric: str) -> bool:

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from a3m.csvfile import write_csv
 from a3m.data.tasks import TASKS
 from a3m.provenance import run_code_versions
 from a3m.stats import failure_rate, min_pairs_to_decide
@@ -251,10 +252,10 @@ def write_leaderboard(
                            "configuration differs from it")  # fmt: skip
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(out, index=False)
+    write_csv(table, out)
     files = [out]
     if not comparisons.empty:
-        comparisons.to_csv(out.with_name("comparisons.csv"), index=False)
+        write_csv(comparisons, out.with_name("comparisons.csv"))
         files.append(out.with_name("comparisons.csv"))
     return WrittenLeaderboard(table, comparisons, reference and dict(reference), no_verdicts,
                               files)  # fmt: skip

@@ -12,6 +12,7 @@ from typing import Any
 
 from a3m.sequential import Inference
 from a3m.study.disk import disk_full_note
+from a3m.study.inputs import study_data_line
 from a3m.study.plan import StudyPlan
 from a3m.study.signals import exit_code_of
 from a3m.study.spec import EXIT_ALL_FAILED, EXIT_OK, EXIT_SOME_FAILED
@@ -95,6 +96,7 @@ def summarise(plan: StudyPlan, client: Any, parent_run_id: str, outcome: Outcome
     disk_full = disk_full_note(plan.storage, errors)
     finish_run(client, parent_run_id, status, error=disk_full)
 
+    print(f"\n{study_data_line(plan)}")  # what the data is; a dry run says so first
     _print_summary(table, csv, plan.tracking_uri, n, errors, plan.tune_path, outcome.reused)
     if disk_full:
         print(f"\n{disk_full}")

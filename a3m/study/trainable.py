@@ -220,7 +220,11 @@ def train_trial(config: dict[str, Any], study: StudyContext) -> None:
     torch.set_num_threads(max(1, study.threads))
     # Else ending a run on a tracking server asks for the run again, only to print its URL.
     os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
-    cfg = trial_config(config)
+    try:
+        cfg = trial_config(config)
+    except ConfigError as err:  # a value or a plugin module this worker refuses: no retry mends it
+        _fail_unbuilt(config, study, err)
+        return
     # Auto workers from the trial's own CPUs, not the node's (trials share a node); logged
     # as resolved, so the run shows what it used.
     device = resolve_device(cfg.device)
@@ -324,6 +328,23 @@ def train_trial(config: dict[str, Any], study: StudyContext) -> None:
                 tune.report({"score": math.nan, "val_score": math.nan, "a3m_failed": 1})
             return
         tracker.finish("FINISHED")
+
+
+def _fail_unbuilt(config: dict[str, Any], study: StudyContext, error: ConfigError) -> None:
+    """A trial whose config does not build in its worker (the driver checked it, so: a value
+    an Optuna search drew, a plugin module this worker cannot import): its run ends FAILED with
+    the reason at once, its settings as params, and Tune gets a result, not an exception to
+    retry."""
+    name = f"{config.get('variant', '?')} seed={config.get('seed', '?')}"  # as run_name's
+    trial_id = tune.get_context().get_trial_id()
+    tracker = RunTracker.for_trial(
+        study.tracking_uri, study.experiment_id, study.parent_run_id, trial_id, name
+    )
+    settings = {k: v for k, v in config.items() if k != POINT_KEY and LABEL_SEP not in k}
+    tracker.log_params(settings, {})
+    tracker.finish("FAILED", error=plain_error(error))
+    with contextlib.suppress(Exception):
+        tune.report({"score": math.nan, "val_score": math.nan, "a3m_failed": 1})
 
 
 @contextlib.contextmanager

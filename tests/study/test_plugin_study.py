@@ -85,3 +85,27 @@ def test_what_a_study_cannot_find_stops_it_in_one_line(study_args, own_plugins, 
     with pytest.raises(UsageError) as err:
         run_study(SPEC, study_args(*flags))
     assert str(err.value).startswith(message) and "\n" not in str(err.value)
+
+
+@pytest.mark.slow
+def test_a_config_a_worker_refuses_fails_once_not_retried(
+    ray_local, study_args, own_plugins, monkeypatch
+):
+    """The driver knows the variant but the worker is never told the module (the study's
+    plugin list is switched off): the worker's RunConfig refuses the name. That trial's run
+    ends FAILED with the reason at once; a retry would meet it again, so there is none."""
+    import a3m.study.spec
+
+    importlib.import_module(MODULE)
+    monkeypatch.setattr(a3m.study.spec, "with_plugins", lambda base: base)
+    spec = StudySpec("unplugged", "a worker without the module", base=SPEC.base,
+                     synthetic_base=SPEC.synthetic_base)  # fmt: skip
+    result = run_study(spec, study_args("--epochs", "1", "--no-report", "--max-failures", "2"))
+    assert (result.num_trials, result.num_errors, result.exit_code) == (1, 1, 3)
+    client = MlflowClient(result.tracking_uri)
+    exp = client.get_experiment_by_name("unplugged-synthetic")
+    (run,) = [r for r in client.search_runs([exp.experiment_id]) if "a3m.trial_id" in r.data.tags]
+    assert run.info.status == "FAILED" and run.info.run_name == "gain_a3m seed=0"
+    assert "gain_a3m" in run.data.tags["a3m.error"], run.data.tags["a3m.error"]
+    assert run.data.params["variant"] == "gain_a3m"
+    assert "a3m.retries" not in run.data.tags
