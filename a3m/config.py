@@ -226,7 +226,7 @@ class RunConfig:
         "device (batched after the host-to-device copy; needs an image cache); the same "
         "pixels either way", role="speed", choices=AUGMENT_ON,
     )  # fmt: skip
-    # a setting, since keeping its runs apart (identity and configuration) is what it is for.
+    # label is a setting: keeping its runs apart (identity and configuration) is what it is for.
     label: str = _field(
         "", "a name for the run that changes nothing it computes: two labels of one "
         "configuration are an A/A control (studies/controls.py), or a repeat kept apart from "

@@ -161,17 +161,17 @@ def test_missing_columns_and_unknown_split_values(tmp_path):
     )
 
 
-def test_problems_exit_2_with_the_report(tmp_path, capsys):
+def test_problems_exit_1_with_the_report_as_for_a_built_in_dataset(tmp_path, capsys):
     rows = classification_rows()
     rows[2]["attr:color"] = "pink"
     root = write_manifest(tmp_path / "d", rows, CLASSIFICATION_CARD)
-    assert main(["data", "check", "--dataset", f"manifest:{root}", "-q"]) == 2
+    assert main(["data", "check", "--dataset", f"manifest:{root}", "-q"]) == 1
     out = capsys.readouterr().out
     assert "PROBLEMS (1):\n  - manifest.csv, line 4: attr:color 'pink'" in out
 
 
 def test_no_card_is_one_line(tmp_path, capsys):
-    assert main(["data", "check", "--dataset", f"manifest:{tmp_path}", "-q"]) == 2
+    assert main(["data", "check", "--dataset", f"manifest:{tmp_path}", "-q"]) == 1
     assert f"{tmp_path}/card.json not found" in capsys.readouterr().out
 
 

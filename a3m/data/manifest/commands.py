@@ -22,8 +22,9 @@ def _progress(quiet: bool):
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    """``a3m data check --dataset manifest:PATH``: the report; exit 2 when it lists problems
-    (a manifest that fails its check is bad input: no run starts on it)."""
+    """``a3m data check --dataset manifest:PATH``: the report; exit 1 when it lists problems,
+    as for the built-in datasets (README's exit codes: the check ran, and its answer is no).
+    ``a3m train`` and a study refuse such a manifest as bad input, exit 2."""
     from a3m.data.manifest.card import PREFIX
     from a3m.data.manifest.check import check_manifest
 
@@ -43,7 +44,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         progress=_progress(args.quiet),
     )
     print(report.format())
-    return EXIT_OK if report.ok else EXIT_USAGE
+    return EXIT_OK if report.ok else EXIT_FAILED
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
