@@ -169,6 +169,12 @@ def outside_modules() -> tuple[str, ...]:
     return split_modules(m for m in modules if m.split(".")[0] not in (OWN_PACKAGE, "timm"))
 
 
+def outside_codes() -> list[str]:
+    """``module@fingerprint`` of each module of :func:`outside_modules`, sorted: the part of
+    :func:`a3m.provenance.code_fingerprint` that is not ``a3m``'s."""
+    return sorted(_code_of(module) for module in outside_modules())
+
+
 def with_plugins(base: dict[str, Any]) -> dict[str, Any]:
     """A study's shared settings with ``plugins`` naming, after those it names already, every
     module of :func:`outside_modules`, so that each trial's worker imports them; ``base`` as it

@@ -100,10 +100,26 @@ def source_fingerprint(root: str | Path, paths: Iterable[str] = CODE_PATHS) -> s
 
 
 @functools.lru_cache(maxsize=1)
-def code_fingerprint() -> str:
-    """This process's fingerprint of the code that computes a result (:data:`CODE_PATHS` of
-    the installed ``a3m``), read once per process."""
+def package_fingerprint() -> str:
+    """The fingerprint of the installed ``a3m`` (its :data:`CODE_PATHS`), read once per
+    process."""
     return source_fingerprint(PACKAGE_ROOT)
+
+
+def code_fingerprint() -> str:
+    """This process's fingerprint of the code that computes a result: the installed ``a3m``
+    (:func:`package_fingerprint`) and, where modules outside it registered a variant or a
+    backbone here (:func:`a3m.plugins.outside_codes`), their sources too, so that a run
+    trained by an edited plugin is another code's run (never reused for, nor paired as, the
+    old one's). A study's driver and its trials' workers import the same modules, so they
+    agree."""
+    from a3m.plugins import outside_codes
+
+    own, plugins = package_fingerprint(), outside_codes()
+    if not plugins:
+        return own
+    joined = "\0".join([own, *plugins]).encode()
+    return hashlib.sha256(joined).hexdigest()[:FINGERPRINT_CHARS]
 
 
 def runtime_tags(device: str | torch.device) -> dict[str, str]:

@@ -105,11 +105,11 @@ def test_the_fingerprint_reads_the_package_root(tree, monkeypatch):
     """code_fingerprint() is source_fingerprint(PACKAGE_ROOT), cached per process."""
     (tree / "train.py").write_text("# another trainer\n")
     monkeypatch.setattr(provenance, "PACKAGE_ROOT", tree)
-    code_fingerprint.cache_clear()
+    provenance.package_fingerprint.cache_clear()
     try:
         assert code_fingerprint() == source_fingerprint(tree) != source_fingerprint(PACKAGE_ROOT)
     finally:
-        code_fingerprint.cache_clear()
+        provenance.package_fingerprint.cache_clear()
     monkeypatch.undo()
     assert code_fingerprint() == source_fingerprint(PACKAGE_ROOT)
 

@@ -172,3 +172,16 @@ def test_a3m_train_imports_the_plugins_before_it_checks_the_names(
 def test_a_backbone_that_is_no_module_is_refused():
     with pytest.raises(ValueError, match="unknown backbone 'nope'"):
         create_backbone("nope")
+
+
+def test_a_plugins_source_is_part_of_the_code_fingerprint(own_plugins, monkeypatch):
+    """A run trained by an edited plugin is another code's run: never reused for the old one's
+    nor paired with it."""
+    from a3m import plugins, provenance
+
+    assert provenance.code_fingerprint() == provenance.package_fingerprint()
+    importlib.import_module(MODULE)
+    with_plugin = provenance.code_fingerprint()
+    assert with_plugin != provenance.package_fingerprint() and len(with_plugin) == 12
+    monkeypatch.setitem(plugins._CODE, MODULE, "0123456789ab")  # the module, edited
+    assert provenance.code_fingerprint() not in (with_plugin, provenance.package_fingerprint())
