@@ -32,7 +32,8 @@ nodes.
 The run records which code made it: the module that registered its variant and its backbone
 (:data:`VARIANT_MODULE_TAG`, :data:`BACKBONE_MODULE_TAG`) and, for modules outside ``a3m``, a
 fingerprint of their source as imported (:data:`PLUGIN_CODE_TAG`; timm's version for
-``timm:`` backbones). ``a3m.code`` covers ``a3m`` alone.
+``timm:`` backbones). ``a3m.code`` covers ``a3m`` and these modules together
+(:func:`a3m.provenance.code_fingerprint`).
 """
 
 from __future__ import annotations
