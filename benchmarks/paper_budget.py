@@ -143,8 +143,8 @@ def study_trials(spec: Any, seeds: int) -> list[Trial]:
     base = dict(spec.base)
     if spec.optuna_space is not None:
         return _optuna_trials(spec, base)
-    args = argparse.Namespace(synthetic=False, seeds=max(seeds, spec.seeds))
-    return [Trial(resolve(base | t)) for t in grid_trials(spec, args, base)]
+    count = max(seeds, spec.seeds)
+    return [Trial(resolve(base | t)) for t in grid_trials(spec, base, synthetic=False, seeds=count)]
 
 
 def _optuna_trials(spec: Any, base: dict[str, Any]) -> list[Trial]:

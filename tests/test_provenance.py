@@ -34,7 +34,7 @@ from a3m.provenance import (
 from a3m.study import StudySpec
 from a3m.study.grow import select_trials
 from a3m.study.leaderboard import leaderboard
-from a3m.study.plan import StudyPlan
+from a3m.study.plan import Search, StudyPlan
 from a3m.study.spec import build_base, grid_trials, study_parser
 from a3m.study.tracking import (
     CHECKPOINT_TAG,
@@ -224,17 +224,20 @@ def study(store, tmp_path, request):
     def plan(*flags: str) -> StudyPlan:
         args = study_parser(SPEC).parse_args(["--synthetic", "--data-root", str(tmp_path),
                                               "--epochs", "1", *flags])  # fmt: skip
-        return StudyPlan(spec=SPEC, args=args, base=build_base(SPEC, args), reference=None,
+        return StudyPlan(spec=SPEC, base=build_base(SPEC, args), reference=None,
                          fingerprints={"cub": "data"}, experiment=name, tracking_uri=uri,
                          optuna_storage=None, storage=str(tmp_path), tune_path=str(tmp_path),
-                         command="prov")  # fmt: skip
+                         command="prov", out_dir=tmp_path / name,
+                         search=Search(None, 1, "fifo", ()), seeds=args.seeds,
+                         synthetic=True, rerun=args.rerun,
+                         reuse_older_code=args.reuse_older_code)  # fmt: skip
 
     client = MlflowClient(uri)
     experiment = get_or_create_experiment(client, name)
     first = plan()
     identities = [
         trial_identity(RunConfig.from_flat_dict({**first.base, **t}).to_flat_dict(), "data")
-        for t in grid_trials(SPEC, first.args, first.base)
+        for t in grid_trials(SPEC, first.base, synthetic=True, seeds=first.seeds)
     ]
 
     def log(trial: int, code: str | None, status: str = "FINISHED", start: int = 0) -> str:

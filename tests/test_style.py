@@ -97,8 +97,6 @@ LONG_FUNCTIONS = {
     # The remaining work, as LONG_FILES: each becomes a sequence of named steps.
     "a3m/study/grow.py:select_trials",
     "a3m/study/leaderboard.py:leaderboard",
-    "a3m/study/runner.py:build_tuner",
-    "a3m/study/runner.py:plan_study",
     "a3m/study/trainable.py:train_trial",
     "a3m/train.py:fit",
     "a3m/train.py:train_one_epoch",

@@ -59,8 +59,11 @@ class TrialLines(tune.Callback):
         every_s: least time between two status blocks.
     """
 
-    def __init__(self, axes: tuple[str, ...], every_s: float = STATUS_EVERY_S):
+    def __init__(
+        self, axes: tuple[str, ...], every_s: float = STATUS_EVERY_S, dry_run: bool = False
+    ):
         self.axes = axes
+        self.score_word = "made-up score" if dry_run else "score"  # a dry run's are not results
         self.every_s = every_s
         self.ended = 0
         self._last_status = time.monotonic()
@@ -96,7 +99,7 @@ class TrialLines(tune.Callback):
             epochs = trial.config.get("epochs", "?")
             progress = f"epoch {last.get('training_iteration', 0)}/{epochs}"
             if "score" in last:
-                progress += f", score {last['score']:.4f}"
+                progress += f", {self.score_word} {last['score']:.4f}"
             lines.append(f"  {self.name(trial)}: {progress}")
         if len(running) > MAX_SHOWN:
             lines.append(f"  ... and {len(running) - MAX_SHOWN} more")
@@ -107,7 +110,7 @@ class TrialLines(tune.Callback):
         last = trial.last_result or {}
         score = last.get("score", math.nan)
         epochs, seconds = last.get("training_iteration", 0), last.get("time_total_s", math.nan)
-        outcome = f"score {score:.4f} after {epochs} epochs, {seconds:.0f} s"
+        outcome = f"{self.score_word} {score:.4f} after {epochs} epochs, {seconds:.0f} s"
         if not math.isfinite(score):  # it ended itself FAILED (an error a retry would repeat)
             outcome = "ended without a score: its MLflow run says why (a3m.error)"
         print(f"[{self.ended}/{len(trials)}] {self.name(trial)}: {outcome}", flush=True)

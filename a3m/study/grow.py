@@ -58,11 +58,11 @@ def select_trials(
     from a3m.study.tracking import continuable_runs, finished_identities, open_store
     from a3m.study.tracking import trial_identity as identity_of
 
-    spec, args = plan.spec, plan.args
-    if args.resume or spec.pick("optuna_space", args.synthetic) is not None:
+    if plan.resume or not plan.search.is_grid:
         return Selection(None)
-    trials = grid_trials(spec, args, plan.base, seeds=seeds)
-    if args.smoke_test:  # the first and the last: both ends of every axis's order
+    count = plan.seeds if seeds is None else seeds
+    trials = grid_trials(plan.spec, plan.base, synthetic=plan.synthetic, seeds=count)
+    if plan.smoke_test:  # the first and the last: both ends of every axis's order
         trials = [trials[0], trials[-1]] if len(trials) > 1 else trials
     first_seed = int(plan.base.get("seed", 0))
     identities: dict[str, dict] = {}
@@ -74,11 +74,11 @@ def select_trials(
             continue
         fingerprint = plan.fingerprints.get(resolved["dataset"], "")
         identities[identity_of(resolved, fingerprint)] = trial
-    if args.rerun:
+    if plan.rerun:
         return Selection(list(identities.values()))
     client = open_store(plan.tracking_uri)
     experiment = client.get_experiment_by_name(plan.experiment)
-    any_code = getattr(args, "reuse_older_code", False)
+    any_code = plan.reuse_older_code
     code = ANY_CODE if any_code else None
     # identity -> code fingerprint of the runs of other code: passed over, or with
     # --reuse-older-code taken all the same
@@ -145,7 +145,7 @@ def seed_rounds(plan: StudyPlan, first: Selection) -> Iterator[tuple[int, Select
     from a3m.study.seeds import open_configurations
 
     if plan.auto is None:
-        yield plan.args.seeds, first
+        yield plan.seeds, first
         return
     schedule = plan.auto.schedule
     yield schedule[0], first

@@ -108,7 +108,7 @@ def study_data_line(plan: StudyPlan) -> str:
         kind = dataset_kind(name, root, fingerprint=fingerprint, synthetic=cfg.synthetic)
         shown.append(describe_data(name, kind))
     line = "data: " + "; ".join(shown) if shown else "data: none recorded"
-    if getattr(plan.args, "dry_run", False):
+    if plan.dry_run:
         line = (
             "DRY RUN: every metric below is made up (a3m.study.dry_run); no model was trained "
             f"and nothing here is a result.\n{line}"

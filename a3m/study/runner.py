@@ -29,7 +29,7 @@ from a3m.study.disk import disk_full_note, is_disk_full
 from a3m.study.grow import Selection, link_reused, seed_rounds, select_trials
 from a3m.study.local_ray import cpus_per_gpu, start_ray
 from a3m.study.model_check import ModelCheckError, check_models
-from a3m.study.plan import StudyPlan
+from a3m.study.plan import Resources, Search, StudyPlan
 from a3m.study.reconcile import reconcile
 from a3m.study.seeds import AutoSeeds
 from a3m.study.signals import exit_code_of, graceful_interrupt, kill_unfinished, stop_signals
@@ -97,9 +97,11 @@ def run_parsed(spec: StudySpec, args: argparse.Namespace, argv: list[str] | None
     from a3m.study.tracking import get_or_create_experiment, open_store
 
     plan = plan_study(spec, args, argv)
+    if plan.dry_run:  # what the study would do, before its made-up trials run
+        print(f"DRY RUN: the plan (made-up metrics follow; nothing is trained)\n{plan.describe()}")
     try:  # a setting no trial could train with is found here, before anything is written
-        grid = spec.pick("grid", args.synthetic) and not args.resume
-        trials = grid_trials(spec, args, plan.base, seeds=1) if grid else [{}]
+        grid = plan.search.is_grid and not plan.resume
+        trials = grid_trials(spec, plan.base, synthetic=plan.synthetic, seeds=1) if grid else [{}]
         check_models(RunConfig.from_flat_dict({**plan.base, **t}) for t in trials)
     except ModelCheckError as err:
         raise UsageError(f"bad study setting: {err}") from None
@@ -174,18 +176,7 @@ def plan_study(
     Raises:
         UsageError: with one line naming the flag and what to do.
     """
-    from a3m.data.fingerprint import dataset_fingerprint
-    from a3m.study.preflight import (
-        PreflightError,
-        check_data,
-        check_optuna_storage,
-        check_storage,
-        check_store,
-        check_tracking,
-        check_writable_folder,
-    )
-    from a3m.study.tracking import default_optuna_storage, redact, resolve_tracking_uri
-    from a3m.train import dataset_root
+    from a3m.study.tracking import resolve_tracking_uri
 
     if args.smoke_test:
         args.synthetic, args.epochs, args.seeds, args.no_report = True, 1, 1, True
@@ -194,7 +185,6 @@ def plan_study(
     base = build_base(spec, args)
     if not args.resume:  # a resumed study keeps what it was launched with
         hold_out_for_search(spec, args, base)
-    cfg = RunConfig.from_flat_dict(base)
     if spec.pick("optuna_space", args.synthetic) is not None and args.seeds != 1:
         raise UsageError("--seeds > 1 is for grid studies; Optuna samples one seed per trial")
     auto = _auto_seeds(spec, args)
@@ -205,6 +195,43 @@ def plan_study(
     storage = args.storage_path
     if "://" not in storage:
         storage = str(Path(storage).expanduser().resolve())
+    fingerprints = _preflight(spec, args, base, experiment, tracking_uri, storage)
+    if args.resume:
+        tune_path = _latest_run(storage, experiment) if args.resume == "latest" else args.resume
+        if "://" not in tune_path and not (Path(tune_path) / "tuner.pkl").is_file():
+            raise UsageError(f"--resume {tune_path}: not a study folder (it has no tuner.pkl)")
+    else:
+        tune_path = f"{storage.rstrip('/')}/{experiment}_{time.strftime('%Y%m%d-%H%M%S')}"
+    where = {"experiment": experiment, "tracking_uri": tracking_uri, "storage": storage,
+             "tune_path": tune_path, "fingerprints": fingerprints}  # fmt: skip
+    return _assemble(spec, args, argv, base, auto, where)
+
+
+def _preflight(
+    spec: StudySpec,
+    args: argparse.Namespace,
+    base: dict[str, Any],
+    experiment: str,
+    tracking_uri: str,
+    storage: str,
+) -> dict[str, str]:
+    """The checks before anything launches (:mod:`a3m.study.preflight`); returns each
+    dataset's fingerprint (a dry run's marked, so its made-up runs never share an identity
+    with trained ones)."""
+    from a3m.data.fingerprint import dataset_fingerprint
+    from a3m.study.preflight import (
+        PreflightError,
+        check_data,
+        check_optuna_storage,
+        check_storage,
+        check_store,
+        check_tracking,
+        check_writable_folder,
+    )
+    from a3m.study.tracking import default_optuna_storage
+    from a3m.train import dataset_root
+
+    cfg = RunConfig.from_flat_dict(base)
     datasets = spec.pick("grid", args.synthetic).get("dataset", [cfg.dataset])
     try:
         check_storage(storage)
@@ -223,30 +250,57 @@ def plan_study(
         check_writable_folder(Path(args.out).expanduser().resolve() / experiment, "--out")
     except PreflightError as err:
         raise UsageError(str(err)) from None
-    if args.dry_run:  # nor do their identities
+    if args.dry_run:
         from a3m.study.dry_run import FINGERPRINT_PREFIX
 
         fingerprints = {k: FINGERPRINT_PREFIX + v for k, v in fingerprints.items()}
-    if args.resume:
-        tune_path = _latest_run(storage, experiment) if args.resume == "latest" else args.resume
-        if "://" not in tune_path and not (Path(tune_path) / "tuner.pkl").is_file():
-            raise UsageError(f"--resume {tune_path}: not a study folder (it has no tuner.pkl)")
-    else:
-        tune_path = f"{storage.rstrip('/')}/{experiment}_{time.strftime('%Y%m%d-%H%M%S')}"
+    return fingerprints
+
+
+def _assemble(
+    spec: StudySpec,
+    args: argparse.Namespace,
+    argv: list[str] | None,
+    base: dict[str, Any],
+    auto: AutoSeeds | None,
+    where: dict[str, Any],
+) -> StudyPlan:
+    """The plan from the parsed flags, once they are checked: the only place past which no
+    step reads the command line."""
+    from a3m.study.tracking import default_optuna_storage, redact
+
+    num_samples = args.num_samples or spec.pick("num_samples", args.synthetic)
+    command = redact(" ".join([sys.argv[0], *(argv if argv is not None else sys.argv[1:])]))
     return StudyPlan(
         spec=spec,
-        args=args,
         base=base,
         reference=study_reference_of(spec, args.synthetic),
-        fingerprints=fingerprints,
-        experiment=experiment,
-        tracking_uri=tracking_uri,
-        optuna_storage=args.optuna_storage or default_optuna_storage(tracking_uri),
-        storage=storage,
-        tune_path=tune_path,
-        command=redact(" ".join([sys.argv[0], *(argv if argv is not None else sys.argv[1:])])),
+        optuna_storage=args.optuna_storage or default_optuna_storage(where["tracking_uri"]),
+        command=command,
+        out_dir=Path(args.out).expanduser().resolve() / where["experiment"],
+        search=Search(
+            spec.pick("optuna_space", args.synthetic),
+            num_samples,
+            args.scheduler,
+            study_axes(spec, args.synthetic),
+        ),  # fmt: skip
+        resources=Resources(
+            args.address, args.gpus_per_trial, args.cpus_per_trial, args.max_failures
+        ),  # fmt: skip
+        seeds=auto.schedule[0] if auto else args.seeds,
+        synthetic=args.synthetic,
+        resume=where["tune_path"] if args.resume else None,
+        rerun=args.rerun,
+        reuse_older_code=getattr(args, "reuse_older_code", False),
+        dry_run=args.dry_run,
+        smoke_test=args.smoke_test,
+        verbose=args.verbose,
+        system_metrics=args.system_metrics,
+        # the resolved count (a blank tag said nothing of what an Optuna study sampled)
+        launch=launch_settings(args, base) | {"a3m.num_samples": str(num_samples)},
         auto=auto,
         inference=_inference(spec, args, auto),
+        **where,
     )
 
 
@@ -283,19 +337,20 @@ def open_parent_run(plan: StudyPlan) -> tuple[Any, str, str]:
         start_parent_run,
     )
 
-    args = plan.args
     client = open_store(plan.tracking_uri)
     experiment_id = get_or_create_experiment(client, plan.experiment)
     source = {"mlflow.source.name": plan.command.split()[0], "mlflow.source.type": "LOCAL"}
     tags = {"a3m.study": plan.spec.name, "a3m.command": plan.command, **source}
     if plan.reference:
         tags[REFERENCE_TAG] = json.dumps(plan.reference, sort_keys=True)
-    settings = launch_settings(args, plan.base)
-    if args.resume:
+    if plan.resume:
         launched = find_parent_run(client, experiment_id, plan.tune_path)
         if launched is not None:
-            check_same_launch({**launched.data.params, **launched.data.tags}, settings)
-    tags |= {k: v for k, v in settings.items() if k.startswith("a3m.")}
+            before = {**launched.data.params, **launched.data.tags}
+            if before.get("a3m.num_samples") == "":  # recorded blank before it was resolved
+                del before["a3m.num_samples"]
+            check_same_launch(before, plan.launch)
+    tags |= {k: v for k, v in plan.launch.items() if k.startswith("a3m.")}
     name = f"{plan.spec.name} {time.strftime('%Y-%m-%d %H:%M')}"
     run_id = start_parent_run(client, experiment_id, plan.tune_path, tags, plan.base, name)
     return client, experiment_id, run_id
@@ -311,22 +366,22 @@ def connect(plan: StudyPlan) -> tuple[Any, str, str, dict[str, float]]:
     from a3m.study.preflight import PreflightError, check_resources
     from a3m.study.tracking import finish_run
 
-    args = plan.args
+    asked = plan.resources
 
     with ThreadPoolExecutor(max_workers=1) as pool:
         tracking = pool.submit(open_parent_run, plan)
-        set_console(args.verbose)
+        set_console(plan.verbose)
         if not ray.is_initialized():
-            print(start_ray(args.address, verbose=args.verbose), flush=True)
-        gpus = args.gpus_per_trial
+            print(start_ray(asked.address, verbose=plan.verbose), flush=True)
+        gpus = asked.gpus_per_trial
         if gpus is None:
             gpus = 1.0 if ray.cluster_resources().get("GPU", 0) > 0 else 0.0
-        cpus = args.cpus_per_trial
+        cpus = asked.cpus_per_trial
         if cpus is None:
             cpus = float(max(1, math.floor(cpus_per_gpu() * gpus))) if gpus else 1.0
         client, experiment_id, parent_run_id = tracking.result()
     try:
-        check_resources(gpus, cpus, ray.cluster_resources(), autoscaling=args.address is not None)
+        check_resources(gpus, cpus, ray.cluster_resources(), autoscaling=asked.address is not None)
     except PreflightError as err:
         finish_run(client, parent_run_id, "FAILED", error=str(err))
         raise UsageError(str(err)) from None
@@ -346,45 +401,23 @@ def build_tuner(
     unfinished trials, and those that errored (e.g. lost with their node after their retries)
     continue from their last checkpoints."""
     from ray import tune
-    from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 
-    from a3m.study.console import TrialLines
-    from a3m.study.trainable import (
-        CHECKPOINT_EVERY_S,
-        StudyContext,
-        grid_space,
-        train_trial,
-    )
+    from a3m.study.trainable import grid_space, train_trial
 
-    args, spec = plan.args, plan.spec
-    fault = json.loads(os.environ.get(FAULT_ENV) or "{}")
-    context = StudyContext(
-        tracking_uri=plan.tracking_uri,
-        experiment_id=experiment_id,
-        parent_run_id=parent_run_id,
-        fingerprints=plan.fingerprints,
-        threads=max(1, math.floor(resources["cpu"])),
-        fault=fault,
-        checkpoint_every_s=fault.get("checkpoint_every_s", CHECKPOINT_EVERY_S),
-        axes=study_axes(spec, args.synthetic),
-        source=plan.command.split()[0] if plan.command else spec.name,
-        system_metrics=resources["gpu"] > 0 if args.system_metrics is None else args.system_metrics,
-        dry_run=args.dry_run,
-        continue_from=selection.continued if selection else {},
-    )
-    trainable = tune.with_resources(tune.with_parameters(train_trial, study=context), resources)
     # Tune's result files but not its TensorBoard ones (MLflow keeps every metric): their
     # writer, a thread and a file per trial written at every result, took a tenth of the
     # driver's time in a dry run of 200 trials (benchmarks/bench_scale.py). The JSON and CSV,
     # which Tune's result analysis reads, stay; Tune adds its defaults unless told not to.
     os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"
-    loggers = [JsonLoggerCallback(), CSVLoggerCallback()]
-    if args.resume:
+    context = _trial_context(plan, experiment_id, parent_run_id, resources, selection)
+    trainable = tune.with_resources(tune.with_parameters(train_trial, study=context), resources)
+    if plan.resume:
         return tune.Tuner.restore(
             plan.tune_path, trainable, resume_unfinished=True, resume_errored=True
         )
+    search = plan.search
     metric, mode = search_metric(plan.base), "max"
-    optuna_space = spec.pick("optuna_space", args.synthetic)
+    optuna_space = search.optuna_space
     space = dict(plan.base) | (optuna_space or {})
     if selection is not None and selection.todo is not None:
         space |= grid_space(selection.todo, plan.base)
@@ -398,27 +431,70 @@ def build_tuner(
             metric=metric,
             mode=mode,
             search_alg=search_alg,
-            scheduler=_scheduler(args.scheduler, plan.epochs),
-            num_samples=args.num_samples or spec.pick("num_samples", args.synthetic),
+            scheduler=_scheduler(search.scheduler, plan.epochs),
+            num_samples=search.num_samples,
             # One worker process per concurrent slot, reused by the next trial: a fresh
             # process per trial paid 3-15 s of imports (torch, torchvision, Ray, MLflow)
             # and MLflow store set-up on a 2-core machine, more than a synthetic trial's
             # training. Every trial still starts from its own seed and config.
             reuse_actors=True,
         ),
-        run_config=tune.RunConfig(
-            name=Path(tune_path or plan.tune_path).name,
-            storage_path=plan.storage,
-            failure_config=tune.FailureConfig(max_failures=args.max_failures),
-            # Tune snapshots the experiment whenever a trial has made num_to_keep
-            # checkpoints since the last snapshot: with 1, every checkpoint forced one, and
-            # trials ending together forced several a second (Ray's "snapshotting has
-            # been triggered multiple times" warning). With 2, the periodic snapshot
-            # (every 10 s or more) comes first, since a trial checkpoints every 15 s at most.
-            checkpoint_config=tune.CheckpointConfig(num_to_keep=KEEP_CHECKPOINTS),
-            verbose=3 if args.verbose else 0,  # 0: TrialLines instead of Tune's tables
-            callbacks=loggers + ([] if args.verbose else [TrialLines(context.axes)]),
-        ),
+        run_config=_run_config(plan, tune_path or plan.tune_path, context.axes),
+    )
+
+
+def _trial_context(
+    plan: StudyPlan,
+    experiment_id: str,
+    parent_run_id: str,
+    resources: dict[str, float],
+    selection: Selection | None,
+) -> Any:
+    """What every trial of the study gets besides its settings (a
+    :class:`~a3m.study.trainable.StudyContext`)."""
+    from a3m.study.trainable import CHECKPOINT_EVERY_S, StudyContext
+
+    fault = json.loads(os.environ.get(FAULT_ENV) or "{}")
+    system_metrics = plan.system_metrics
+    return StudyContext(
+        tracking_uri=plan.tracking_uri,
+        experiment_id=experiment_id,
+        parent_run_id=parent_run_id,
+        fingerprints=plan.fingerprints,
+        threads=max(1, math.floor(resources["cpu"])),
+        fault=fault,
+        checkpoint_every_s=fault.get("checkpoint_every_s", CHECKPOINT_EVERY_S),
+        axes=plan.search.axes,
+        source=plan.command.split()[0] if plan.command else plan.spec.name,
+        system_metrics=resources["gpu"] > 0 if system_metrics is None else system_metrics,
+        dry_run=plan.dry_run,
+        continue_from=selection.continued if selection else {},
+    )
+
+
+def _run_config(plan: StudyPlan, tune_path: str, axes: tuple[str, ...]) -> Any:
+    """Tune's run settings: where it writes, how often a trial is retried, which checkpoints
+    it keeps, what it prints."""
+    from ray import tune
+    from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
+
+    from a3m.study.console import TrialLines
+
+    callbacks: list = [JsonLoggerCallback(), CSVLoggerCallback()]
+    if not plan.verbose:  # one line per trial instead of Tune's tables
+        callbacks.append(TrialLines(axes, dry_run=plan.dry_run))
+    return tune.RunConfig(
+        name=Path(tune_path).name,
+        storage_path=plan.storage,
+        failure_config=tune.FailureConfig(max_failures=plan.resources.max_failures),
+        # Tune snapshots the experiment whenever a trial has made num_to_keep checkpoints
+        # since the last snapshot: with 1, every checkpoint forced one, and trials ending
+        # together forced several a second (Ray's "snapshotting has been triggered multiple
+        # times" warning). With 2, the periodic snapshot (every 10 s or more) comes first,
+        # since a trial checkpoints every 15 s at most.
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=KEEP_CHECKPOINTS),
+        verbose=3 if plan.verbose else 0,  # 0: TrialLines instead of Tune's tables
+        callbacks=callbacks,
     )
 
 

@@ -350,14 +350,15 @@ def build_base(spec: StudySpec, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def grid_trials(
-    spec: StudySpec, args: argparse.Namespace, base: dict[str, Any], seeds: int | None = None
+    spec: StudySpec, base: dict[str, Any], *, synthetic: bool, seeds: int
 ) -> list[dict]:
-    """Every trial of a grid study, as its settings beyond ``base``: the grid's cross product,
-    crossed with the points and the seeds (``seeds``, default ``--seeds``), in that order."""
-    grid = spec.pick("grid", args.synthetic)
-    points = spec.pick("points", args.synthetic) or [{}]
+    """Every trial of a grid study, as its settings beyond ``base``: the grid's cross product
+    (the synthetic one with ``synthetic``), crossed with the points and ``seeds`` seeds from
+    ``base``'s, in that order."""
+    grid = spec.pick("grid", synthetic)
+    points = spec.pick("points", synthetic) or [{}]
     first = int(base.get("seed", 0))
-    count = args.seeds if seeds is None else seeds
+    count = seeds
     trials = []
     for values in itertools.product(*grid.values()):
         for point in points:

@@ -70,8 +70,7 @@ def summarise(plan: StudyPlan, client: Any, parent_run_id: str, outcome: Outcome
     from a3m.study import leaderboard as lb
     from a3m.study.tracking import INFERENCE_TAG, finish_run
 
-    args = plan.args
-    out_dir = Path(args.out).expanduser().resolve() / plan.experiment
+    out_dir = plan.out_dir
     csv: Path | None = out_dir / "leaderboard.csv"
     table, comparisons = None, None
     try:
@@ -100,7 +99,7 @@ def summarise(plan: StudyPlan, client: Any, parent_run_id: str, outcome: Outcome
     _print_summary(table, csv, plan.tracking_uri, n, errors, plan.tune_path, outcome.reused)
     if disk_full:
         print(f"\n{disk_full}")
-    print_verdicts(comparisons, plan.reference, args.seeds if plan.auto is None else 3,
+    print_verdicts(comparisons, plan.reference, plan.seeds if plan.auto is None else 3,
                    plan.inference)  # fmt: skip
     if outcome.preempted:
         print(f"\n{outcome.preempted} trial(s) lost with their node or process after their "
@@ -108,11 +107,11 @@ def summarise(plan: StudyPlan, client: Any, parent_run_id: str, outcome: Outcome
               "command again to continue them from their checkpoints.")  # fmt: skip
     if outcome.interrupted:
         command = plan.command
-        if not (args.resume or plan.auto):  # an auto study continues by running it again
+        if not (plan.resume or plan.auto):  # an auto study continues by running it again
             command = f"{plan.command} --resume {plan.tune_path}"
         print(f"\ninterrupted: the unfinished trials are KILLED in MLflow. Continue with:\n"
               f"  python {command}")  # fmt: skip
-    optuna = plan.optuna_storage if plan.spec.pick("optuna_space", args.synthetic) else None
+    optuna = plan.optuna_storage if not plan.search.is_grid else None
     return StudyResult(
         plan.spec.name, plan.experiment, plan.tracking_uri, out_dir, csv, n, errors,
         plan.tune_path, outcome.interrupted, optuna_storage=optuna, reused=outcome.reused,

@@ -42,6 +42,15 @@ def test_a_line_per_ended_trial(capsys):
                    "and why)"]  # fmt: skip
 
 
+def test_a_dry_runs_lines_say_its_scores_are_made_up(capsys):
+    done = trial("TERMINATED", 0.1, 8, 0.4267)
+    done.last_result["time_total_s"] = 0.4
+    TrialLines(("alpha",), dry_run=True).on_trial_complete(0, [done], done)
+    assert capsys.readouterr().out.strip() == (
+        "[1/1] a3m alpha=0.1 seed=0: made-up score 0.4267 after 8 epochs, 0 s"
+    )
+
+
 def test_verbose_gives_tune_and_ray_their_own_output_back(monkeypatch):
     import logging
 

@@ -14,7 +14,7 @@ from mlflow import MlflowClient
 from a3m.sequential import Inference
 from a3m.study import StudySpec, run_study
 from a3m.study.runner import FAULT_ENV
-from a3m.study.spec import grid_trials, study_parser
+from a3m.study.spec import grid_trials
 from a3m.study.tracking import trial_identity
 
 pytestmark = pytest.mark.slow
@@ -140,8 +140,7 @@ def test_identity_is_what_the_run_computes():
 
 def test_grid_trials_cross_the_grid_points_and_seeds():
     spec = StudySpec("g", "d", base={}, grid={"variant": ["a", "b"]}, points=[{"d": 1}, {"d": 2}])
-    args = study_parser(spec).parse_args(["--seeds", "3"])
-    trials = grid_trials(spec, args, {"seed": 10})
+    trials = grid_trials(spec, {"seed": 10}, synthetic=False, seeds=3)
     assert len(trials) == 2 * 2 * 3
     assert trials[0] == {"variant": "a", "d": 1, "seed": 10}
     assert trials[-1] == {"variant": "b", "d": 2, "seed": 12}

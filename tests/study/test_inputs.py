@@ -64,12 +64,12 @@ def test_a_dry_runs_data_is_a_dry_run(mlflow_uri, tmp_path, synthetic_copy):
 def test_the_console_says_what_the_data_is(synthetic_copy):
     root = synthetic_copy("cub", num_classes=4, images_per_class=4)
     base = RunConfig(dataset="cub", data_root=str(root)).to_flat_dict()
-    plan = SimpleNamespace(base=base, fingerprints={"cub": "abc"}, args=SimpleNamespace())
+    plan = SimpleNamespace(base=base, fingerprints={"cub": "abc"}, dry_run=False)
     assert study_data_line(plan) == "data: CUB-200-2011 (cub): your own data"
-    plan.fingerprints, plan.args.dry_run = {"cub": DRY_RUN_PREFIX + "abc"}, True
+    plan.fingerprints, plan.dry_run = {"cub": DRY_RUN_PREFIX + "abc"}, True
     banner, data = study_data_line(plan).split("\n")
     assert banner.startswith("DRY RUN: every metric below is made up")
     assert data == "data: CUB-200-2011 (cub): dry run (made-up numbers)"
     # a copy that cannot be found costs the summary its kind, never the study
-    plan.base, plan.args.dry_run = RunConfig(dataset="cub").to_flat_dict(), False
+    plan.base, plan.dry_run = RunConfig(dataset="cub").to_flat_dict(), False
     assert study_data_line(plan).startswith("data: cub: not checked (no data: set data_root")
