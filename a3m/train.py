@@ -633,6 +633,7 @@ class EpochResult:
     metrics: dict[str, float]
     checkpoint: Path  # the checkpoint written for this epoch
     is_best: bool = False
+    config: RunConfig | None = None  # the run's config, resolved against its dataset
 
 
 @dataclass
@@ -807,7 +808,7 @@ def fit(
         if attention_images > 0 and epoch + 1 == cfg.epochs:
             _draw_attention(model, result, eval_sets, info, attention_images)
         if callback is not None:
-            callback(EpochResult(epoch + 1, row, checkpoint, is_best))
+            callback(EpochResult(epoch + 1, row, checkpoint, is_best, cfg))
     return result
 
 

@@ -132,5 +132,5 @@ def dry_fit(
         torch.save(state, partial)
         os.replace(partial, checkpoint)
         if callback is not None:
-            callback(EpochResult(epoch, row, checkpoint))
+            callback(EpochResult(epoch, row, checkpoint, config=cfg))
     return result

@@ -287,8 +287,7 @@ def train_trial(config: dict[str, Any], study: StudyContext) -> None:
         tracker.log_epoch(result.epoch, result.metrics)
         if result.epoch == cfg.epochs:
             # Before the last report: Tune may stop the trial as soon as it has it.
-            final_cfg = RunConfig.from_json(work / "config.json")  # resolved by fit
-            _log_final_artifacts(tracker, final_cfg, result.metrics, work)
+            _log_final_artifacts(tracker, result.config or cfg, result.metrics, work)
         # Tune's scheduler needs the metric every epoch: between evaluations, the last one.
         last_score.update({k: v for k, v in result.metrics.items() if k in TUNE_METRICS})
         metrics = {**last_score, **result.metrics}
