@@ -159,14 +159,15 @@ def note_module(module: str) -> None:
 
 
 def outside_modules() -> tuple[str, ...]:
-    """The modules outside ``a3m`` that registered a variant or a backbone in this process
-    (``timm:`` backbones aside: every process finds those by their name), in order of
+    """The modules outside ``a3m`` that registered a variant, a backbone or a dataset in this
+    process (``timm:`` backbones aside: every process finds those by their name), in order of
     registration."""
+    from a3m.data.registry import registered_dataset_modules
     from a3m.models.backbones import registered_backbone_modules
     from a3m.models.registry import registered_variants
 
     modules = [v.module for v in registered_variants().values()]
-    modules += registered_backbone_modules()
+    modules += registered_backbone_modules() + registered_dataset_modules()
     return split_modules(m for m in modules if m.split(".")[0] not in (OWN_PACKAGE, "timm"))
 
 
@@ -188,9 +189,9 @@ def with_plugins(base: dict[str, Any]) -> dict[str, Any]:
     found = outside_modules()
     if MAIN in found:
         raise PluginError(
-            "a variant or backbone is registered in the study script itself (__main__), which "
-            "a Ray worker cannot import: move the register_variant/register_backbone call into "
-            "a module the script imports"
+            "a variant, backbone or dataset is registered in the study script itself (__main__), "
+            "which a Ray worker cannot import: move the register_variant/register_backbone/"
+            "register_dataset call into a module the script imports"
         )
     modules = split_modules([*split_modules(str(base.get("plugins", ""))), *found])
     return {**base, "plugins": ",".join(modules)} if modules else base

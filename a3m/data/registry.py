@@ -268,8 +268,45 @@ class DatasetNames(tuple):
 
 
 def dataset_names() -> DatasetNames:
-    """Registered dataset names (``in`` also holds for ``manifest:PATH``: :class:`DatasetNames`)."""
-    return DatasetNames(DATASETS)
+    """Registered dataset names (``in`` also holds for ``manifest:PATH``: :class:`DatasetNames`),
+    those an installed entry point of :data:`DATASETS_GROUP` names included."""
+    from a3m.plugins import entry_points_of
+
+    return DatasetNames(dict.fromkeys([*DATASETS, *entry_points_of(DATASETS_GROUP)]))
+
+
+DATASETS_GROUP = "a3m.datasets"
+"""Entry points naming the module of yours that registers a dataset (entry point name = the
+dataset's name): imported the first time the name is asked for."""
+
+_DATASET_MODULES: dict[str, str] = {}
+"""Dataset name -> the module that registered it (:func:`register_dataset`)."""
+
+
+def register_dataset(entry: DatasetEntry) -> DatasetEntry:
+    """Register a dataset of yours under ``entry.name``, from a module of your own: named by
+    ``RunConfig.plugins`` (a study adds the modules its script imported, so a trial's worker
+    imports it too) or by an entry point of :data:`DATASETS_GROUP`. A loader of your own format
+    goes here; a folder of images with a table needs none (``manifest:PATH``,
+    docs/your-data.md).
+
+    Raises:
+        ValueError: the name is taken.
+    """
+    from a3m.plugins import caller_module, note_module
+
+    if entry.name in DATASETS or is_manifest_name(entry.name):
+        raise ValueError(f"dataset name {entry.name!r} is taken")
+    module = caller_module()
+    DATASETS[entry.name] = entry
+    _DATASET_MODULES[entry.name] = module
+    note_module(module)
+    return entry
+
+
+def registered_dataset_modules() -> list[str]:
+    """The modules that registered a dataset in this process (:func:`register_dataset`)."""
+    return list(dict.fromkeys(_DATASET_MODULES.values()))
 
 
 def get_entry(name: str) -> DatasetEntry:
@@ -279,6 +316,10 @@ def get_entry(name: str) -> DatasetEntry:
     """
     if is_manifest_name(name):
         return manifest_entry(name)
+    if name not in DATASETS:
+        from a3m.plugins import load_entry_point
+
+        load_entry_point(DATASETS_GROUP, name)  # a plugin's dataset registers itself on import
     if name not in DATASETS:
         raise ValueError(
             f"unknown dataset {name!r}; valid names: {', '.join(DATASETS)}, or "

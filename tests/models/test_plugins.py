@@ -185,3 +185,30 @@ def test_a_plugins_source_is_part_of_the_code_fingerprint(own_plugins, monkeypat
     assert with_plugin != provenance.package_fingerprint() and len(with_plugin) == 12
     monkeypatch.setitem(plugins._CODE, MODULE, "0123456789ab")  # the module, edited
     assert provenance.code_fingerprint() not in (with_plugin, provenance.package_fingerprint())
+
+
+def test_a_dataset_registered_outside_a3m_reaches_a_fresh_process(own_plugins, monkeypatch):
+    """A module of the user's registers a dataset; a study carries the module to its workers
+    (outside_modules), and a process that imports a3m afresh finds the name once its config
+    names the module, as a trial's worker does."""
+    import subprocess
+
+    from a3m.data import registry
+    from a3m.plugins import outside_modules
+
+    monkeypatch.setattr(registry, "DATASETS", dict(registry.DATASETS))
+    monkeypatch.setattr(registry, "_DATASET_MODULES", {})
+    module = "tests.plugins.my_dataset"
+    with pytest.raises(ValueError, match="unknown dataset 'my_birds'"):
+        registry.get_entry("my_birds")
+    importlib.import_module(module)
+    assert registry.get_entry("my_birds").task == "classification"
+    assert module in outside_modules()
+    with pytest.raises(ValueError, match="'my_birds' is taken"):
+        registry.register_dataset(registry.DATASETS["my_birds"])
+    fresh = subprocess.run(
+        [sys.executable, "-c", "from a3m.config import RunConfig; "
+         f"print(RunConfig(dataset='my_birds', plugins='{module}').dataset)"],
+        cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert fresh.returncode == 0 and fresh.stdout.strip() == "my_birds", fresh.stderr[-2000:]
