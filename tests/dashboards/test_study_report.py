@@ -37,13 +37,13 @@ def test_study_ends_with_its_report(ray_local, tmp_path, monkeypatch, capsys):
             "fig8_attributes", "fig6_attention"]  # fmt: skip
     at = [page.index(f'<section id="{key}">') for key in keys]
     assert at == sorted(at)  # the conclusions first
-    claims = pd.read_csv(out / "claims.csv").set_index(["claim", "dataset", "metric"])
-    tested = claims.loc[("a3m_beats_baseline2", "cub", "accuracy")]
-    assert tested["verdict"] == "inconclusive" and tested["n_pairs"] == 1  # one seed
+    # a synthetic copy is not the paper's data: its claims are not tested, nor its numbers
+    # shown beside ours, and the page says why
+    assert not (out / "claims.csv").exists()
+    assert "trained on a synthetic copy of CUB-200-2011" in page
     table = pd.read_csv(out / "table2.csv")
     a3m = table[table["method"] == "A3M"].iloc[0]
-    assert a3m["paper"] == 86.2 and 0 <= a3m["ours"] <= 100
-    assert "diff" not in table  # synthetic data: ours - paper would compare different data
+    assert 0 <= a3m["ours"] <= 100 and "paper" not in table and "diff" not in table
     assert list((out / "attention").rglob("attention_*.png"))
     if find_browser() is not None:
         pngs = {p.stem for p in out.glob("*.png")}
