@@ -29,9 +29,15 @@ def _describe(cfg: RunConfig) -> str:
     return f"variant={cfg.variant} backbone={cfg.backbone} (dataset {cfg.dataset})"
 
 
-def check_model(cfg: RunConfig) -> None:
+DATA_FIELDS = ("dataset", "data_root", "synthetic", "synthetic_cache", "val_fraction")
+"""What decides the dataset a model is checked against: configurations that share these read
+one index (a grid over variants or loss weights loads the data's index once, not per model)."""
+
+
+def check_model(cfg: RunConfig, info: Any = None) -> Any:
     """Build ``cfg``'s model with its starting weights and run one input of the dataset's size
-    through it, in evaluation mode.
+    through it, in evaluation mode. ``info``: the dataset's
+    :class:`~a3m.data.base.DatasetInfo`, read here when not given. Returns the info used.
 
     Raises:
         ModelCheckError: naming the configuration and what went wrong.
@@ -45,7 +51,7 @@ def check_model(cfg: RunConfig) -> None:
     if cfg.synthetic and not cfg.input_size:  # as fit() trains a synthetic copy
         cfg = cfg.replace(input_size=get_entry(cfg.dataset).synthetic.input_size)
     try:
-        _, _, info = build_datasets(cfg)
+        info = info if info is not None else build_datasets(cfg)[2]
         size = tuple(cfg.input_size) if cfg.input_size else tuple(info.input_size)
         resolved = cfg.resolve(info.num_classes, info.attribute_classes, size)
         model = build_model(resolved).eval()
@@ -54,14 +60,19 @@ def check_model(cfg: RunConfig) -> None:
     except (OSError, RuntimeError, ValueError, KeyError, EOFError, pickle.UnpicklingError) as err:
         why = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ModelCheckError(f"{_describe(cfg)} cannot train: {why}") from None
+    return info
 
 
 def check_models(configs: Iterable[RunConfig]) -> int:
-    """:func:`check_model` once per distinct :data:`BUILD_FIELDS`; returns how many were built."""
+    """:func:`check_model` once per distinct :data:`BUILD_FIELDS`, the data's index read once
+    per distinct :data:`DATA_FIELDS`; returns how many models were built."""
     seen: set[tuple[Any, ...]] = set()
+    infos: dict[tuple[Any, ...], Any] = {}
     for cfg in configs:
         key = tuple(repr(getattr(cfg, name)) for name in BUILD_FIELDS)
-        if key not in seen:
-            seen.add(key)
-            check_model(cfg)
+        if key in seen:
+            continue
+        seen.add(key)
+        data = tuple(repr(getattr(cfg, name)) for name in DATA_FIELDS)
+        infos[data] = check_model(cfg, infos.get(data))
     return len(seen)

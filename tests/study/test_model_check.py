@@ -26,6 +26,17 @@ def test_each_distinct_model_is_built_once(tiny_cfg):
     assert check_models([tiny_cfg(), tiny_cfg(variant="baseline1")]) == 2
 
 
+def test_the_datas_index_is_read_once_for_many_models(tiny_cfg, monkeypatch):
+    import a3m.train
+
+    reads = []
+    real = a3m.train.build_datasets
+    monkeypatch.setattr(a3m.train, "build_datasets", lambda cfg: reads.append(cfg) or real(cfg))
+    variants = ("a3m", "baseline1", "att1")
+    assert check_models([tiny_cfg(variant=v, seed=s) for v in variants for s in (0, 1)]) == 3
+    assert len(reads) == 1
+
+
 def test_weights_of_another_network_are_refused_naming_the_file(tiny_cfg, tmp_path):
     other = tmp_path / "other.pt"
     torch.save({"conv.weight": torch.zeros(1)}, other)
