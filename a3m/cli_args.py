@@ -162,7 +162,7 @@ def add_data_parsers(subparsers: argparse._SubParsersAction) -> dict[str, argpar
         description="Loads every split, compares its counts with the public release's and "
         f"opens every image; exit 1 when it finds problems. Datasets and their root: {names}. "
         "Your own data: --dataset manifest:PATH checks the card, every row and every image; "
-        "exit 2 when it finds problems (docs/your-data.md).",
+        "exit 1 when it finds problems, as for the datasets above (docs/your_data.md).",
     )
     _add_check_flags(check, dataset_names())
     synth = commands.add_parser(
@@ -285,7 +285,7 @@ def _add_synth_flags(synth: argparse.ArgumentParser, datasets: list[str]) -> Non
 
 
 def _add_manifest_synth_flags(synth: argparse.ArgumentParser) -> None:
-    """``a3m data synth --format manifest``'s flags (docs/your-data.md)."""
+    """``a3m data synth --format manifest``'s flags (docs/your_data.md)."""
     synth.add_argument(
         "--format",
         choices=["public", "manifest"],

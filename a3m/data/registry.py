@@ -288,7 +288,7 @@ def register_dataset(entry: DatasetEntry) -> DatasetEntry:
     ``RunConfig.plugins`` (a study adds the modules its script imported, so a trial's worker
     imports it too) or by an entry point of :data:`DATASETS_GROUP`. A loader of your own format
     goes here; a folder of images with a table needs none (``manifest:PATH``,
-    docs/your-data.md).
+    docs/your_data.md).
 
     Raises:
         ValueError: the name is taken.
@@ -323,7 +323,7 @@ def get_entry(name: str) -> DatasetEntry:
     if name not in DATASETS:
         raise ValueError(
             f"unknown dataset {name!r}; valid names: {', '.join(DATASETS)}, or "
-            f"{MANIFEST_PREFIX}PATH for your own data (docs/your-data.md)"
+            f"{MANIFEST_PREFIX}PATH for your own data (docs/your_data.md)"
         )
     return DATASETS[name]
 

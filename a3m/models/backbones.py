@@ -261,7 +261,7 @@ def backbone_problem(name: str) -> str | None:
     return (
         f"unknown backbone {name!r}; available: {', '.join(backbone_names())}, "
         "timm:<model> with timm installed, or yours (register_backbone in a module named "
-        f"by --plugins, or an entry point of group {BACKBONES_GROUP}; docs/your-data.md)"
+        f"by --plugins, or an entry point of group {BACKBONES_GROUP}; docs/your_data.md)"
     )
 
 

@@ -240,7 +240,7 @@ def get_variant(name: str) -> Variant:
         raise ValueError(
             f"unknown variant {name!r}; available: {', '.join(variant_names())} (yours: "
             "register_variant in a module named by --plugins, or an entry point of group "
-            f"{VARIANTS_GROUP}; docs/your-data.md)"
+            f"{VARIANTS_GROUP}; docs/your_data.md)"
         )
     return _REGISTRY[name]
 

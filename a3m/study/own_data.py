@@ -1,4 +1,4 @@
-"""A study on your own data: ``--dataset manifest:PATH`` (docs/your-data.md).
+"""A study on your own data: ``--dataset manifest:PATH`` (docs/your_data.md).
 
 Every study script takes the flag (:func:`add_dataset_flag`). Its trials then train on the
 manifest dataset instead of the study's own dataset, with the study's grid, reference and
@@ -24,7 +24,7 @@ def add_dataset_flag(group: argparse._ArgumentGroup) -> None:
         "--dataset",
         metavar="manifest:PATH",
         help="train on your own data instead of the study's dataset: a manifest dataset whose "
-        "task is the study's (PATH: its card, its manifest or their folder; docs/your-data.md), "
+        "task is the study's (PATH: its card, its manifest or their folder; docs/your_data.md), "
         "checked in full before anything starts; the runs go to <study>-<its name>",
     )
 
@@ -75,7 +75,7 @@ def use_own_data(spec: Any, args: argparse.Namespace, base: dict[str, Any]) -> b
     if not name:
         return False
     if not name.startswith("manifest:"):
-        raise _fail(f"--dataset {name}: expected manifest:PATH, your own data (docs/your-data.md); "
+        raise _fail(f"--dataset {name}: expected manifest:PATH, your own data (docs/your_data.md); "
                     "the study's own dataset needs no flag")  # fmt: skip
     _check_fit(spec, args, name)
     entry = get_entry(name)

@@ -7,7 +7,7 @@ identity for re-id), ``camera`` (re-id only) and one ``attr:<name>`` column per 
 the attributes with their value sets, the input size to train at and which of the manifest's
 split values is each split of the task's protocol. ``--dataset manifest:PATH`` (PATH: the
 card, the manifest or their folder) names such a dataset wherever a registry name goes
-(docs/your-data.md).
+(docs/your_data.md).
 
 Modules: :mod:`~a3m.data.manifest.card` (the card), :mod:`~a3m.data.manifest.index` (reading
 the manifest and the checks that need no image), :mod:`~a3m.data.manifest.dataset` (the

@@ -1,6 +1,6 @@
 """The dataset card: what a manifest is (name, task, attributes, input size, splits).
 
-A card is a JSON object (JSON needs no dependency; docs/your-data.md, "The card")::
+A card is a JSON object (JSON needs no dependency; docs/your_data.md, "The card")::
 
     {
       "name": "birds",
@@ -125,7 +125,7 @@ def resolve_card(path: str | Path) -> Path:
         card = given
         what = "a dataset card (a .json file), a manifest (.csv, .parquet) or their folder"
     if not card.is_file():
-        raise FileNotFoundError(f"{card} not found: expected {what} (docs/your-data.md)")
+        raise FileNotFoundError(f"{card} not found: expected {what} (docs/your_data.md)")
     return card.resolve()
 
 
@@ -250,7 +250,7 @@ def _parse_card(card: Path, stamp: tuple[int, int]) -> Card:
         raise _fail(card, "format", f"{FORMAT_VERSION} (or no field)", raw["format"])
     for required in ("name", "task", "input_size"):
         if required not in raw:
-            raise DatasetFormatError(f"{card}: missing field {required!r} (docs/your-data.md)")
+            raise DatasetFormatError(f"{card}: missing field {required!r} (docs/your_data.md)")
     task = raw["task"]
     if task not in TASKS:
         raise _fail(card, "task", f"one of {', '.join(TASKS)}", task)

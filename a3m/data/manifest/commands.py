@@ -1,5 +1,5 @@
 """The ``a3m data`` actions of manifest datasets: ``check`` of a ``manifest:PATH``,
-``synth --format manifest`` and ``convert imagefolder`` (docs/your-data.md).
+``synth --format manifest`` and ``convert imagefolder`` (docs/your_data.md).
 
 :mod:`a3m.cli` keeps the ``data`` command's parser; these functions add what manifests need
 to it and run the actions, so the command line's own module changes by a few lines only.
@@ -133,7 +133,7 @@ def add_convert_parser(commands: argparse._SubParsersAction) -> argparse.Argumen
         "<images>, or ROOT/train/<class>/... beside ROOT/test/ or ROOT/val/) and a CSV with "
         "one row per class (a 'class' column, then one column per attribute) to a manifest "
         "dataset in DIR (manifest.csv, card.json; the images stay where they are), then "
-        "checks it (docs/your-data.md).",
+        "checks it (docs/your_data.md).",
     )
     _add_convert_flags(convert)
     convert.set_defaults(func=cmd_convert)

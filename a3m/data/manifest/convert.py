@@ -6,7 +6,7 @@ depth below it), or ``ROOT/train/<class>/...`` beside ``ROOT/test/<class>/...`` 
 when the split is already made. The attribute table is a CSV with **one row per class**: a
 ``class`` column (the class folder's name) and one column per attribute; its distinct
 non-empty values, sorted, are the attribute's values in the card; an empty cell is unknown.
-(Per-image attributes: write the manifest directly, docs/your-data.md.)
+(Per-image attributes: write the manifest directly, docs/your_data.md.)
 
 Without split folders, each class's images are split at random (seeded) into train and test by
 ``test_fraction``. The images stay where they are: the manifest's paths lead from its folder to

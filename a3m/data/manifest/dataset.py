@@ -68,7 +68,7 @@ def loaded_index(root: str | Path) -> Index:
 
 
 class ManifestDataset(ImageDataset):
-    """One split of a manifest dataset (docs/your-data.md).
+    """One split of a manifest dataset (docs/your_data.md).
 
     Args:
         root: the dataset card, its manifest or their folder
