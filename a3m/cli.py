@@ -229,8 +229,8 @@ def _train_preflight(out: Path, resume: Path | None) -> str | None:
     """What stops ``a3m train`` before it builds anything, as one line: an ``--out`` that
     cannot be written; a ``--resume`` checkpoint that does not load (truncated, empty, not one
     this trainer wrote). None when it can start."""
+    from a3m.checkpoint import CHECKPOINT_NAME, load_checkpoint
     from a3m.study.preflight import PreflightError, check_writable_folder
-    from a3m.train import CHECKPOINT_NAME, load_checkpoint
 
     try:
         check_writable_folder(out, "--out")
@@ -258,10 +258,11 @@ def _user_error_code(err: BaseException) -> int | None:
     """The exit status of an error that is the user's input, told in one line (2: a flag or a
     file given on the command line; 1: the data or the run itself); None for a bug, whose
     traceback is shown."""
+    from a3m.checkpoint import CheckpointMismatchError
     from a3m.config import ConfigError
     from a3m.data._io import ImageReadError
     from a3m.data.base import DatasetFormatError
-    from a3m.train import CheckpointMismatchError, NonFiniteLossError
+    from a3m.train import NonFiniteLossError
 
     if isinstance(err, (ConfigError, CheckpointMismatchError, FileNotFoundError)):
         return 2
@@ -275,11 +276,11 @@ def _start_tracking(tracking_uri: str, experiment: str, cfg, out: Path):
     folder continues it), with the params and tags a study's trials carry, so that
     ``a3m leaderboard`` and ``a3m compare`` rank it with them."""
     from a3m.data.fingerprint import dataset_fingerprint
+    from a3m.loaders import dataset_root
     from a3m.plugins import plugin_tags
     from a3m.provenance import provenance_tags
     from a3m.study.inputs import log_run_data
     from a3m.study.tracking import RunTracker, config_tags, redact
-    from a3m.train import dataset_root
 
     tracker = RunTracker.for_single_run(tracking_uri, experiment, out, run_name=out.name)
     tracker.start()

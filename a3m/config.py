@@ -203,7 +203,7 @@ class RunConfig:
     device: str = _field("auto", "where it trains (auto: CUDA when there is one)",
                          role="place", choices=DEVICES)  # fmt: skip
     num_workers: int = _field(-1, "DataLoader workers, >= 0; -1: auto "
-                              "(a3m.train.resolve_num_workers)", role="speed",
+                              "(a3m.loaders.resolve_num_workers)", role="speed",
                               metavar="N")  # fmt: skip
     amp: bool = _field(True, "bf16 autocast on CUDA")
     channels_last: bool = _field(True, "channels-last memory format on CUDA", role="speed")

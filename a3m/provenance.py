@@ -29,7 +29,10 @@ PACKAGE_ROOT = Path(__file__).resolve().parent
 
 CODE_PATHS: tuple[str, ...] = (
     "models",  # the networks, their heads and losses: what is trained
-    "train.py",  # the training loop, optimiser, schedule, evaluation: how it is trained
+    "train.py",  # the training loop, optimiser, schedule: how it is trained
+    "loaders.py",  # which splits a run reads, with which transforms, held-out part, noise
+    "evaluation.py",  # the protocol a trained model is scored by
+    "checkpoint.py",  # what a resumed run starts from
     "data",  # datasets, splits, transforms, sampling; synthetic/ writes the synthetic data
     "metrics",  # how a trained model is scored: the numbers that are compared
     "config.py",  # the settings' defaults and how they resolve: what a setting means

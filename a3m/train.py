@@ -1,9 +1,11 @@
 """Train and evaluate one run: plain PyTorch, no Ray and no MLflow inside.
 
 Reads top to bottom like torchvision's reference scripts: ``build_*`` helpers, then
-``train_one_epoch``, ``evaluate``, the checkpoint functions and ``fit``, which ties them
-together and hands every epoch's metrics to a callback (the study layer reports them to Ray
-Tune and MLflow; the CLI prints them).
+``train_one_epoch`` (its running numbers in an :class:`EpochMeter`) and ``fit``, a sequence of
+named steps (prepare the data, build, resume, then per epoch: train, evaluate, select, save),
+which hands every epoch's metrics to a callback (the study layer reports them to Ray Tune and
+MLflow; the CLI prints them). The run's data and loaders are in :mod:`a3m.loaders`, the
+protocols in :mod:`a3m.evaluation`, the checkpoint file in :mod:`a3m.checkpoint`.
 
 Reproducibility: the training order of every epoch comes from a generator seeded with
 (seed, epoch), and the checkpoint keeps the model, optimiser, scheduler and RNG states, so a
@@ -16,36 +18,32 @@ from __future__ import annotations
 
 import copy
 import math
-import os
 import random
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from a3m import metrics
-from a3m.config import ConfigError, RunConfig
-from a3m.data import ImageDataset, build_dataset
-from a3m.data.base import DatasetInfo
-from a3m.data.cache import find_cache
-from a3m.data.device_augment import CROP_KEY, crop_flip_batch
-from a3m.data.registry import get_entry
-from a3m.data.synthetic import ensure_synthetic, synthetic_cache
-from a3m.data.tasks import RERANK_PREFIX, RERANKED, get_task, primary_metric
-from a3m.data.training import (
-    SplitPart,
-    holdout_split,
-    shuffle_attribute_labels,
-    shuffle_labels,
+from a3m.checkpoint import (
+    BEST_WEIGHTS_NAME,
+    CHECKPOINT_NAME,
+    atomic_save,
+    load_checkpoint,
+    rng_state,
+    set_rng_state,
 )
-from a3m.data.transforms import build_resize, build_transform, normalize_batch
+from a3m.config import RunConfig
+from a3m.data.base import DatasetInfo
+from a3m.data.device_augment import CROP_KEY
+from a3m.data.registry import get_entry
+from a3m.data.tasks import get_task, primary_metric
+from a3m.data.training import SplitPart
+from a3m.data.transforms import normalize_batch
 from a3m.diagnostics import (
     PREFIX,
     attention_stats,
@@ -54,34 +52,21 @@ from a3m.diagnostics import (
     learned_attention,
     param_groups,
 )
-from a3m.models import SWITCHES, A3MLoss, Model, build_loss, build_model
-from a3m.viz import ATTENTION_DIR_NAME, save_attention_examples
-
-CHECKPOINT_NAME = "checkpoint.pt"
-BEST_WEIGHTS_NAME = "model_best.pt"  # written only with a validation part (val_fraction > 0)
-
-MODEL_FIELDS: tuple[str, ...] = (
-    "dataset",
-    "variant",
-    "backbone",
-    "d",
-    "num_classes",
-    "attribute_classes",
-    "num_attributes",
-    "attr_pooling",
-    *SWITCHES,
+from a3m.evaluation import (
+    EPOCH_NMI_RESTARTS,
+    FINAL_NMI_RESTARTS,
+    autocast,
+    evaluate,
+    evaluate_holdout,
+    to_input,
 )
-"""Fields that decide the model's parameters: a checkpoint made with other values is refused.
-Not every field :func:`a3m.models.build_model` reads: ``pretrained``, ``weights_path`` and
-``dropout`` change the starting weights or the training, not which parameters there are."""
+from a3m.loaders import VAL_SPLIT, build_datasets, build_loader
+from a3m.models import A3MLoss, Model, build_loss, build_model
+from a3m.viz import ATTENTION_DIR_NAME, save_attention_examples
 
 
 class NonFiniteLossError(RuntimeError):
     """The loss became NaN or infinite; the message names the epoch and step."""
-
-
-class CheckpointMismatchError(ValueError):
-    """A checkpoint written for another model config."""
 
 
 # -- building ---------------------------------------------------------------------------------
@@ -91,186 +76,6 @@ def resolve_device(name: str) -> torch.device:
     if name == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("device='cuda' but no CUDA device is available; use device='auto'")
     return torch.device(name)
-
-
-def dataset_root(cfg: RunConfig) -> Path:
-    """Where the run's data lives: ``data_root``, or with ``synthetic`` a copy cached in
-    :func:`~a3m.data.synthetic.synthetic_cache` of ``synthetic_cache`` (written on first use),
-    or a manifest dataset's card (``manifest:PATH`` says where it is).
-    A run logged before the two fields were apart kept its cache in ``data_root``."""
-    if cfg.synthetic:
-        cache = synthetic_cache(cfg.synthetic_cache or cfg.data_root or None)
-        return ensure_synthetic(cfg.dataset, cache, seed=0)
-    named = get_entry(cfg.dataset).root  # your own data: its name says where its card is
-    if not cfg.data_root and named is not None:
-        return named
-    if not cfg.data_root:
-        raise ValueError(
-            f"no data: set data_root to your copy of {cfg.dataset!r} "
-            "(see `a3m data check --help`), or synthetic=True for a generated one"
-        )
-    return Path(cfg.data_root)
-
-
-FINAL_NMI_RESTARTS = 10
-"""k-means restarts of the NMI at the last epoch: the reported number (paper Tables 4-5)."""
-EPOCH_NMI_RESTARTS = 1
-"""... and at the epochs before it, where NMI is only a progress curve (it never picks the best
-epoch: retrieval ranks by Recall@1). One restart is 10x cheaper, which matters: ten restarts of
-k-means over CUB's 5,924 test embeddings cost about as much as a GPU epoch of training. The
-same k-means, so the curve differs from the final definition only by the best-of-10 choice
-(NMI 0.9644 against 0.9674 on bench_reid_eval.py's retrieval data)."""
-
-
-VAL_SPLIT = "val"
-"""The held-out part of the training split (``RunConfig.val_fraction``), named as a split."""
-
-
-def _transform(
-    cfg: RunConfig, train: bool, *, crop_on_device: bool = False
-) -> Callable[[Any], torch.Tensor]:
-    # uint8 out of the workers; the trainer normalises on the device (normalize_batch)
-    if crop_on_device:  # ... and crops and flips there too (SplitPart's device_crop)
-        return build_resize(cfg.dataset, tuple(cfg.input_size) or None)
-    return build_transform(cfg.dataset, train, tuple(cfg.input_size) or None, normalize=False)
-
-
-def _crop_on_device(cfg: RunConfig, train: bool) -> tuple[int, int] | None:
-    """The training crop's (height, width) when ``cfg.augment_on`` leaves it to the device."""
-    if not (train and cfg.augment_on == "device"):
-        return None
-    return tuple(cfg.input_size) or get_entry(cfg.dataset).input_size
-
-
-def _load_split(cfg: RunConfig, split: str, train: bool) -> ImageDataset:
-    """The split as published, with the run's transform, read from its image cache when
-    ``cfg.image_cache`` finds one (said in one printed line; same pixels as decoding)."""
-    options = {"bbox_crop": cfg.bbox_crop} if get_entry(cfg.dataset).has_box_crop else {}
-    on_device = split == "train" and _crop_on_device(cfg, train) is not None
-    transform = _transform(cfg, train, crop_on_device=on_device)
-    dataset = build_dataset(cfg.dataset, dataset_root(cfg), split, transform=transform, **options)
-    found = find_cache(dataset, tuple(cfg.input_size) or None, cfg.image_cache)
-    if found.message:
-        print(found.message, flush=True)
-    if on_device and found.cache is None:
-        raise ConfigError(
-            f"augment_on='device' needs an image cache of {cfg.dataset}/{split} "
-            f"(image_cache={cfg.image_cache!r} found none to use): write it with `a3m data "
-            f"cache --dataset {cfg.dataset} --root ROOT --input-size HxW` (docs/cache.md), "
-            "or set augment_on='loader'"
-        )
-    dataset.image_cache = found.cache
-    return dataset
-
-
-def _training_parts(
-    cfg: RunConfig, split: ImageDataset, *, train: bool
-) -> tuple[SplitPart, SplitPart | None]:
-    """The part of the training split the run trains on and the held-out part (None when
-    ``cfg.val_fraction`` is 0), both pure functions of ``cfg.seed``."""
-    kept, held = np.arange(len(split)), None
-    if cfg.val_fraction > 0:
-        # Retrieval and re-id evaluate a held-out image against the other held-out images of
-        # its class: a class holds out two or none.
-        pairs = 1 if cfg.task == "classification" else 2
-        kept, held = holdout_split(split.labels, cfg.val_fraction, cfg.seed, min_per_class=pairs)
-        if not len(held):
-            raise ConfigError(
-                f"val_fraction={cfg.val_fraction} holds out no image of the {len(split)} "
-                f"training images of {cfg.dataset!r} (classes too small); raise it"
-            )
-    attributes = None
-    if cfg.attr_label_noise > 0:  # a copy: the split's own labels stay true
-        attributes = shuffle_attribute_labels(
-            split.attributes[kept], cfg.attr_label_noise, cfg.seed
-        )
-    labels = None
-    if cfg.label_noise > 0:
-        labels = shuffle_labels(split.labels[kept], cfg.label_noise, cfg.seed)
-    part = SplitPart(
-        split, kept, attributes=attributes, labels=labels, seed=cfg.seed if train else None,
-        device_crop=_crop_on_device(cfg, train),
-    )  # fmt: skip
-    if held is None:
-        return part, None
-    # The held-out part is evaluated: the evaluation transform, the true labels.
-    evaluated = copy.copy(split)  # shares the (read-only) arrays
-    evaluated.transform = _transform(cfg, False)
-    return part, SplitPart(evaluated, held)
-
-
-def build_split(cfg: RunConfig, split: str, *, train: bool = False) -> Dataset:
-    """One split of the run's dataset with the run's transform (random with ``train``).
-
-    ``"train"`` is what the run trains on: the training split without its held-out part
-    (``cfg.val_fraction``), with the attribute labels of ``cfg.attr_label_noise``, and with
-    ``train`` each item's augmentation seeded by (seed, epoch, index) (a
-    :class:`~a3m.data.training.SplitPart`: call its ``set_epoch`` before each epoch).
-    :data:`VAL_SPLIT` is the held-out part, with its true labels. Other names are the dataset's
-    splits, as published.
-
-    Raises:
-        ConfigError: :data:`VAL_SPLIT` asked with ``cfg.val_fraction`` = 0, or a fraction that
-            holds out nothing.
-    """
-    if split == VAL_SPLIT and not cfg.val_fraction > 0:
-        raise ConfigError(f"split {VAL_SPLIT!r} needs val_fraction > 0, got {cfg.val_fraction}")
-    if split not in ("train", VAL_SPLIT):
-        return _load_split(cfg, split, train)
-    part, held = _training_parts(cfg, _load_split(cfg, "train", train), train=train)
-    return held if split == VAL_SPLIT else part
-
-
-def build_datasets(cfg: RunConfig) -> tuple[SplitPart, dict[str, Dataset], DatasetInfo]:
-    """The training part (as :func:`build_split` ``"train"``), the evaluation split(s) of the
-    task's protocol (:attr:`a3m.data.tasks.Task.eval_splits`) plus, with ``cfg.val_fraction``
-    > 0, the held-out part under :data:`VAL_SPLIT`, and the dataset info. The training split is
-    read once."""
-    train, held = _training_parts(cfg, _load_split(cfg, "train", True), train=True)
-    evals = {split: build_split(cfg, split) for split in get_task(cfg.task).eval_splits}
-    if held is not None:
-        evals[VAL_SPLIT] = held
-    return train, evals, train.info
-
-
-# One worker decodes and augments ~300 images/s (benchmarks/bench_input_pipeline.py); an A3M
-# ResNet-50 step on one H100 takes ~3,000: a GPU needs every CPU it is given.
-MAX_AUTO_WORKERS = 16
-CPU_AUTO_WORKERS = 2  # on the CPU the training step itself needs the cores
-
-
-def resolve_num_workers(requested: int, device: torch.device, cpus: int | None = None) -> int:
-    """DataLoader workers for ``RunConfig.num_workers`` (-1 = auto).
-
-    Auto: on CUDA, all the CPUs this process has (``cpus``, default: its CPU affinity) but the
-    one of the training loop, at most :data:`MAX_AUTO_WORKERS`; on the CPU,
-    :data:`CPU_AUTO_WORKERS`, fewer if the process has fewer CPUs.
-    """
-    if requested >= 0:
-        return requested
-    if cpus is None:
-        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    spare = max(0, (cpus or 1) - 1)
-    return min(spare, MAX_AUTO_WORKERS if device.type == "cuda" else CPU_AUTO_WORKERS)
-
-
-def build_loader(
-    dataset: Dataset, cfg: RunConfig, *, train: bool, device: torch.device
-) -> DataLoader:
-    """DataLoader with workers and pinned memory. Training workers are not persistent: each
-    epoch's workers are seeded from the epoch's generator, which makes resuming exact.
-    Evaluation batches hold ``cfg.eval_batch_size`` images (0: ``cfg.batch_size``)."""
-    workers = resolve_num_workers(cfg.num_workers, device)
-    return DataLoader(
-        dataset,
-        batch_size=cfg.batch_size if train else cfg.eval_batch_size or cfg.batch_size,
-        shuffle=train,
-        drop_last=train and len(dataset) > cfg.batch_size,
-        num_workers=workers,
-        pin_memory=device.type == "cuda",
-        persistent_workers=workers > 0 and not train,
-        generator=torch.Generator(),
-    )
 
 
 def build_optimizer(cfg: RunConfig, model: nn.Module) -> torch.optim.Optimizer:
@@ -309,32 +114,83 @@ def _to_device(target: dict[str, torch.Tensor], device: torch.device) -> dict[st
     return {k: v.to(device, non_blocking=True) for k, v in target.items()}
 
 
-def _to_input(
-    images: torch.Tensor,
-    device: torch.device,
-    channels_last: bool,
-    crops: torch.Tensor | None = None,
-) -> torch.Tensor:
-    """A loader's (uint8) batch -> the network's normalised float input on ``device``; with
-    the batch's ``crops`` (``RunConfig.augment_on="device"``), cropped and flipped there."""
-    images = images.to(device, non_blocking=True)
-    if crops is not None:
-        images = crop_flip_batch(images, crops)
-    images = normalize_batch(images)
-    layout = torch.channels_last if channels_last else torch.contiguous_format
-    return images.contiguous(memory_format=layout)
-
-
-def _autocast(device: torch.device, amp: bool):
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp and device.type == "cuda")
-
-
 # On CUDA the per-step values stay on the GPU and are read back once per this many steps: each
 # read is a synchronisation that idles the GPU while the CPU queues the next step's kernels.
 # A non-finite loss is still reported with its step; at most this many steps run past it, and
 # their update never reaches a checkpoint (the epoch raises first).
 CUDA_SYNC_EVERY = 50
 _LOGGED = ("loss", "loss_add", "loss_cat", "loss_attr")
+
+
+class EpochMeter:
+    """The running numbers of one training epoch (as torchvision's ``MetricLogger``): the loss
+    terms, the accuracy and the diagnostics, kept on the device and read back to the host once
+    per ``sync_every`` steps (one synchronisation each); the diagnostics once, at the end.
+
+    Raises :class:`NonFiniteLossError` (naming the epoch and the step) when a read finds a
+    non-finite loss.
+    """
+
+    def __init__(self, epoch: int, sync_every: int) -> None:
+        self.epoch, self.sync_every = epoch, sync_every
+        self.sums = torch.zeros(len(_LOGGED), dtype=torch.float64)
+        self.correct = self.seen = 0
+        self.pending: list[tuple[int, int, torch.Tensor, torch.Tensor]] = []  # step, n, ...
+        self.diag_names: list[str] = []  # their order is fixed by the first step
+        self.diag_sum: torch.Tensor | None = None  # (n_diag,), on the device
+        self.diag_steps = 0
+
+    def update(self, step: int, n: int, losses: torch.Tensor, correct: torch.Tensor) -> None:
+        """Add a step's (4,) loss terms and its count of correct predictions; read the pending
+        steps back when ``sync_every`` of them wait (at once with 1: on the CPU, where the read
+        is free, before the step's update, which then never follows a non-finite loss)."""
+        self.pending.append((step, n, losses, correct))
+        self.seen += n
+        if len(self.pending) >= self.sync_every:
+            self.drain()
+
+    def add_diagnostics(self, stats: dict[str, torch.Tensor]) -> None:
+        """Add a step's diagnostics (0-d tensors), without reading them back."""
+        self.diag_names = self.diag_names or list(stats)
+        values = torch.stack([stats[k] for k in self.diag_names])
+        self.diag_sum = values if self.diag_sum is None else self.diag_sum + values
+        self.diag_steps += 1
+
+    def drain(self) -> None:
+        """Read the pending steps back (one synchronisation), check them, add them up."""
+        if not self.pending:
+            return
+        losses = torch.stack([p[2] for p in self.pending]).double().cpu()
+        hits = torch.stack([p[3] for p in self.pending]).cpu()
+        bad = (~torch.isfinite(losses[:, 0])).nonzero()
+        if len(bad):
+            i = int(bad[0])
+            total, add, cat, attr = losses[i].tolist()
+            raise NonFiniteLossError(
+                f"loss is {total} at epoch {self.epoch + 1}, step {self.pending[i][0] + 1} "
+                f"(add={add:.4g}, category={cat:.4g}, attribute={attr:.4g}); "
+                "lower the learning rate"
+            )
+        sizes = torch.tensor([p[1] for p in self.pending], dtype=torch.float64)
+        self.sums.add_((losses * sizes[:, None]).sum(0))
+        self.correct += int(hits.sum())
+        self.pending.clear()
+
+    def mean_loss(self) -> float:
+        """The mean loss over the steps read back so far."""
+        read = self.seen - sum(p[1] for p in self.pending)
+        return float(self.sums[0]) / max(read, 1)
+
+    def result(self) -> dict[str, float]:
+        """The epoch's means: ``train_<loss term>``, ``train_accuracy`` and ``diag/<name>``."""
+        self.drain()
+        seen = max(self.seen, 1)
+        result = {f"train_{k}": float(v) / seen for k, v in zip(_LOGGED, self.sums, strict=True)}
+        result["train_accuracy"] = self.correct / seen
+        if self.diag_sum is not None:
+            means = (self.diag_sum.double() / self.diag_steps).tolist()  # the one read of them
+            result |= {PREFIX + k: v for k, v in zip(self.diag_names, means, strict=True)}
+        return result
 
 
 def train_one_epoch(
@@ -368,255 +224,33 @@ def train_one_epoch(
     model.train()
     if sync_every is None:
         sync_every = CUDA_SYNC_EVERY if device.type == "cuda" else 1
-    sums = torch.zeros(len(_LOGGED), dtype=torch.float64)
-    correct = seen = 0
-    pending: list[tuple[int, int, torch.Tensor, torch.Tensor]] = []  # step, n, losses, correct
-    # Diagnostics: once per epoch what does not change (the names' order is fixed by the
-    # first step), then a (n_diag,) sum on the device.
+    meter = EpochMeter(epoch, sync_every)
+    # What does not change over the epoch: the attention modules and the parameter groups.
     learned = learned_attention(model) if diagnostics else ()
     groups = param_groups(model) if diagnostics else {}
-    diag_names: list[str] = []
-    diag_sum: torch.Tensor | None = None
-    diag_steps = 0
-
-    def drain() -> None:
-        """Read the pending steps back (one synchronisation), check them, add them up."""
-        nonlocal correct
-        if not pending:
-            return
-        losses = torch.stack([p[2] for p in pending]).double().cpu()
-        hits = torch.stack([p[3] for p in pending]).cpu()
-        bad = (~torch.isfinite(losses[:, 0])).nonzero()
-        if len(bad):
-            i = int(bad[0])
-            total, add, cat, attr = losses[i].tolist()
-            raise NonFiniteLossError(
-                f"loss is {total} at epoch {epoch + 1}, step {pending[i][0] + 1} "
-                f"(add={add:.4g}, category={cat:.4g}, attribute={attr:.4g}); "
-                "lower the learning rate"
-            )
-        sizes = torch.tensor([p[1] for p in pending], dtype=torch.float64)
-        sums.add_((losses * sizes[:, None]).sum(0))
-        correct += int(hits.sum())
-        pending.clear()
-
     batches = loader
     if progress:
-        from tqdm import tqdm
+        from tqdm import tqdm  # only for the CLI's progress bar
 
         batches = tqdm(loader, desc=f"epoch {epoch + 1}", leave=False, dynamic_ncols=True)
     for step, (images, target) in enumerate(batches):
-        images = _to_input(images, device, channels_last, target.pop(CROP_KEY, None))
+        images = to_input(images, device, channels_last, target.pop(CROP_KEY, None))
         target = _to_device(target, device)
-        with _autocast(device, amp):
+        with autocast(device, amp):
             out = model(images)
             parts = loss_fn(out, target["label"], target.get("attributes"))
         losses = torch.stack([parts.total, parts.add, parts.category, parts.attribute]).detach()
-        pending.append((step, len(images), losses, (out.logits.argmax(1) == target["label"]).sum()))
-        if sync_every == 1:  # free on the CPU: never step on a non-finite loss
-            drain()
+        meter.update(step, len(images), losses, (out.logits.argmax(1) == target["label"]).sum())
         optimizer.zero_grad(set_to_none=True)
         parts.total.backward()
         if diagnostics:  # before the step, whose weight decay may change the gradients
-            stats = attention_stats(out, learned) | feature_norms(out) | grad_norms(model, groups)
-            diag_names = diag_names or list(stats)
-            values = torch.stack([stats[k] for k in diag_names])  # (n_diag,), no host read
-            diag_sum = values if diag_sum is None else diag_sum + values
-            diag_steps += 1
+            meter.add_diagnostics(
+                attention_stats(out, learned) | feature_norms(out) | grad_norms(model, groups)
+            )
         optimizer.step()
-        seen += len(images)
-        if len(pending) >= sync_every:
-            drain()
-        if progress and not pending:
-            batches.set_postfix(loss=f"{float(sums[0]) / seen:.3f}")
-    drain()
-    result = {f"train_{k}": float(v) / max(seen, 1) for k, v in zip(_LOGGED, sums, strict=True)}
-    result["train_accuracy"] = correct / max(seen, 1)
-    if diag_sum is not None:
-        means = (diag_sum.double() / diag_steps).tolist()  # the epoch's one read of them
-        result |= {PREFIX + k: v for k, v in zip(diag_names, means, strict=True)}
-    return result
-
-
-# -- evaluation -------------------------------------------------------------------------------
-@torch.no_grad()
-def predict(
-    model: nn.Module,
-    loader: DataLoader,
-    device: torch.device,
-    *,
-    amp: bool = True,
-    channels_last: bool = False,
-) -> dict[str, Any]:
-    """Run the model over a loader; gather logits, embeddings and targets on the CPU."""
-    model.eval()
-    keep: dict[str, list] = {"logits": [], "category_logits": [], "embedding": [], "attrs": []}
-    targets: dict[str, list] = {}
-    for images, target in loader:
-        images = _to_input(images, device, channels_last)
-        with _autocast(device, amp):
-            out = model(images)
-        keep["logits"].append(out.logits.float().cpu())
-        keep["category_logits"].append(out.category_logits.float().cpu())
-        keep["embedding"].append(out.embedding.float().cpu())
-        keep["attrs"].append([a.float().cpu() for a in out.attribute_logits])
-        for key, value in target.items():
-            targets.setdefault(key, []).append(value)
-    result: dict[str, Any] = {k: torch.cat(v) for k, v in keep.items() if k != "attrs"}
-    result["attribute_logits"] = [torch.cat(parts) for parts in zip(*keep["attrs"], strict=True)]
-    result.update({k: torch.cat(v) for k, v in targets.items()})
-    return result
-
-
-def evaluate(
-    model: nn.Module,
-    loaders: dict[str, DataLoader],
-    task: str,
-    info: DatasetInfo,
-    device: torch.device,
-    *,
-    distance: str = "euclidean",
-    amp: bool = True,
-    channels_last: bool = False,
-    nmi_restarts: int = 10,
-    ap_mode: str = "official",
-    rerank: bool = False,
-) -> dict[str, float]:
-    """The dataset's protocol, every value a fraction in [0, 1] (docs/reproduction.md,
-    "Evaluation protocols").
-
-    ``fit`` adds ``score``: the task's primary metric (:attr:`a3m.data.tasks.Task.primary`),
-    under one name for every task.
-
-    classification: ``accuracy`` (final head, eq. 9), ``category_accuracy`` (eq. 1) and
-    ``attr_acc/<name>`` per attribute head with ``attr_acc/mean``; reid: ``rank1/5/10/20``,
-    ``mAP`` (AP as ``ap_mode``, see :data:`a3m.metrics.AP_MODES`) and ``mINP``, and with
-    ``rerank`` the same after k-reciprocal re-ranking as ``rerank_rank1``, ``rerank_mAP`` and
-    ``rerank_mINP`` (:data:`a3m.data.tasks.RERANKED`; Zhong et al.'s k1 = 20, k2 = 6,
-    lambda = 0.3); retrieval: ``recall_at_1/2/4/8``, ``nmi`` (k-means with ``nmi_restarts``
-    restarts, see :func:`a3m.metrics.nmi`) and ``map_at_r`` (:func:`a3m.metrics.map_at_r`).
-    """
-    kw = {"amp": amp, "channels_last": channels_last}
-    if task == "reid":
-        q = predict(model, loaders["query"], device, **kw)
-        g = predict(model, loaders["gallery"], device, **kw)
-        feats = (q["embedding"], q["pid"], q["camid"], g["embedding"], g["pid"], g["camid"])
-        result = metrics.reid_evaluate(*feats, metric=distance, ap_mode=ap_mode)
-        if rerank:
-            reranked = metrics.reid_evaluate(
-                *feats, ranks=(1,), metric=distance, ap_mode=ap_mode, rerank=True
-            )
-            result |= {RERANK_PREFIX + name: reranked[name] for name in RERANKED}
-        return result
-    p = predict(model, loaders["test"], device, **kw)
-    if task == "retrieval":
-        return metrics.retrieval_evaluate(
-            p["embedding"], p["label"], metric=distance, n_init=nmi_restarts
-        )
-    result = {
-        "accuracy": metrics.accuracy(p["logits"], p["label"]),
-        "category_accuracy": metrics.accuracy(p["category_logits"], p["label"]),
-    }
-    if p["attribute_logits"]:
-        per_attr = metrics.attribute_accuracy(
-            p["attribute_logits"], p["attributes"], list(info.attribute_names)
-        )
-        result.update({f"attr_acc/{name}": value for name, value in per_attr.items()})
-    return result
-
-
-def evaluate_holdout(
-    model: nn.Module,
-    loader: DataLoader,
-    task: str,
-    info: DatasetInfo,
-    device: torch.device,
-    *,
-    distance: str = "euclidean",
-    amp: bool = True,
-    channels_last: bool = False,
-    ap_mode: str = "official",
-) -> dict[str, float]:
-    """The task's protocol on the held-out part of the training split (:data:`VAL_SPLIT`),
-    whose images share the training classes.
-
-    classification: as :func:`evaluate`; retrieval: ``recall_at_1/2/4/8`` among the held-out
-    images (no NMI: it never selects, and its k-means is the costly part); reid: ``rank1/5/10/20``
-    and ``mAP`` (AP as ``ap_mode``) with the held-out images as both query and gallery (the
-    protocol's removal of same-person same-camera gallery items also removes the query itself).
-    """
-    kw = {"amp": amp, "channels_last": channels_last}
-    if task == "classification":
-        return evaluate(model, {"test": loader}, task, info, device, distance=distance, **kw)
-    p = predict(model, loader, device, **kw)
-    if task == "retrieval":
-        return metrics.recall_at_k(p["embedding"], p["label"], metric=distance)
-    return metrics.reid_evaluate(
-        p["embedding"], p["pid"], p["camid"], p["embedding"], p["pid"], p["camid"],
-        metric=distance, ap_mode=ap_mode,
-    )  # fmt: skip
-
-
-# -- checkpoints ------------------------------------------------------------------------------
-def _rng_state() -> dict[str, Any]:
-    # The legacy global NumPy RNG is the one third-party transforms draw from: keep it too.
-    np_state = np.random.get_state()  # noqa: NPY002
-    state = {
-        "torch": torch.get_rng_state(),
-        "numpy": (np_state[0], torch.from_numpy(np_state[1].copy()), *np_state[2:]),
-        "python": random.getstate(),
-    }
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
-    name, keys, *rest = state["numpy"]
-    np.random.set_state((name, keys.numpy(), *rest))  # noqa: NPY002
-    random.setstate(state["python"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def atomic_save(obj: Any, path: Path) -> None:
-    """``torch.save`` to a temporary file beside ``path``, then rename: a crash mid-write
-    leaves the previous file intact, never a truncated one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def load_checkpoint(path: str | Path, cfg: RunConfig | None = None) -> dict[str, Any]:
-    """Load a checkpoint safely (``weights_only=True``: tensors and plain containers only).
-
-    Args:
-        cfg: when given, the checkpoint must have been written for the same model
-            (:data:`MODEL_FIELDS`); otherwise :class:`CheckpointMismatchError` lists what differs.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {path} does not exist")
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if cfg is not None:
-        saved = RunConfig.from_flat_dict(state["config"], strict=False).to_flat_dict()
-        wanted = cfg.to_flat_dict()
-        diffs = [f"{k}: checkpoint {saved[k]!r} vs config {wanted[k]!r}" for k in MODEL_FIELDS]
-        diffs = [d for k, d in zip(MODEL_FIELDS, diffs, strict=True) if saved[k] != wanted[k]]
-        if diffs:
-            raise CheckpointMismatchError(
-                f"checkpoint {path} was written for another model: " + "; ".join(diffs)
-            )
-    return state
+        if progress and not meter.pending:
+            batches.set_postfix(loss=f"{meter.mean_loss():.3f}")
+    return meter.result()
 
 
 # -- the run ----------------------------------------------------------------------------------
@@ -675,6 +309,147 @@ def _last_score(history: list[dict[str, float]]) -> float:
     return next((row["score"] for row in reversed(history) if "score" in row), math.nan)
 
 
+@dataclass
+class _Parts:
+    """What a run trains: the model (and its compiled step), loss, optimiser and schedule."""
+
+    model: Model
+    loss_fn: A3MLoss
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    device: torch.device
+    channels_last: bool
+    step_model: nn.Module | None = None  # the model, compiled with cfg.compile (after resuming)
+
+
+def _build_parts(cfg: RunConfig, device: torch.device) -> _Parts:
+    """The model on ``device`` (channels-last on CUDA when asked), its loss and optimiser."""
+    model: Model = build_model(cfg).to(device)
+    channels_last = cfg.channels_last and device.type == "cuda"
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = build_optimizer(cfg, model)
+    scheduler = build_scheduler(cfg, optimizer)
+    return _Parts(model, build_loss(cfg), optimizer, scheduler, device, channels_last)
+
+
+def _prepare(
+    cfg: RunConfig, out_dir: Path
+) -> tuple[RunConfig, SplitPart, dict[str, Dataset], DatasetInfo]:
+    """Seed, read the data, resolve the config against it and write it as ``config.json``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    seed_everything(cfg.seed)
+    if cfg.synthetic and not cfg.input_size:
+        cfg = cfg.replace(input_size=get_entry(cfg.dataset).synthetic.input_size)
+    train_set, eval_sets, info = build_datasets(cfg)
+    cfg = cfg.resolve(info.num_classes, info.attribute_classes, info.input_size)
+    cfg.to_json(out_dir / "config.json")
+    return cfg, train_set, eval_sets, info
+
+
+def _resume(parts: _Parts, result: FitResult, resume: str | Path) -> int:
+    """Load the checkpoint at ``resume`` into the parts and the result; the epochs it has."""
+    path = Path(resume)
+    state = load_checkpoint(path / CHECKPOINT_NAME if path.is_dir() else path, result.config)
+    parts.model.load_state_dict(state["model"])
+    parts.optimizer.load_state_dict(state["optimizer"])
+    parts.scheduler.load_state_dict(state["scheduler"])
+    set_rng_state(state["rng"])
+    result.history = list(state["history"])
+    result.final_score = _last_score(result.history)
+    # Checkpoints from before the validation part have no best_epoch: their best_metric was
+    # picked on the test split, and is dropped.
+    if state.get("best_epoch") is not None:
+        result.best_metric = state["best_metric"]
+        result.best_epoch = state["best_epoch"]
+        result.score_at_best = state["score_at_best"]
+    return state["epoch"]
+
+
+def _train_epoch(
+    parts: _Parts, train_set: SplitPart, loader: DataLoader, cfg: RunConfig, epoch: int,
+    progress: bool,
+) -> dict[str, float]:  # fmt: skip
+    """One epoch of training, its augmentation seeded by (seed, epoch): ``lr``, the losses,
+    ``train_time_s``; the schedule steps after it."""
+    t0 = time.perf_counter()
+    # The epoch's augmentation seeds, before the loader starts the epoch's workers (not
+    # persistent: each gets the training part as it is now).
+    train_set.set_epoch(epoch)
+    loader.generator.manual_seed(cfg.seed * 100_003 + epoch)
+    row = {"epoch": epoch + 1, "lr": parts.optimizer.param_groups[0]["lr"]}
+    row |= train_one_epoch(
+        parts.step_model or parts.model, parts.loss_fn, loader, parts.optimizer, parts.device,
+        epoch, amp=cfg.amp, channels_last=parts.channels_last, progress=progress,
+    )  # fmt: skip
+    parts.scheduler.step()
+    row["train_time_s"] = time.perf_counter() - t0
+    return row
+
+
+def _evaluate_epoch(
+    parts: _Parts, loaders: dict[str, DataLoader], info: DatasetInfo, cfg: RunConfig, last: bool
+) -> dict[str, float]:
+    """The test protocol's metrics, ``score`` and ``eval_time_s``; the last epoch's with NMI's
+    ten restarts and re-id's re-ranking."""
+    t0 = time.perf_counter()
+    row = evaluate(
+        parts.model, loaders, cfg.task, info, parts.device,
+        distance=cfg.distance, amp=cfg.amp, channels_last=parts.channels_last,
+        nmi_restarts=FINAL_NMI_RESTARTS if last else EPOCH_NMI_RESTARTS,
+        ap_mode=cfg.ap_mode, rerank=last,
+    )  # fmt: skip
+    row["eval_time_s"] = time.perf_counter() - t0
+    row["score"] = row.get(primary_metric(cfg.task), math.nan)
+    return row
+
+
+def _validate_epoch(
+    parts: _Parts, loader: DataLoader, info: DatasetInfo, cfg: RunConfig
+) -> dict[str, float]:
+    """The held-out part's metrics as ``val_<metric>``, ``val_score`` and ``val_time_s``."""
+    t0 = time.perf_counter()
+    held = evaluate_holdout(
+        parts.model, loader, cfg.task, info, parts.device,
+        distance=cfg.distance, amp=cfg.amp, channels_last=parts.channels_last,
+        ap_mode=cfg.ap_mode,
+    )  # fmt: skip
+    row = {f"val_{k}": v for k, v in held.items()}
+    row["val_score"] = held.get(primary_metric(cfg.task), math.nan)
+    row["val_time_s"] = time.perf_counter() - t0
+    return row
+
+
+def _select(parts: _Parts, result: FitResult, row: dict[str, float], epoch: int) -> bool:
+    """Keep the epoch's weights as ``model_best.pt`` if its ``val_score`` is the best yet."""
+    best = -math.inf if result.best_metric is None else result.best_metric
+    if not row["val_score"] > best:  # a NaN score is never the best
+        return False
+    result.best_metric, result.best_epoch = row["val_score"], epoch + 1
+    result.score_at_best = row["score"]
+    atomic_save(parts.model.state_dict(), result.out_dir / BEST_WEIGHTS_NAME)
+    return True
+
+
+def _save_checkpoint(parts: _Parts, result: FitResult, epoch: int) -> Path:
+    """Everything :func:`_resume` needs to go on after ``epoch``, written atomically."""
+    checkpoint = result.out_dir / CHECKPOINT_NAME
+    state = {
+        "config": result.config.to_flat_dict(),
+        "model": parts.model.state_dict(),
+        "optimizer": parts.optimizer.state_dict(),
+        "scheduler": parts.scheduler.state_dict(),
+        "rng": rng_state(),
+        "epoch": epoch + 1,
+        "best_metric": result.best_metric,
+        "best_epoch": result.best_epoch,
+        "score_at_best": result.score_at_best,
+        "history": result.history,
+    }
+    atomic_save(state, checkpoint)
+    return checkpoint
+
+
 def fit(
     cfg: RunConfig,
     out_dir: str | Path,
@@ -707,106 +482,29 @@ def fit(
             Fig. 6, :func:`a3m.viz.save_attention_examples`); none for Baseline-1.
     """
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    seed_everything(cfg.seed)
     device = resolve_device(cfg.device)
-    if cfg.synthetic and not cfg.input_size:
-        cfg = cfg.replace(input_size=get_entry(cfg.dataset).synthetic.input_size)
-    train_set, eval_sets, info = build_datasets(cfg)
-    cfg = cfg.resolve(info.num_classes, info.attribute_classes, info.input_size)
-    cfg.to_json(out_dir / "config.json")
-
-    model: Model = build_model(cfg).to(device)
-    channels_last = cfg.channels_last and device.type == "cuda"
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    loss_fn = build_loss(cfg)
-    optimizer = build_optimizer(cfg, model)
-    scheduler = build_scheduler(cfg, optimizer)
+    cfg, train_set, eval_sets, info = _prepare(cfg, out_dir)
+    parts = _build_parts(cfg, device)
     result = FitResult(config=cfg, out_dir=out_dir)
-    start_epoch = 0
-    if resume is not None:
-        path = Path(resume)
-        state = load_checkpoint(path / CHECKPOINT_NAME if path.is_dir() else path, cfg)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        _set_rng_state(state["rng"])
-        start_epoch = state["epoch"]
-        result.history = list(state["history"])
-        result.final_score = _last_score(result.history)
-        # Checkpoints from before the validation part have no best_epoch: their best_metric
-        # was picked on the test split, and is dropped.
-        if state.get("best_epoch") is not None:
-            result.best_metric = state["best_metric"]
-            result.best_epoch = state["best_epoch"]
-            result.score_at_best = state["score_at_best"]
-    step_model = torch.compile(model, mode=cfg.compile_mode) if cfg.compile else model
-
+    start_epoch = 0 if resume is None else _resume(parts, result, resume)
+    if cfg.compile:
+        parts.step_model = torch.compile(parts.model, mode=cfg.compile_mode)
     train_loader = build_loader(train_set, cfg, train=True, device=device)
-    eval_loaders = {
-        k: build_loader(v, cfg, train=False, device=device) for k, v in eval_sets.items()
-    }
-    val_loader = eval_loaders.get(VAL_SPLIT)
-    key = primary_metric(cfg.task)
+    loaders = {k: build_loader(v, cfg, train=False, device=device) for k, v in eval_sets.items()}
     for epoch in range(start_epoch, cfg.epochs):
-        t0 = time.perf_counter()
-        # The epoch's augmentation seeds, before the loader starts the epoch's workers (not
-        # persistent: each gets the training part as it is now).
-        train_set.set_epoch(epoch)
-        train_loader.generator.manual_seed(cfg.seed * 100_003 + epoch)
-        row = {"epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"]}
-        row |= train_one_epoch(
-            step_model, loss_fn, train_loader, optimizer, device, epoch,
-            amp=cfg.amp, channels_last=channels_last, progress=progress,
-        )  # fmt: skip
-        scheduler.step()
-        row["train_time_s"] = time.perf_counter() - t0
+        last = epoch + 1 == cfg.epochs
+        row = _train_epoch(parts, train_set, train_loader, cfg, epoch, progress)
         is_best = False
-        if (epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs:
-            t1 = time.perf_counter()
-            row |= evaluate(
-                model, eval_loaders, cfg.task, info, device,
-                distance=cfg.distance, amp=cfg.amp, channels_last=channels_last,
-                nmi_restarts=FINAL_NMI_RESTARTS if epoch + 1 == cfg.epochs else EPOCH_NMI_RESTARTS,
-                ap_mode=cfg.ap_mode, rerank=epoch + 1 == cfg.epochs,
-            )  # fmt: skip
-            row["eval_time_s"] = time.perf_counter() - t1
-            result.final_score = row["score"] = row.get(key, math.nan)
-            if val_loader is not None:
-                t2 = time.perf_counter()
-                held = evaluate_holdout(
-                    model, val_loader, cfg.task, info, device,
-                    distance=cfg.distance, amp=cfg.amp, channels_last=channels_last,
-                    ap_mode=cfg.ap_mode,
-                )  # fmt: skip
-                row |= {f"val_{k}": v for k, v in held.items()}
-                value = row["val_score"] = held.get(key, math.nan)
-                row["val_time_s"] = time.perf_counter() - t2
-                best = -math.inf if result.best_metric is None else result.best_metric
-                if value > best:  # a NaN score is never the best
-                    result.best_metric, result.best_epoch, is_best = value, epoch + 1, True
-                    result.score_at_best = row["score"]
-                    atomic_save(model.state_dict(), out_dir / BEST_WEIGHTS_NAME)
+        if (epoch + 1) % cfg.eval_every == 0 or last:
+            row |= _evaluate_epoch(parts, loaders, info, cfg, last)
+            result.final_score = row["score"]
+            if VAL_SPLIT in loaders:
+                row |= _validate_epoch(parts, loaders[VAL_SPLIT], info, cfg)
+                is_best = _select(parts, result, row, epoch)
         result.history.append(row)
-        checkpoint = out_dir / CHECKPOINT_NAME
-        atomic_save(
-            {
-                "config": cfg.to_flat_dict(),
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "rng": _rng_state(),
-                "epoch": epoch + 1,
-                "best_metric": result.best_metric,
-                "best_epoch": result.best_epoch,
-                "score_at_best": result.score_at_best,
-                "history": result.history,
-            },
-            checkpoint,
-        )
-        if attention_images > 0 and epoch + 1 == cfg.epochs:
-            _draw_attention(model, result, eval_sets, info, attention_images)
+        checkpoint = _save_checkpoint(parts, result, epoch)
+        if attention_images > 0 and last:
+            _draw_attention(parts.model, result, eval_sets, info, attention_images)
         if callback is not None:
             callback(EpochResult(epoch + 1, row, checkpoint, is_best, cfg))
     return result

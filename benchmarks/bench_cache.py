@@ -3,7 +3,7 @@
 A synthetic CUB-200-2011 copy (``a3m.data.synthetic.write_synthetic``, JPEGs of
 ``--image-size`` pixels; real CUB images are about 500x375) is cached with
 ``a3m.data.cache.write_cache`` at the resize size of ``--input-size`` (256x256 for 224), then
-read by the trainer's own code (``a3m.train.build_split`` + ``build_loader``, a fresh training
+read by the trainer's own code (``a3m.loaders.build_split`` + ``build_loader``, a fresh training
 loader per timing, as every epoch starts one) in three ways:
 
 - ``decode``: ``image_cache="off"``: the workers decode, box-crop, resize, crop and flip;
@@ -44,7 +44,7 @@ from a3m.data import build_dataset
 from a3m.data.cache import write_cache
 from a3m.data.device_augment import CROP_KEY, crop_flip_batch
 from a3m.data.synthetic import write_synthetic
-from a3m.train import build_loader, build_split
+from a3m.loaders import build_loader, build_split
 
 PIPELINES = ("decode", "cache", "cache+device")
 

@@ -2,9 +2,9 @@
 
 A synthetic CUB-200-2011 copy (``a3m.data.synthetic.write_synthetic``, in the public layout,
 JPEG images of ``--image-size`` pixels: real CUB images are about 500x375) is read by the
-trainer's own code: ``a3m.train.build_split`` (CUB loader, bounding-box crop, the paper's
+trainer's own code: ``a3m.loaders.build_split`` (CUB loader, bounding-box crop, the paper's
 training transform at 224x224: resize, random crop, flip, normalise) and
-``a3m.train.build_loader`` with N workers (training loaders start their workers every epoch,
+``a3m.loaders.build_loader`` with N workers (training loaders start their workers every epoch,
 so the start-up is timed too). Against it, the training step of A3M ResNet-50 at the same batch
 size on this machine's device (``bench_head_overhead.make_step``: on CUDA with bf16 autocast and
 channels_last, as the trainer runs), interleaved in one run. Default worker counts: 0, 1, 2 and
@@ -41,7 +41,7 @@ from a3m.config import RunConfig
 from a3m.data._io import ImageDataset
 from a3m.data.synthetic import write_synthetic
 from a3m.data.transforms import build_transform
-from a3m.train import build_loader, build_split
+from a3m.loaders import build_loader, build_split
 
 
 class BeforeDataset(Dataset):

@@ -55,7 +55,7 @@ from a3m.config import RunConfig
 from a3m.data import compcars, market1501
 from a3m.data.registry import DatasetEntry, get_entry
 from a3m.data.tasks import get_task
-from a3m.train import MAX_AUTO_WORKERS
+from a3m.loaders import MAX_AUTO_WORKERS
 
 ROOT = Path(__file__).resolve().parents[1]
 STUDIES_DIR = ROOT / "studies"

@@ -5,7 +5,7 @@ resolved against its dataset; what its step costs depends on the fields of :func
 
 - :func:`measure`: the trainer's own code on one device: ``a3m.train.train_one_epoch`` over
   device-resident uint8 batches (normalisation, autocast, loss, diagnostics, the windowed loss
-  reads, fused SGD, as ``fit`` calls it) and ``a3m.train.predict`` over the same batches (the
+  reads, fused SGD, as ``fit`` calls it) and ``a3m.evaluation.predict`` over the same batches (the
   evaluation's forward pass with its per-batch copies to the host). On CUDA it also sums the
   kernels' GPU time per batch (``torch.profiler``): the GPU-bound floor no launch-overhead
   remedy (CUDA graphs, several trials per GPU) can go below.
@@ -31,9 +31,10 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
 from a3m.config import RunConfig
+from a3m.evaluation import predict
 from a3m.models import build_loss, build_model, get_variant
 from a3m.models.baseline import Baseline1
-from a3m.train import build_optimizer, predict, train_one_epoch
+from a3m.train import build_optimizer, train_one_epoch
 
 
 def head_of(cfg: RunConfig) -> str:

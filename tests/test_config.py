@@ -7,9 +7,9 @@ import dataclasses
 import pytest
 import torch
 
+from a3m.checkpoint import MODEL_FIELDS
 from a3m.config import ConfigError, RunConfig
 from a3m.models import PAPER, SWITCHES, AuthorsCode, build_loss, build_model
-from a3m.train import MODEL_FIELDS
 
 
 def test_defaults_are_the_papers():
@@ -118,7 +118,7 @@ def test_build_model_and_loss_from_config():
 
 
 def test_the_users_data_and_the_synthetic_cache_are_two_fields(tmp_path, monkeypatch):
-    import a3m.train as train
+    import a3m.loaders as train
 
     seen = []
     monkeypatch.setattr(train, "ensure_synthetic", lambda name, cache, seed: seen.append(cache))

@@ -9,22 +9,17 @@ import shutil
 import pytest
 import torch
 
+from a3m.checkpoint import CHECKPOINT_NAME, CheckpointMismatchError, atomic_save, load_checkpoint
 from a3m.config import ConfigError, RunConfig
 from a3m.data.synthetic import write_synthetic
+from a3m.loaders import build_loader, build_split, resolve_num_workers
 from a3m.models import A3M, A3MLoss, create_backbone
 from a3m.train import (
     ATTENTION_DIR_NAME,
-    CHECKPOINT_NAME,
-    CheckpointMismatchError,
     NonFiniteLossError,
-    atomic_save,
-    build_loader,
     build_optimizer,
     build_scheduler,
-    build_split,
     fit,
-    load_checkpoint,
-    resolve_num_workers,
     train_one_epoch,
 )
 

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from a3m.checkpoint import BEST_WEIGHTS_NAME, CHECKPOINT_NAME, load_checkpoint
 from a3m.config import ConfigError, RunConfig
 from a3m.data.synthetic import write_synthetic
 from a3m.data.training import (
@@ -15,15 +16,8 @@ from a3m.data.training import (
     shuffle_attribute_labels,
     shuffle_labels,
 )
-from a3m.train import (
-    BEST_WEIGHTS_NAME,
-    CHECKPOINT_NAME,
-    VAL_SPLIT,
-    build_datasets,
-    build_split,
-    fit,
-    load_checkpoint,
-)
+from a3m.loaders import VAL_SPLIT, build_datasets, build_split
+from a3m.train import fit
 
 
 @pytest.fixture(scope="module")

@@ -41,7 +41,7 @@ class Task:
             ``score``); one of ``metrics``.
         metrics: the protocol's metrics in the paper's column order (re-id's primary, mAP,
             comes last there), the primary one included.
-        eval_splits: the splits :func:`a3m.train.evaluate` reads, in the protocol's order.
+        eval_splits: the splits :func:`a3m.evaluation.evaluate` reads, in the protocol's order.
         field_metrics: what the field reports today beside the paper's metrics (issue 27:
             mINP and the re-ranked figures for re-id, MAP@R for retrieval): logged by the
             trainer, shown by the leaderboards and the report's tables, never a claim's

@@ -21,11 +21,12 @@ from pathlib import Path
 
 import torch
 
+from a3m.checkpoint import CHECKPOINT_NAME, load_checkpoint
 from a3m.config import RunConfig
 from a3m.data.kind import DRY_RUN_PREFIX
 from a3m.data.tasks import get_task
 from a3m.study.runs import NOT_A_SETTING
-from a3m.train import CHECKPOINT_NAME, EpochResult, FitResult, load_checkpoint
+from a3m.train import EpochResult, FitResult
 
 FINGERPRINT_PREFIX = DRY_RUN_PREFIX
 """Put before a dataset's fingerprint in a dry run: a made-up run never has the identity

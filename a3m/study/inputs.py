@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from a3m.config import RunConfig
 from a3m.data.kind import DataKind, counts_or_none, dataset_kind, describe_data
 from a3m.data.tasks import get_task
-from a3m.train import VAL_SPLIT, dataset_root
+from a3m.loaders import VAL_SPLIT, dataset_root
 
 if TYPE_CHECKING:
     from mlflow.entities import DatasetInput

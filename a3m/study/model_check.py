@@ -13,8 +13,8 @@ import pickle
 from collections.abc import Iterable
 from typing import Any
 
+from a3m.checkpoint import MODEL_FIELDS
 from a3m.config import RunConfig
-from a3m.train import MODEL_FIELDS
 
 BUILD_FIELDS = (*MODEL_FIELDS, "pretrained", "weights_path", "input_size", "synthetic")
 """What decides whether a model builds and accepts its input: the network's shape, where its
@@ -45,8 +45,8 @@ def check_model(cfg: RunConfig, info: Any = None) -> Any:
     import torch
 
     from a3m.data.registry import get_entry
+    from a3m.loaders import build_datasets
     from a3m.models import build_model
-    from a3m.train import build_datasets
 
     if cfg.synthetic and not cfg.input_size:  # as fit() trains a synthetic copy
         cfg = cfg.replace(input_size=get_entry(cfg.dataset).synthetic.input_size)

@@ -219,6 +219,7 @@ def _preflight(
     dataset's fingerprint (a dry run's marked, so its made-up runs never share an identity
     with trained ones)."""
     from a3m.data.fingerprint import dataset_fingerprint
+    from a3m.loaders import dataset_root
     from a3m.study.preflight import (
         PreflightError,
         check_data,
@@ -229,7 +230,6 @@ def _preflight(
         check_writable_folder,
     )
     from a3m.study.tracking import default_optuna_storage
-    from a3m.train import dataset_root
 
     cfg = RunConfig.from_flat_dict(base)
     datasets = spec.pick("grid", args.synthetic).get("dataset", [cfg.dataset])

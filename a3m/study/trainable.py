@@ -28,9 +28,11 @@ import ray
 import torch
 from ray import tune
 
+from a3m.checkpoint import CHECKPOINT_NAME, CheckpointMismatchError, load_checkpoint
 from a3m.config import ConfigError, RunConfig
 from a3m.data._io import ImageReadError
 from a3m.data.base import DatasetFormatError
+from a3m.loaders import resolve_num_workers
 from a3m.plugins import plugin_tags
 from a3m.provenance import provenance_tags
 from a3m.study.dry_run import dry_fit
@@ -42,17 +44,7 @@ from a3m.study.tracking import (
     config_tags,
     trial_identity,
 )
-from a3m.train import (
-    ATTENTION_DIR_NAME,
-    CHECKPOINT_NAME,
-    CheckpointMismatchError,
-    EpochResult,
-    NonFiniteLossError,
-    fit,
-    load_checkpoint,
-    resolve_device,
-    resolve_num_workers,
-)
+from a3m.train import ATTENTION_DIR_NAME, EpochResult, NonFiniteLossError, fit, resolve_device
 
 DETERMINISTIC_ERRORS: tuple[type[BaseException], ...] = (
     ConfigError,  # a setting out of range

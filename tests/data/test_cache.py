@@ -16,7 +16,7 @@ from a3m.cli import register_data
 from a3m.config import RunConfig
 from a3m.data.cache import CACHE_ENV, CacheError, ImageCache, find_cache, write_cache
 from a3m.data.transforms import build_resize, resize_size
-from a3m.train import build_split
+from a3m.loaders import build_split
 
 INPUT = (32, 32)  # resized to 37x37 before the crop
 

@@ -17,7 +17,8 @@ from a3m.data.cache import write_cache
 from a3m.data.device_augment import CROP_KEY, CropFlipDraw, _crop_flip_gather, crop_flip_batch
 from a3m.data.synthetic import write_synthetic
 from a3m.data.training import mix_seed
-from a3m.train import build_split, fit
+from a3m.loaders import build_split
+from a3m.train import fit
 
 INPUT = (32, 32)
 

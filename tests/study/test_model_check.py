@@ -27,11 +27,11 @@ def test_each_distinct_model_is_built_once(tiny_cfg):
 
 
 def test_the_datas_index_is_read_once_for_many_models(tiny_cfg, monkeypatch):
-    import a3m.train
+    import a3m.loaders
 
     reads = []
-    real = a3m.train.build_datasets
-    monkeypatch.setattr(a3m.train, "build_datasets", lambda cfg: reads.append(cfg) or real(cfg))
+    real = a3m.loaders.build_datasets
+    monkeypatch.setattr(a3m.loaders, "build_datasets", lambda cfg: reads.append(cfg) or real(cfg))
     variants = ("a3m", "baseline1", "att1")
     assert check_models([tiny_cfg(variant=v, seed=s) for v in variants for s in (0, 1)]) == 3
     assert len(reads) == 1
