@@ -53,15 +53,37 @@ def select_trials(
             seeds on demand left open.
         new_seeds_from: train only seeds from this index on (the earlier ones had their round).
     """
-    from a3m.provenance import ANY_CODE, code_fingerprint
-    from a3m.study.seeds import matches
-    from a3m.study.tracking import continuable_runs, finished_identities, open_store
-    from a3m.study.tracking import trial_identity as identity_of
-
     if plan.resume or not plan.search.is_grid:
         return Selection(None)
     count = plan.seeds if seeds is None else seeds
-    trials = grid_trials(plan.spec, plan.base, synthetic=plan.synthetic, seeds=count)
+    identities = _grid_identities(plan, count, only, new_seeds_from)
+    if plan.rerun:
+        return Selection(list(identities.values()))
+    selection, older = _select(identities, _earlier_runs(plan))
+    _say_selection(plan, selection, older, len(identities))
+    return selection
+
+
+@dataclass
+class _EarlierRuns:
+    """What the experiment holds already, by trial identity."""
+
+    done: dict[str, str] = field(default_factory=dict)  # -> FINISHED run id
+    unfinished: dict[str, tuple[str, str]] = field(default_factory=dict)  # -> (run, checkpoint)
+    # -> code fingerprint of the runs of other code: passed over, or with --reuse-older-code
+    # taken all the same
+    older_done: dict[str, str] = field(default_factory=dict)
+    older_unfinished: dict[str, str] = field(default_factory=dict)
+
+
+def _grid_identities(
+    plan: StudyPlan, seeds: int, only: list[dict[str, str]] | None, new_seeds_from: int
+) -> dict[str, dict]:
+    """The grid's trials this round concerns (see :func:`select_trials`), by identity."""
+    from a3m.study.seeds import matches
+    from a3m.study.tracking import trial_identity as identity_of
+
+    trials = grid_trials(plan.spec, plan.base, synthetic=plan.synthetic, seeds=seeds)
     if plan.smoke_test:  # the first and the last: both ends of every axis's order
         trials = [trials[0], trials[-1]] if len(trials) > 1 else trials
     first_seed = int(plan.base.get("seed", 0))
@@ -74,43 +96,59 @@ def select_trials(
             continue
         fingerprint = plan.fingerprints.get(resolved["dataset"], "")
         identities[identity_of(resolved, fingerprint)] = trial
-    if plan.rerun:
-        return Selection(list(identities.values()))
+    return identities
+
+
+def _earlier_runs(plan: StudyPlan) -> _EarlierRuns:
+    """The runs of the study's experiment a trial may reuse or continue (none without one)."""
+    from a3m.provenance import ANY_CODE
+    from a3m.study.tracking import continuable_runs, finished_identities, open_store
+
     client = open_store(plan.tracking_uri)
     experiment = client.get_experiment_by_name(plan.experiment)
-    any_code = plan.reuse_older_code
-    code = ANY_CODE if any_code else None
-    # identity -> code fingerprint of the runs of other code: passed over, or with
-    # --reuse-older-code taken all the same
-    older_done: dict[str, str] = {}
-    older_unfinished: dict[str, str] = {}
-    done, unfinished = {}, {}
+    code = ANY_CODE if plan.reuse_older_code else None
+    earlier = _EarlierRuns()
     if experiment:
-        done = finished_identities(client, experiment.experiment_id, code, older_done)
-        unfinished = continuable_runs(client, experiment.experiment_id, code, older_unfinished)
+        eid = experiment.experiment_id
+        earlier.done = finished_identities(client, eid, code, earlier.older_done)
+        earlier.unfinished = continuable_runs(client, eid, code, earlier.older_unfinished)
+    return earlier
+
+
+def _select(identities: dict[str, dict], earlier: _EarlierRuns) -> tuple[Selection, dict[str, str]]:
+    """The selection, and the other code's fingerprint by identity of the trials it concerns."""
     selection = Selection([])
-    older = {}  # identity -> other code's fingerprint, of the trials this selection concerns
+    older: dict[str, str] = {}
     for identity, trial in identities.items():
-        if identity in done:
-            selection.reused[identity] = done[identity]
-            other = older_done.get(identity)  # reused with --reuse-older-code
+        if identity in earlier.done:
+            selection.reused[identity] = earlier.done[identity]
+            other = earlier.older_done.get(identity)  # reused with --reuse-older-code
         else:
             selection.todo.append(trial)
-            if identity in unfinished:
-                selection.continued[identity] = unfinished[identity]
-            other = older_done.get(identity) or older_unfinished.get(identity)
+            if identity in earlier.unfinished:
+                selection.continued[identity] = earlier.unfinished[identity]
+            other = earlier.older_done.get(identity) or earlier.older_unfinished.get(identity)
         if other is not None:
             older[identity] = other
+    return selection, older
+
+
+def _say_selection(
+    plan: StudyPlan, selection: Selection, older: dict[str, str], trials: int
+) -> None:
+    """Print what a selection of ``trials`` trials reuses, continues and passes over."""
+    from a3m.provenance import code_fingerprint
+
+    any_code = plan.reuse_older_code
     if older:
-        print(_older_code_line(older, len(identities), code_fingerprint(), any_code), flush=True)
+        print(_older_code_line(older, trials, code_fingerprint(), any_code), flush=True)
     if selection.reused or selection.continued:
         same = "same settings, seed and data" if any_code else "same settings, seed, data and code"
-        print(f"{len(selection.reused)} of {len(identities)} trials already FINISHED in "
+        print(f"{len(selection.reused)} of {trials} trials already FINISHED in "
               f"{plan.experiment!r} ({same}): reused, not trained again; "
               f"{len(selection.todo)} to train, {len(selection.continued)} of them continued "
               "from the checkpoint of an unfinished run (--rerun trains every one afresh)",
               flush=True)  # fmt: skip
-    return selection
 
 
 def _older_code_line(older: dict[str, str], trials: int, code: str, reused: bool) -> str:

@@ -4,7 +4,7 @@ seeds (Student t), with the run ids and their statuses."""
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -83,54 +83,99 @@ def leaderboard(
     :class:`~a3m.study.runs.BadFlag`, not ignored."""
     if runs.empty:
         return pd.DataFrame()
-    metric_cols = [f"metrics.{m}" for m in LEADERBOARD_METRICS if f"metrics.{m}" in runs]
     key = configuration_key(runs) or ["params.dataset" if "params.dataset" in runs else "run_id"]
-    groups = runs.groupby(key, dropna=False, sort=False)
-    # each configuration's row positions, in the order groupby yields them (first seen)
-    number = groups.ngroup().to_numpy()
-    order = np.argsort(number, kind="stable")
-    ends = np.cumsum(np.bincount(number))
-    keys = groups.size().index
-    metrics = {col: runs[col].to_numpy(dtype=float) for col in metric_cols}
+    columns = _read_columns(runs)
+    rows = []
+    for values, at in _configurations(runs, key):
+        row = {k.removeprefix("params."): v for k, v in zip(key, values, strict=True)}
+        row.update(_configuration_row(columns, at))
+        rows.append(row)
+    return _sorted(pd.DataFrame(rows), sort_by, strict)
+
+
+@dataclass(frozen=True)
+class _Columns:
+    """The columns a leaderboard reads, each once, as arrays by row position."""
+
+    metrics: dict[str, np.ndarray]  # ``metrics.<name>`` -> values, in LEADERBOARD_METRICS order
+    seeds: np.ndarray | None  # as text, ``?`` where missing; None: no seed column
+    status: np.ndarray
+    status_column: pd.Series  # for value_counts' own order of mixed statuses
+    run_ids: np.ndarray
+    codes: np.ndarray  # a3m.code fingerprints (a3m.provenance.run_code_versions)
+    errors: np.ndarray | None  # a3m.error, "" where none; None: no such column
+    started: np.ndarray  # each run's rank by start time
+    stopped: np.ndarray  # stopped early by a scheduler
+
+
+def _read_columns(runs: pd.DataFrame) -> _Columns:
+    """Read the columns a leaderboard needs out of ``runs``, once each."""
+    metric_cols = [f"metrics.{m}" for m in LEADERBOARD_METRICS if f"metrics.{m}" in runs]
     seeds = None
     if "params.seed" in runs:
         seed = runs["params.seed"]
         seeds = seed.astype(object).where(seed.notna(), "?").astype(str).to_numpy(dtype=object)
-    status = runs["status"].to_numpy(dtype=object)
-    run_ids = runs["run_id"].to_numpy(dtype=object)
-    codes = run_code_versions(runs).to_numpy(dtype=object)
     errors = runs[f"tags.{ERROR_TAG}"] if f"tags.{ERROR_TAG}" in runs else None
-    errors = errors.fillna("").to_numpy(dtype=object) if errors is not None else None
-    started = np.argsort(np.argsort(times_ms(runs, "start_time"), kind="stable"))
     stopped = np.zeros(len(runs), dtype=bool)
     if STOPPED_EARLY_COLUMN in runs:
         stopped = runs[STOPPED_EARLY_COLUMN].astype(str).str.lower().eq("true").to_numpy()
-    rows = []
-    for i, values in enumerate(keys):
+    return _Columns(
+        metrics={col: runs[col].to_numpy(dtype=float) for col in metric_cols},
+        seeds=seeds,
+        status=runs["status"].to_numpy(dtype=object),
+        status_column=runs["status"],
+        run_ids=runs["run_id"].to_numpy(dtype=object),
+        codes=run_code_versions(runs).to_numpy(dtype=object),
+        errors=errors.fillna("").to_numpy(dtype=object) if errors is not None else None,
+        started=np.argsort(np.argsort(times_ms(runs, "start_time"), kind="stable")),
+        stopped=stopped,
+    )
+
+
+def _configurations(runs: pd.DataFrame, key: list[str]) -> Iterator[tuple[tuple, np.ndarray]]:
+    """Each configuration's ``key`` values and row positions, in the order groupby yields them."""
+    groups = runs.groupby(key, dropna=False, sort=False)
+    number = groups.ngroup().to_numpy()
+    order = np.argsort(number, kind="stable")
+    ends = np.cumsum(np.bincount(number))
+    for i, values in enumerate(groups.size().index):
         at = order[ends[i - 1] if i else 0 : ends[i]]
-        values = values if isinstance(values, tuple) else (values,)
-        row = {k.removeprefix("params."): v for k, v in zip(key, values, strict=True)}
-        for col, column in metrics.items():
-            name = col.removeprefix("metrics.")
-            v = column[at]
-            row[f"{name}_mean"] = _mean(v)
-            row[f"{name}_ci95"] = _ci95(v[~np.isnan(v)])
-        row["n_runs"] = len(at)
-        row["seeds"] = ",".join(sorted(seeds[at])) if seeds is not None else ""
-        statuses = status[at]
-        if (statuses == statuses[0]).all():
-            row["status"] = f"{statuses[0]}:{len(at)}"
-        else:  # value_counts' own order of the counts, as before
-            counts = runs["status"].iloc[at].value_counts()
-            row["status"] = ",".join(f"{s}:{n}" for s, n in counts.items())
-        row["code_versions"] = ";".join(sorted(set(codes[at])))
-        row.update(_failures(statuses, stopped[at]))
-        scored = metrics[metric_cols[0]][at] if metric_cols else np.full(len(at), np.nan)
-        first = at[np.argsort(started[at])]  # the configuration's runs in the order they began
-        row["note"] = _note(status[first], None if errors is None else errors[first], scored)
-        row["run_ids"] = ";".join(run_ids[at])
-        rows.append(row)
-    table = pd.DataFrame(rows)
+        yield (values if isinstance(values, tuple) else (values,)), at
+
+
+def _configuration_row(columns: _Columns, at: np.ndarray) -> dict[str, Any]:
+    """A configuration's leaderboard cells after its key: metrics, runs, statuses, notes, ids."""
+    row: dict[str, Any] = {}
+    for col, column in columns.metrics.items():
+        name = col.removeprefix("metrics.")
+        v = column[at]
+        row[f"{name}_mean"] = _mean(v)
+        row[f"{name}_ci95"] = _ci95(v[~np.isnan(v)])
+    row["n_runs"] = len(at)
+    row["seeds"] = ",".join(sorted(columns.seeds[at])) if columns.seeds is not None else ""
+    statuses = columns.status[at]
+    row["status"] = _status_counts(statuses, columns.status_column, at)
+    row["code_versions"] = ";".join(sorted(set(columns.codes[at])))
+    row.update(_failures(statuses, columns.stopped[at]))
+    ranked = next(iter(columns.metrics.values()), None)  # the first metric: what it is ranked by
+    scored = ranked[at] if ranked is not None else np.full(len(at), np.nan)
+    first = at[np.argsort(columns.started[at])]  # the configuration's runs in the order they began
+    errors = None if columns.errors is None else columns.errors[first]
+    row["note"] = _note(columns.status[first], errors, scored)
+    row["run_ids"] = ";".join(columns.run_ids[at])
+    return row
+
+
+def _status_counts(statuses: np.ndarray, column: pd.Series, at: np.ndarray) -> str:
+    """A configuration's statuses with their counts, e.g. ``FINISHED:3,FAILED:1``."""
+    if (statuses == statuses[0]).all():
+        return f"{statuses[0]}:{len(at)}"
+    counts = column.iloc[at].value_counts()  # value_counts' own order of the counts, as before
+    return ",".join(f"{s}:{n}" for s, n in counts.items())
+
+
+def _sorted(table: pd.DataFrame, sort_by: str | None, strict: bool) -> pd.DataFrame:
+    """The leaderboard sorted by ``sort_by`` (default: the first metric's mean), best first."""
     if sort_by is None:
         sort_by = next((f"{m}_mean" for m in LEADERBOARD_METRICS if f"{m}_mean" in table), None)
     elif sort_by not in table and strict:

@@ -217,6 +217,37 @@ def train_trial(config: dict[str, Any], study: StudyContext) -> None:
     except ConfigError as err:  # a value or a plugin module this worker refuses: no retry mends it
         _fail_unbuilt(config, study, err)
         return
+    trial = _build_run(cfg, study)
+    if trial.tracker.complete(trial.cfg.epochs):
+        # A study resumed after its driver died just as this trial ended, before Tune saved it
+        # as terminated (or with an older checkpoint than the last): the MLflow run says the
+        # trial is done; leave it alone rather than train its last epochs again. Tune still
+        # wants the metric it ranks by in the trial's last result (else it stops the study):
+        # the run's own, from MLflow.
+        tune.report(trial.tracker.last_metrics(TUNE_METRICS))
+        return
+    work = Path(tune.get_context().get_trial_dir()) / "work"
+    work.mkdir(parents=True, exist_ok=True)
+    resume, history = _restore(trial, work)
+    _start_run(trial, study, history)
+    _train(trial, study, work, resume)
+
+
+@dataclass(frozen=True)
+class _Trial:
+    """One trial as its worker builds it: the resolved config, what identifies it, its run."""
+
+    cfg: RunConfig  # num_workers resolved
+    device: torch.device
+    flat: dict[str, Any]  # cfg.to_flat_dict()
+    fingerprint: str  # the dataset's
+    identity: str  # a3m.study.tracking.trial_identity
+    tracker: RunTracker
+    earlier_checkpoint: str | None  # of the unfinished run of an earlier invocation it continues
+
+
+def _build_run(cfg: RunConfig, study: StudyContext) -> _Trial:
+    """The trial's config as it runs here, and its MLflow run's tracker (not started yet)."""
     # Auto workers from the trial's own CPUs, not the node's (trials share a node); logged
     # as resolved, so the run shows what it used.
     device = resolve_device(cfg.device)
@@ -234,71 +265,97 @@ def train_trial(config: dict[str, Any], study: StudyContext) -> None:
         run_name=run_name(cfg, study.axes),
         adopt=earlier_run,
     )
-    if tracker.complete(cfg.epochs):
-        # A study resumed after its driver died just as this trial ended, before Tune saved it
-        # as terminated (or with an older checkpoint than the last): the MLflow run says the
-        # trial is done; leave it alone rather than train its last epochs again. Tune still
-        # wants the metric it ranks by in the trial's last result (else it stops the study):
-        # the run's own, from MLflow.
-        tune.report(tracker.last_metrics(TUNE_METRICS))
-        return
-    work = Path(ctx.get_trial_dir()) / "work"
-    work.mkdir(parents=True, exist_ok=True)
-    resume, history = None, []
+    return _Trial(cfg, device, flat, fingerprint, identity, tracker, earlier_checkpoint)
+
+
+def _restore(trial: _Trial, work: Path) -> tuple[Path | None, list[dict[str, Any]]]:
+    """The checkpoint the trial resumes from, copied into ``work``, and its history (none: a
+    fresh start)."""
     checkpoint = tune.get_checkpoint()
-    if checkpoint is None and earlier_checkpoint:  # the first attempt of a continued trial
-        checkpoint = tune.Checkpoint(earlier_checkpoint)
-    if checkpoint is not None:
-        with checkpoint.as_directory() as d:
-            shutil.copy2(Path(d) / CHECKPOINT_NAME, work / CHECKPOINT_NAME)
-        resume = work / CHECKPOINT_NAME
-        history = load_checkpoint(resume)["history"]
+    if checkpoint is None and trial.earlier_checkpoint:  # the first attempt of a continued trial
+        checkpoint = tune.Checkpoint(trial.earlier_checkpoint)
+    if checkpoint is None:
+        return None, []
+    with checkpoint.as_directory() as d:
+        shutil.copy2(Path(d) / CHECKPOINT_NAME, work / CHECKPOINT_NAME)
+    resume = work / CHECKPOINT_NAME
+    return resume, load_checkpoint(resume)["history"]
+
+
+def _start_run(trial: _Trial, study: StudyContext, history: list[dict[str, Any]]) -> None:
+    """Start the trial's MLflow run: its params and tags, its data, the resumed epochs."""
+    tracker = trial.tracker
     tracker.start()
-    tags = {
-        **config_tags(cfg, fingerprint, study.source),
-        IDENTITY_TAG: identity,
+    tags = _run_tags(trial, study)
+    if history:
+        tags[RESUMED_AT_TAG] = str(int(history[-1]["epoch"]))
+    tracker.log_params(trial.flat, tags)
+    if trial.cfg.dataset in study.fingerprints:  # every split it reads, and what the data is
+        log_run_data(tracker, trial.cfg, trial.fingerprint)
+    tracker.log_history(history)
+
+
+def _run_tags(trial: _Trial, study: StudyContext) -> dict[str, str]:
+    """The tags of a trial's run: its config, identity, provenance, plugins and node."""
+    return {
+        **config_tags(trial.cfg, trial.fingerprint, study.source),
+        IDENTITY_TAG: trial.identity,
         # the code that trains it and what else can change its result, from this worker
-        **provenance_tags(device, before=tracker.code_before),
+        **provenance_tags(trial.device, before=trial.tracker.code_before),
         # which module registered its variant and backbone, and that code's fingerprint
-        **plugin_tags(cfg),
+        **plugin_tags(trial.cfg),
         # where it ran: a cluster's trials spread over nodes
         "a3m.ray_node_id": ray.get_runtime_context().get_node_id(),
         "a3m.hostname": socket.gethostname(),
     }
-    if history:
-        tags[RESUMED_AT_TAG] = str(int(history[-1]["epoch"]))
-    tracker.log_params(flat, tags)
-    if cfg.dataset in study.fingerprints:  # every split it reads, and what the data is
-        log_run_data(tracker, cfg, fingerprint)
-    tracker.log_history(history)
 
-    last_score: dict[str, float] = {}
-    last_checkpoint = [time.monotonic()]  # of the last checkpoint handed to Tune (or the start)
 
-    def report(result: EpochResult) -> None:
+@dataclass
+class _Reporter:
+    """``fit``'s callback: each epoch to MLflow, then to Tune, with a checkpoint now and then."""
+
+    trial: _Trial
+    study: StudyContext
+    work: Path
+    last_score: dict[str, float] = field(default_factory=dict)
+    # of the last checkpoint handed to Tune (or the start)
+    last_checkpoint: float = field(default_factory=time.monotonic)
+
+    def __call__(self, result: EpochResult) -> None:
+        """Log the epoch, report it to Tune, then the test-only fault, if any."""
+        cfg, tracker = self.trial.cfg, self.trial.tracker
         tracker.log_epoch(result.epoch, result.metrics)
         if result.epoch == cfg.epochs:
             # Before the last report: Tune may stop the trial as soon as it has it.
-            _log_final_artifacts(tracker, result.config or cfg, result.metrics, work)
+            _log_final_artifacts(tracker, result.config or cfg, result.metrics, self.work)
         # Tune's scheduler needs the metric every epoch: between evaluations, the last one.
-        last_score.update({k: v for k, v in result.metrics.items() if k in TUNE_METRICS})
-        metrics = {**last_score, **result.metrics}
-        now = time.monotonic()
-        if result.epoch < cfg.epochs and now - last_checkpoint[0] < study.checkpoint_every_s:
-            tune.report(metrics)
-        else:
-            last_checkpoint[0] = now
-            tracker.flush()  # the epochs Tune's checkpoint holds are in MLflow first
-            with tempfile.TemporaryDirectory() as tmp:
-                shutil.copy2(result.checkpoint, Path(tmp) / CHECKPOINT_NAME)
-                tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(tmp))
-        _maybe_inject_fault(study.fault, result.epoch, cfg)
+        self.last_score.update({k: v for k, v in result.metrics.items() if k in TUNE_METRICS})
+        self._report({**self.last_score, **result.metrics}, result)
+        _maybe_inject_fault(self.study.fault, result.epoch, cfg)
 
+    def _report(self, metrics: dict[str, float], result: EpochResult) -> None:
+        """Hand Tune the epoch's metrics, with its checkpoint when one is due."""
+        now = time.monotonic()
+        due = now - self.last_checkpoint >= self.study.checkpoint_every_s
+        if result.epoch < self.trial.cfg.epochs and not due:
+            tune.report(metrics)
+            return
+        self.last_checkpoint = now
+        self.trial.tracker.flush()  # the epochs Tune's checkpoint holds are in MLflow first
+        with tempfile.TemporaryDirectory() as tmp:
+            shutil.copy2(result.checkpoint, Path(tmp) / CHECKPOINT_NAME)
+            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(tmp))
+
+
+def _train(trial: _Trial, study: StudyContext, work: Path, resume: Path | None) -> None:
+    """Train the trial (``fit``, or ``dry_fit`` with ``--dry-run``) and end its run as it ended."""
+    tracker = trial.tracker
+    report = _Reporter(trial, study, work)
     with system_metrics(tracker.run_id, study.tracking_uri, on=study.system_metrics):
         try:
             train = dry_fit if study.dry_run else fit
             images = study.attention_images
-            train(cfg, work, resume=resume, callback=report, attention_images=images)
+            train(trial.cfg, work, resume=resume, callback=report, attention_images=images)
         except SystemExit:
             # Tune stops a trial (ASHA, the end of its budget, the study's Ctrl-C) by raising
             # SystemExit at its next report. Whether it stopped early or was interrupted is
@@ -312,13 +369,17 @@ def train_trial(config: dict[str, Any], study: StudyContext) -> None:
             if not is_deterministic(exc):
                 raise  # Tune retries it from its last checkpoint (--max-failures)
             # It would fail the same way from the same checkpoint: FAILED with its reason, and
-            # no exception, so Tune does not retry it (the driver counts it from MLflow). Its last
-            # result still carries the metrics Tune ranks by, as NaN (without a checkpoint: on
-            # a full disk, writing one is what failed).
-            with contextlib.suppress(Exception):
-                tune.report({"score": math.nan, "val_score": math.nan, "a3m_failed": 1})
+            # no exception, so Tune does not retry it (the driver counts it from MLflow).
+            _report_failed()
             return
         tracker.finish("FINISHED")
+
+
+def _report_failed() -> None:
+    """A failed trial's last result: the metrics Tune ranks by, as NaN (without a checkpoint:
+    on a full disk, writing one is what failed)."""
+    with contextlib.suppress(Exception):
+        tune.report({"score": math.nan, "val_score": math.nan, "a3m_failed": 1})
 
 
 def _fail_unbuilt(config: dict[str, Any], study: StudyContext, error: ConfigError) -> None:
@@ -334,8 +395,7 @@ def _fail_unbuilt(config: dict[str, Any], study: StudyContext, error: ConfigErro
     settings = {k: v for k, v in config.items() if k != POINT_KEY and LABEL_SEP not in k}
     tracker.log_params(settings, {})
     tracker.finish("FAILED", error=plain_error(error))
-    with contextlib.suppress(Exception):
-        tune.report({"score": math.nan, "val_score": math.nan, "a3m_failed": 1})
+    _report_failed()
 
 
 @contextlib.contextmanager
