@@ -97,9 +97,6 @@ FUNCTION_LIMIT_HOLDS_IN = (
 )  # fmt: skip
 LONG_FUNCTIONS = {
     # The remaining work, as LONG_FILES: each becomes a sequence of named steps.
-    "a3m/study/grow.py:select_trials",
-    "a3m/study/leaderboard.py:leaderboard",
-    "a3m/study/trainable.py:train_trial",
     "dashboards/build.py:build",
     "dashboards/claims.py:_near_best",
     "dashboards/data.py:diagnostics_history",

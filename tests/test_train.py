@@ -14,14 +14,8 @@ from a3m.config import ConfigError, RunConfig
 from a3m.data.synthetic import write_synthetic
 from a3m.loaders import build_loader, build_split, resolve_num_workers
 from a3m.models import A3M, A3MLoss, create_backbone
-from a3m.train import (
-    ATTENTION_DIR_NAME,
-    NonFiniteLossError,
-    build_optimizer,
-    build_scheduler,
-    fit,
-    train_one_epoch,
-)
+from a3m.train import NonFiniteLossError, build_optimizer, build_scheduler, fit, train_one_epoch
+from a3m.viz import ATTENTION_DIR_NAME
 
 
 @pytest.fixture(scope="module")

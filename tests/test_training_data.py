@@ -10,12 +10,7 @@ import torch
 from a3m.checkpoint import BEST_WEIGHTS_NAME, CHECKPOINT_NAME, load_checkpoint
 from a3m.config import ConfigError, RunConfig
 from a3m.data.synthetic import write_synthetic
-from a3m.data.training import (
-    holdout_split,
-    mix_seed,
-    shuffle_attribute_labels,
-    shuffle_labels,
-)
+from a3m.data.training import holdout_split, mix_seed, shuffle_attribute_labels, shuffle_labels
 from a3m.loaders import VAL_SPLIT, build_datasets, build_split
 from a3m.train import fit
 

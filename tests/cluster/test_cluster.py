@@ -102,23 +102,21 @@ def _check_raycluster_spec(spec: dict[str, Any]) -> None:
     assert spec.get("authOptions", {}).get("mode") == "token"
 
 
+def _only(manifest: str, kind: str) -> dict[str, Any]:
+    """The one object of ``kind`` in ``cluster/k8s/<manifest>``, of the KubeRay v1 API."""
+    (found,) = [d for d in _load_all(CLUSTER / "k8s" / manifest) if d.get("kind") == kind]
+    assert found["apiVersion"] == "ray.io/v1"
+    return found
+
+
 def test_raycluster_manifest() -> None:
-    docs = _load_all(CLUSTER / "k8s" / "raycluster.yaml")
-    clusters = [d for d in docs if d.get("kind") == "RayCluster"]
-    assert len(clusters) == 1
-    cluster = clusters[0]
-    assert cluster["apiVersion"] == "ray.io/v1"
+    cluster = _only("raycluster.yaml", "RayCluster")
     assert cluster["metadata"]["name"]
     _check_raycluster_spec(cluster["spec"])
 
 
 def test_rayjob_manifest() -> None:
-    docs = _load_all(CLUSTER / "k8s" / "rayjob.yaml")
-    jobs = [d for d in docs if d.get("kind") == "RayJob"]
-    assert len(jobs) == 1
-    job = jobs[0]
-    assert job["apiVersion"] == "ray.io/v1"
-    spec = job["spec"]
+    spec = _only("rayjob.yaml", "RayJob")["spec"]
     assert ("rayClusterSpec" in spec) != ("clusterSelector" in spec)
     if "rayClusterSpec" in spec:
         _check_raycluster_spec(spec["rayClusterSpec"])
@@ -274,28 +272,40 @@ def as_user(monkeypatch: pytest.MonkeyPatch) -> Login:
     return login
 
 
-@pytest.mark.slow
-def test_study_runs_on_both_nodes_and_logs_to_the_server(
-    cluster: dict[str, str], as_user: Login
-) -> None:
+def _admin(cluster: dict[str, str], as_user: Login) -> Any:
+    """An MLflow client of the tracking server, logged in as its user."""
     from mlflow import MlflowClient
 
-    nodes = _alive_nodes(cluster)
-    assert len(nodes) == 2
+    as_user(cluster["MLFLOW_TRACKING_USERNAME"], cluster["MLFLOW_TRACKING_PASSWORD"])
+    return MlflowClient(cluster["MLFLOW_TRACKING_URI"])
+
+
+def _submit_study(
+    cluster: dict[str, str], working_dir: Path, script: str, *args: str, name: str
+) -> None:
+    """``ray job submit`` a study on the synthetic data to the cluster, storing its Tune state
+    and results under the shared folder (``tune<name>``, ``results<name>``); it must succeed."""
     shared = Path(cluster["A3M_SHARED_DIR"])
     submit = _ray(
         cluster, "job", "submit", "--address", cluster["A3M_RAY_JOB_ADDRESS"],
-        "--working-dir", str(ROOT), "--",
-        "python", f"studies/{STUDY}.py", "--synthetic", "--epochs", "2", "--address", "auto",
+        "--working-dir", str(working_dir), "--",
+        "python", script, "--synthetic", *args, "--address", "auto",
         "--tracking-uri", cluster["MLFLOW_TRACKING_URI"],
-        "--storage-path", str(shared / "tune"), "--out", str(shared / "results"),
+        "--storage-path", str(shared / f"tune{name}"), "--out", str(shared / f"results{name}"),
         "--cpus-per-trial", "1", "--no-report",
         timeout=900,
     )  # fmt: skip
     assert submit.returncode == 0, submit.stdout[-6000:] + submit.stderr[-3000:]
 
-    as_user(cluster["MLFLOW_TRACKING_USERNAME"], cluster["MLFLOW_TRACKING_PASSWORD"])
-    client = MlflowClient(cluster["MLFLOW_TRACKING_URI"])
+
+@pytest.mark.slow
+def test_study_runs_on_both_nodes_and_logs_to_the_server(
+    cluster: dict[str, str], as_user: Login
+) -> None:
+    nodes = _alive_nodes(cluster)
+    assert len(nodes) == 2
+    _submit_study(cluster, ROOT, f"studies/{STUDY}.py", "--epochs", "2", name="")
+    client = _admin(cluster, as_user)
     experiment = client.get_experiment_by_name(EXPERIMENT)
     assert experiment is not None
     runs = client.search_runs([experiment.experiment_id])
@@ -313,7 +323,7 @@ def test_study_runs_on_both_nodes_and_logs_to_the_server(
     assert {run.data.tags["a3m.ray_node_id"] for run in children} == nodes
     assert any(Path(cluster["A3M_ARTIFACTS_DIR"]).rglob("final.json"))
     # Tune's results and checkpoints are in the shared storage path.
-    assert any((shared / "tune").glob(f"{EXPERIMENT}_*/train_trial_*"))
+    assert any((Path(cluster["A3M_SHARED_DIR"]) / "tune").glob(f"{EXPERIMENT}_*/train_trial_*"))
 
 
 @pytest.mark.slow
@@ -327,8 +337,7 @@ def test_mlflow_basic_auth_refuses_strangers(cluster: dict[str, str], as_user: L
         with pytest.raises(MlflowException, match="401"):
             MlflowClient(uri).search_experiments()
 
-    as_user(cluster["MLFLOW_TRACKING_USERNAME"], cluster["MLFLOW_TRACKING_PASSWORD"])
-    client = MlflowClient(uri)
+    client = _admin(cluster, as_user)
     experiment_id = client.create_experiment("auth-check")
     run_id = client.create_run(experiment_id).info.run_id
     client.log_metric(run_id, "m", 0.5)
@@ -461,24 +470,10 @@ main(StudySpec("my_study", "half_a3m", base={"dataset": "cub"}, grid={"variant":
 def test_a_users_variant_reaches_the_workers_from_the_jobs_working_dir(
     cluster: dict[str, str], as_user: Login, tmp_path: Path
 ) -> None:
-    from mlflow import MlflowClient
-
     for name, text in USER_FILES.items():
         (tmp_path / name).write_text(text)
-    shared = Path(cluster["A3M_SHARED_DIR"])
-    submit = _ray(
-        cluster, "job", "submit", "--address", cluster["A3M_RAY_JOB_ADDRESS"],
-        "--working-dir", str(tmp_path), "--",
-        "python", "my_study.py", "--synthetic", "--epochs", "1", "--seeds", "2",
-        "--address", "auto", "--tracking-uri", cluster["MLFLOW_TRACKING_URI"],
-        "--storage-path", str(shared / "tune-mine"), "--out", str(shared / "results-mine"),
-        "--cpus-per-trial", "1", "--no-report",
-        timeout=900,
-    )  # fmt: skip
-    assert submit.returncode == 0, submit.stdout[-6000:] + submit.stderr[-3000:]
-
-    as_user(cluster["MLFLOW_TRACKING_USERNAME"], cluster["MLFLOW_TRACKING_PASSWORD"])
-    client = MlflowClient(cluster["MLFLOW_TRACKING_URI"])
+    _submit_study(cluster, tmp_path, "my_study.py", "--epochs", "1", "--seeds", "2", name="-mine")
+    client = _admin(cluster, as_user)
     experiment = client.get_experiment_by_name("my_study-synthetic")
     runs = client.search_runs([experiment.experiment_id])
     children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]

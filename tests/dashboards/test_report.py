@@ -248,15 +248,7 @@ def test_after_study_hook_writes_beside_the_leaderboard(tiny_store, tmp_path, mo
 
 def _seeded(frames, n_seeds=8):
     """A3M ahead of Baseline-1 by 4-6 points on every seed (CUB, real data)."""
-    rows = []
-    for seed in range(n_seeds):
-        level = 0.70 + 0.01 * (seed % 3)
-        gain = 0.04 + 0.01 * (seed % 3)
-        for rid, variant, acc in (("r", "baseline1", level), ("c", "a3m", level + gain)):
-            metrics = {"accuracy": acc, "score": acc}
-            rows.append(frames.run(f"{rid}{seed}", variant, seed, params={"synthetic": False},
-                                   metrics=metrics))  # fmt: skip
-    return frames.frame(*rows)
+    return frames.ablation(n_seeds)
 
 
 def test_the_claims_come_first_and_link_to_their_runs(frames):

@@ -28,17 +28,7 @@ ARTEFACT = re.compile(r"\d\.\d*(?:0{6,}[1-9]|9{6,})\d*")
 def _ablation(frames, kind: str | None, seeds: int = 8, **tags: str) -> pd.DataFrame:
     """A3M ahead of Baseline-1 by 4-6 points on every seed (CUB, real data), with per-attribute
     accuracies for A3M; each run tagged with ``kind`` (None: no tag, an older run)."""
-    rows = []
-    for seed in range(seeds):
-        level = 0.70 + 0.01 * (seed % 3)
-        gain = 0.04 + 0.01 * (seed % 3)
-        for rid, variant, acc in (("r", "baseline1", level), ("c", "a3m", level + gain)):
-            metrics = {"accuracy": acc, "score": acc}
-            if variant == "a3m":
-                metrics |= {"attr_acc/has_bill_shape": acc, "attr_acc/mean": acc}
-            rows.append(frames.run(f"{rid}{seed}", variant, seed, params={"synthetic": False},
-                                   metrics=metrics))  # fmt: skip
-    runs = frames.frame(*rows)
+    runs = frames.ablation(seeds, attributes=True)
     if kind is not None:
         runs["tags.a3m.data.kind"] = kind
     for tag, value in tags.items():

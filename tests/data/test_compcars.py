@@ -99,18 +99,7 @@ def test_model_without_attribute_line(make_compcars):
     assert ds.quirks["models without a line in misc/attributes.txt (IGNORE_INDEX)"] == 1
 
 
-def test_bbox_crop(make_compcars):
-    ds = CompCars(make_compcars(), "train", bbox_crop=True)
-    assert ds.load_image(0).size == (20, 10)  # x1 y1 x2 y2 = 3 4 22 13, 1-based inclusive
-    assert ds[0][0].shape == (3, 10, 20)
-
-
 # -- bad input --------------------------------------------------------------------------------
-
-
-def test_root_without_data(tmp_path):  # a missing root: test_dataset_registry.py
-    with pytest.raises(FileNotFoundError, match="data"):
-        CompCars(tmp_path)
 
 
 def test_missing_split_file(make_compcars):

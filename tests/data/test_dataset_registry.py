@@ -40,6 +40,20 @@ def test_a_missing_root_names_it_and_where_the_release_is_published(name, tmp_pa
     assert str(tmp_path / "nowhere") in str(err.value)
 
 
+@pytest.mark.parametrize(("name", "needed"), [("cars196", "cars_annos.mat"), ("compcars", "data")])
+def test_a_root_without_the_annotations_names_what_is_missing(name, needed, tmp_path):
+    with pytest.raises(FileNotFoundError, match=needed):
+        build_dataset(name, tmp_path, "train")
+
+
+@pytest.mark.parametrize("name", ["cars196", "compcars"])
+def test_the_box_crop_of_a_car(name, request):
+    """Both writers give the first training image the box (3, 4)-(22, 13), 1-based inclusive."""
+    ds = build_dataset(name, request.getfixturevalue(f"make_{name}")(), "train", bbox_crop=True)
+    assert ds.load_image(0).size == (20, 10)
+    assert ds[0][0].shape == (3, 10, 20)
+
+
 @pytest.mark.parametrize("name", dataset_names())
 def test_config_reads_the_task_from_the_registry(name):
     assert RunConfig(dataset=name).task == get_entry(name).task

@@ -25,6 +25,11 @@ def _problems(root) -> list[str]:
     return report.problems
 
 
+def _problems_of(tmp_path, rows: list[dict], card: dict = CLASSIFICATION_CARD) -> list[str]:
+    """The problems of a manifest of ``rows`` (with their images) under ``card``."""
+    return _problems(write_manifest(tmp_path / "d", rows, card))
+
+
 def test_a_good_manifest_has_no_problem_and_exits_0(tmp_path, capsys):
     root = write_manifest(tmp_path / "ok", classification_rows(), CLASSIFICATION_CARD)
     assert _problems(root) == [] and manifest_problem(f"manifest:{root}") is None
@@ -61,8 +66,7 @@ def test_a_truncated_image(tmp_path):
 def test_a_label_outside_the_card(tmp_path):
     rows = classification_rows()
     rows[4]["label"] = "heron"
-    root = write_manifest(tmp_path / "d", rows, CLASSIFICATION_CARD)
-    problems = _problems(root)
+    problems = _problems_of(tmp_path, rows)
     assert problems[0] == (
         "manifest.csv, line 6: label 'heron' is not one of the card's classes (finch, owl, wren)"
     )
@@ -71,16 +75,14 @@ def test_a_label_outside_the_card(tmp_path):
 def test_an_attribute_value_outside_the_card(tmp_path):
     rows = classification_rows()
     rows[2]["attr:color"] = "pink"
-    root = write_manifest(tmp_path / "d", rows, CLASSIFICATION_CARD)
-    assert _problems(root) == [
+    assert _problems_of(tmp_path, rows) == [
         "manifest.csv, line 4: attr:color 'pink' is not one of the card's values (red, blue, green)"
     ]
 
 
 def test_a_class_with_too_few_images(tmp_path):
     rows = [r for r in classification_rows() if r["path"] != "images/owl/1.png"]
-    root = write_manifest(tmp_path / "d", rows, CLASSIFICATION_CARD)
-    assert _problems(root) == [
+    assert _problems_of(tmp_path, rows) == [
         "manifest.csv, line 6: class 'owl' has 1 training image; a class needs at least 2 to train"
     ]
 
@@ -88,8 +90,7 @@ def test_a_class_with_too_few_images(tmp_path):
 def test_a_class_without_an_evaluation_image(tmp_path):
     rows = [r for r in classification_rows() if not r["path"].startswith("images/wren/")
             or r["split"] == "train"]  # fmt: skip
-    root = write_manifest(tmp_path / "d", rows, CLASSIFICATION_CARD)
-    assert _problems(root) == [
+    assert _problems_of(tmp_path, rows) == [
         "manifest.csv, line 10: class 'wren' has no test image to evaluate it"
     ]
 
@@ -107,8 +108,7 @@ def test_the_same_image_in_a_training_and_an_evaluation_split(tmp_path):
 def test_the_same_file_listed_in_a_training_and_an_evaluation_split(tmp_path):
     rows = classification_rows()
     rows[2]["path"] = rows[0]["path"]
-    root = write_manifest(tmp_path / "d", rows, CLASSIFICATION_CARD)
-    assert _problems(root) == [
+    assert _problems_of(tmp_path, rows) == [
         "manifest.csv, line 4: image images/finch/0.png (test) is also a training image "
         "(manifest.csv, line 2): evaluation must see new images"
     ]
@@ -118,8 +118,7 @@ def test_a_constant_attribute_column(tmp_path):
     rows = classification_rows()
     for row in rows:
         row["attr:size"] = "small"
-    root = write_manifest(tmp_path / "d", rows, CLASSIFICATION_CARD)
-    assert _problems(root) == [
+    assert _problems_of(tmp_path, rows) == [
         "manifest.csv: column attr:size is constant in the training split (every known value is "
         "'small'): an attribute that never varies teaches nothing; drop it from the card"
     ]
@@ -127,8 +126,7 @@ def test_a_constant_attribute_column(tmp_path):
 
 def test_a_query_identity_absent_from_the_gallery(tmp_path):
     rows = [r for r in reid_rows() if not (r["label"] == "p4" and r["split"] == "gallery")]
-    root = write_manifest(tmp_path / "d", rows, REID_CARD)
-    assert _problems(root) == [
+    assert _problems_of(tmp_path, rows, REID_CARD) == [
         "manifest.csv, line 11: query identity 'p4' has no image in the gallery: the query can "
         "never be matched"
     ]
@@ -139,8 +137,7 @@ def test_a_query_seen_in_the_gallery_by_its_own_camera_only(tmp_path):
     for row in rows:
         if row["label"] == "p4":
             row["camera"] = "1"
-    root = write_manifest(tmp_path / "d", rows, REID_CARD)
-    assert _problems(root) == [
+    assert _problems_of(tmp_path, rows, REID_CARD) == [
         "manifest.csv, line 11: query identity 'p4' is in the gallery only from its own camera "
         "'1', which the protocol leaves out: never matched"
     ]
@@ -180,7 +177,6 @@ def test_many_rows_of_one_kind_are_listed_five_then_counted(tmp_path, many):
     rows = classification_rows()
     for row in rows[:many]:
         row["attr:color"] = "pink"
-    root = write_manifest(tmp_path / "d", rows, CLASSIFICATION_CARD)
-    problems = _problems(root)
+    problems = _problems_of(tmp_path, rows)
     listed = [p for p in problems if "'pink'" in p]
     assert len(listed) == 6 and listed[-1].startswith("... and 2 more rows like")
