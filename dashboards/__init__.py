@@ -5,7 +5,10 @@ The layers point one way, like the rest of the project:
     data.py      MLflow experiment (any tracking URI) -> DataFrame; attention PNGs; Optuna study
     selection.py what a figure shows when the study ran more (Fig. 6's run, Fig. 8's
                  configurations), chosen by the reference or val_score, never the test split
-    figures.py   one function per paper figure (Figs. 5-8) and per search plot, DataFrame -> Figure
+    figures.py   the paper's comparison figures (Figs. 5, 7, 8), DataFrame -> Figure
+    figures_attention.py  Fig. 6's attention maps and the training diagnostics per epoch
+    figures_search.py     an open (Optuna) search's plots
+    figure_text.py        what the figures share: notes, wrapped text, empty figures
     tables.py    the paper's Tables 1-5 (``paper_numbers.csv``) beside our runs
     families.py  the Holm family each claim's comparison is in: the study's, or the secondary
     claims.py    the paper's claims (``paper_claims.csv``): supported, contradicted or

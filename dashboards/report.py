@@ -42,7 +42,7 @@ from a3m.sequential import Inference
 from a3m.study.compare import attach_verdicts
 from a3m.study.leaderboard import leaderboard
 from a3m.study.tracking import ERROR_TAG, redact
-from dashboards import figures, tables
+from dashboards import figures, figures_attention, figures_search, tables
 from dashboards.conclusions import (  # noqa: F401 (the report's API, re-exported)
     LOCAL_MLFLOW_UI,
     Section,
@@ -253,7 +253,9 @@ def plan_sections(
                 "selective attributes and m_region, as the trial logged them; the run: "
                 + (attention_note or "as downloaded")
                 + ".",
-                figure=figures.attention_maps(attention, names=figures.attribute_names(runs)),
+                figure=figures_attention.attention_maps(
+                    attention, names=figures.attribute_names(runs)
+                ),
             )
         )
     else:
@@ -268,7 +270,7 @@ def plan_sections(
                 "Per epoch, mean over seeds: the learned attention weights (mean, and the share "
                 "saturated within 0.01 of 0 or 1, where a sigmoid has stopped learning), the "
                 "norms of f_region, f_attr and f_final, and each part's gradient norm.",
-                figure=figures.attention_diagnostics(runs, diagnostics),
+                figure=figures_attention.attention_diagnostics(runs, diagnostics),
             )
         )
     if open_search:
@@ -280,20 +282,20 @@ def plan_sections(
                 "search_parallel",
                 "Search: parallel coordinates",
                 "Every trial through its sampled parameters to its score.",
-                figure=figures.parallel_coordinates(runs),
+                figure=figures_search.parallel_coordinates(runs),
             ),
             Section(
                 "search_importance",
                 "Search: parameter importance",
                 "fANOVA importance of each sampled parameter for the score "
                 f"(optuna.importance.get_param_importances); {optuna_note or 'no Optuna study'}.",
-                figure=figures.param_importance_bars(importances, source),
+                figure=figures_search.param_importance_bars(importances, source),
             ),
             Section(
                 "search_history",
                 "Search: best value so far",
                 "Each trial's score in start order and the best so far.",
-                figure=figures.best_value_history(runs),
+                figure=figures_search.best_value_history(runs),
             ),
         ]
     if len(done) < len(runs) or "metrics.score" not in runs or runs["metrics.score"].isna().any():

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dashboards import figures
+from dashboards import figures_attention
 from dashboards.data import DIAGNOSTICS_COLUMNS, diagnostics_history
 
 
@@ -43,7 +43,7 @@ def history_frame() -> pd.DataFrame:
 
 
 def test_diagnostics_figure_draws_a_panel_per_statistic_and_a_line_per_configuration(runs):
-    fig = figures.attention_diagnostics(runs, history_frame())
+    fig = figures_attention.attention_diagnostics(runs, history_frame())
     titles = [a.text for a in fig.layout.annotations]
     assert titles[:6] == [
         "m_region: mean", "m_region: % saturated > 99%",
@@ -69,11 +69,11 @@ def test_diagnostics_figure_draws_a_panel_per_statistic_and_a_line_per_configura
 
 def test_diagnostics_figure_says_why_it_is_empty(runs):
     empty = pd.DataFrame(columns=list(DIAGNOSTICS_COLUMNS))
-    fig = figures.attention_diagnostics(runs, empty)
+    fig = figures_attention.attention_diagnostics(runs, empty)
     assert len(fig.data) == 0
     assert "no run logged diagnostics" in fig.layout.annotations[0].text
     other = history_frame()[lambda h: h["run_id"] == "x9"]
-    fig = figures.attention_diagnostics(runs, other)
+    fig = figures_attention.attention_diagnostics(runs, other)
     assert "none of these runs" in fig.layout.annotations[0].text
 
 

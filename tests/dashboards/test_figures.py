@@ -8,7 +8,7 @@ import plotly.graph_objects as go
 import pytest
 
 from a3m.study.leaderboard import ci95
-from dashboards import figures
+from dashboards import figure_text, figures, figures_attention, figures_search
 from dashboards.intervals import proportion_interval
 
 
@@ -295,7 +295,7 @@ def test_notes_are_wrapped_never_cut(market):
     fig = figures.ablation_bars(runs, metrics=["rank1", "mAP"])
     (note,) = [a.text for a in fig.layout.annotations]
     lines = note.split("<br>")
-    assert len(lines) > 1 and max(map(len, lines)) <= figures.NOTE_WIDTH
+    assert len(lines) > 1 and max(map(len, lines)) <= figure_text.NOTE_WIDTH
     assert fig.layout.margin.b >= 60 + 16 * len(lines)
 
 
@@ -312,14 +312,14 @@ def test_attention_maps_show_the_logged_pngs(tmp_path):
         "run_id": ["r1"] * 3, "label": ["r1 (A3M, seed 0)"] * 3,
         "artifact": [f"attention/attention_{i:04d}.png" for i in range(3)], "file": files,
     })  # fmt: skip
-    fig = figures.attention_maps(images, max_images=2)
+    fig = figures_attention.attention_maps(images, max_images=2)
     assert [t.type for t in fig.data] == ["image", "image"]
     assert fig.data[0].source.startswith("data:image/png;base64,")
     assert [a.text for a in fig.layout.annotations] == [
         "r1 (A3M, seed 0): attention_0000.png",
         "r1 (A3M, seed 0): attention_0001.png",
     ]
-    empty = figures.attention_maps(images.iloc[0:0])
+    empty = figures_attention.attention_maps(images.iloc[0:0])
     assert not empty.data and "no attention maps" in _notes(empty)
 
 
@@ -335,7 +335,7 @@ def search(frames):
 
 
 def test_parallel_coordinates_axes_are_params_then_score(search):
-    fig = figures.parallel_coordinates(search)
+    fig = figures_search.parallel_coordinates(search)
     (trace,) = fig.data
     assert trace.type == "parcoords"
     dims = {d.label: d for d in trace.dimensions}
@@ -348,7 +348,7 @@ def test_parallel_coordinates_axes_are_params_then_score(search):
 
 
 def test_best_value_history_is_a_running_maximum(search):
-    fig = figures.best_value_history(search)
+    fig = figures_search.best_value_history(search)
     trials, best = fig.data
     assert (trials.mode, best.mode) == ("markers", "lines")
     assert list(trials.x) == [1, 2, 3]
@@ -358,20 +358,23 @@ def test_best_value_history_is_a_running_maximum(search):
 
 
 def test_param_importance_bars_sorted_with_their_source():
-    fig = figures.param_importance_bars({"lr": 0.7, "alpha": 0.2, "d": 0.1}, "from the study")
+    fig = figures_search.param_importance_bars(
+        {"lr": 0.7, "alpha": 0.2, "d": 0.1}, "from the study"
+    )
     (bar,) = fig.data
     assert bar.orientation == "h"
     assert list(bar.y) == ["d", "alpha", "lr"]  # Plotly draws the last on top
     np.testing.assert_allclose(bar.x, [0.1, 0.2, 0.7])
     assert "from the study" in fig.layout.title.text
-    none = figures.param_importance_bars({}, "no Optuna storage at /x/optuna.db")
+    none = figures_search.param_importance_bars({}, "no Optuna storage at /x/optuna.db")
     assert not none.data and "no Optuna storage at /x/optuna.db" in _notes(none)
 
 
 def test_figures_of_an_empty_frame_explain_themselves(frames):
     empty = frames.frame(frames.run("x", status="FAILED")).iloc[0:0]
     for make in (figures.alpha_beta_curves, figures.attribute_accuracy_bars,
-                 figures.parallel_coordinates, figures.best_value_history):  # fmt: skip
+                 figures_search.parallel_coordinates,
+                 figures_search.best_value_history):  # fmt: skip
         fig = make(empty)
         assert not fig.data and _notes(fig), make.__name__
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from dashboards import export, figures
+from dashboards import export, figures, figures_attention
 
 pytestmark = pytest.mark.skipif(export.find_browser() is None, reason="no Chromium-based browser")
 
@@ -69,11 +69,11 @@ def test_no_figure_runs_past_its_edges(frames, tmp_path):
     )
     figs = {
         "fig5": figures.ablation_bars(ablation),
-        "fig6": figures.attention_maps(images, names=list(long)),
+        "fig6": figures_attention.attention_maps(images, names=list(long)),
         "fig7": figures.alpha_beta_curves(runs),
         "fig8": figures.attribute_accuracy_bars(runs, reference={"alpha": "0.5", "beta": "0.5"}),
         "fig8_ablation": figures.attribute_accuracy_bars(ablation),
-        "diagnostics": figures.attention_diagnostics(runs, _diagnostics_history()),
+        "diagnostics": figures_attention.attention_diagnostics(runs, _diagnostics_history()),
     }
     pngs, message = export.export_pngs(figs, tmp_path)
     assert len(pngs) == len(figs), message
