@@ -205,8 +205,8 @@ def test_an_unknown_experiment_is_bad_usage_everywhere(name, store, tmp_path, ca
 def test_nan_and_inf_are_refused_up_front(setting, tmp_path, capsys):
     from a3m.config import ConfigError, RunConfig
     from a3m.study import StudySpec
+    from a3m.study.exits import UsageError
     from a3m.study.runner import run_study
-    from a3m.study.spec import UsageError
 
     field, value = setting.split("=")
     with pytest.raises(ConfigError, match=field):

@@ -90,7 +90,8 @@ def log_run_data(tracker: RunTracker, cfg: RunConfig, fingerprint: str) -> DataK
     """Log a run's data on its MLflow run: every split it reads (:func:`run_splits`) as an
     input, and its kind as the tag ``a3m.data.kind``. Returns the kind."""
     root = dataset_root(cfg)
-    return tracker.log_dataset(cfg.dataset, fingerprint, root, run_splits(cfg), holdout_note(cfg))
+    inputs = dataset_inputs(cfg.dataset, fingerprint, root, run_splits(cfg), holdout_note(cfg))
+    return tracker.log_dataset(cfg.dataset, fingerprint, root, inputs)
 
 
 def study_data_line(plan: StudyPlan) -> str:

@@ -16,6 +16,7 @@ import argparse
 from typing import Any
 
 from a3m.config import RunConfig
+from a3m.study.exits import UsageError
 
 
 def add_dataset_flag(group: argparse._ArgumentGroup) -> None:
@@ -30,8 +31,6 @@ def add_dataset_flag(group: argparse._ArgumentGroup) -> None:
 
 
 def _fail(message: str) -> SystemExit:
-    from a3m.study.spec import UsageError  # on use: spec imports this module
-
     return UsageError(message)
 
 

@@ -26,6 +26,7 @@ from typing import Any
 from a3m.config import RunConfig
 from a3m.sequential import Inference, SequentialDesign
 from a3m.study.disk import disk_full_note, is_disk_full
+from a3m.study.exits import EXIT_SOME_FAILED, UsageError
 from a3m.study.grow import Selection, link_reused, seed_rounds, select_trials
 from a3m.study.local_ray import cpus_per_gpu, start_ray
 from a3m.study.model_check import ModelCheckError, check_models
@@ -34,9 +35,7 @@ from a3m.study.reconcile import reconcile
 from a3m.study.seeds import AutoSeeds
 from a3m.study.signals import exit_code_of, graceful_interrupt, kill_unfinished, stop_signals
 from a3m.study.spec import (
-    EXIT_SOME_FAILED,
     StudySpec,
-    UsageError,
     build_base,
     check_same_launch,
     grid_trials,
@@ -533,7 +532,7 @@ def main(spec: StudySpec, argv: list[str] | None = None) -> StudyResult:
     after-study hooks (e.g. the HTML report) unless ``--no-report``, ``--smoke-test`` or
     interrupted. A failing hook is reported, never fatal. Exits with
     :attr:`StudyResult.exit_code` when it is not 0, and with a one-line reason on a
-    :class:`~a3m.study.spec.UsageError`."""
+    :class:`~a3m.study.exits.UsageError`."""
     from importlib.metadata import entry_points
 
     args = study_parser(spec).parse_args(argv)

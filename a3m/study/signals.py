@@ -14,8 +14,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from a3m.study.exits import EXIT_INTERRUPTED, EXIT_TERMINATED
 from a3m.study.local_ray import end_own_ray
-from a3m.study.spec import EXIT_INTERRUPTED, EXIT_TERMINATED
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 """What stops a study: Ctrl-C, and SIGTERM, which batch schedulers, Kubernetes, systemd and

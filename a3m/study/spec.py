@@ -16,6 +16,7 @@ from typing import Any
 
 from a3m.config import ConfigError, RunConfig
 from a3m.plugins import PluginError, with_plugins
+from a3m.study.exits import UsageError
 from a3m.study.own_data import add_dataset_flag, use_own_data
 
 SYNTHETIC_BUDGET: dict[str, Any] = {
@@ -284,14 +285,6 @@ def check_same_launch(launched: dict[str, str], now: dict[str, str]) -> None:
         )
 
 
-EXIT_OK = 0  # every trial finished
-EXIT_SOME_FAILED = 1  # the study completed, some trials failed (their reasons are in MLflow)
-EXIT_USAGE = 2  # bad flags or settings: nothing was launched (argparse's own code)
-EXIT_ALL_FAILED = 3  # every trial failed
-EXIT_INTERRUPTED = 130  # Ctrl-C: unfinished trials KILLED, resumable with --resume
-EXIT_TERMINATED = 143  # SIGTERM (a scheduler, Kubernetes, systemd, `timeout`): as Ctrl-C
-
-
 def _parse_sets(items: list[str]) -> dict[str, str]:
     out = {}
     for item in items:
@@ -369,18 +362,6 @@ def grid_trials(
 
 DEFAULT_MAX_SEEDS = 12
 """``--max-seeds``: with ``--seeds auto`` (:mod:`a3m.study.seeds`), 3, 5, 8 then 12 seeds."""
-
-
-class UsageError(SystemExit):
-    """A study that cannot run as asked (a flag, the data, the store): nothing was launched.
-    Exits with :data:`EXIT_USAGE`; ``str()`` is the one-line reason, which :func:`main` prints."""
-
-    def __init__(self, message: str):
-        super().__init__(EXIT_USAGE)
-        self.message = message
-
-    def __str__(self) -> str:
-        return self.message
 
 
 SEARCH_VAL_FRACTION = 0.1

@@ -12,10 +12,10 @@ from typing import Any
 
 from a3m.sequential import Inference
 from a3m.study.disk import disk_full_note
+from a3m.study.exits import EXIT_ALL_FAILED, EXIT_OK, EXIT_SOME_FAILED
 from a3m.study.inputs import study_data_line
 from a3m.study.plan import StudyPlan
 from a3m.study.signals import exit_code_of
-from a3m.study.spec import EXIT_ALL_FAILED, EXIT_OK, EXIT_SOME_FAILED
 
 
 class StudyCrash(RuntimeError):

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from mlflow import MlflowClient
-from mlflow.entities import Metric, Param, Run, RunStatus, RunTag
+from mlflow.entities import DatasetInput, Metric, Param, Run, RunStatus, RunTag
 from mlflow.exceptions import MlflowException
 
 from a3m.config import RunConfig, fields_with_role
@@ -539,24 +539,16 @@ class RunTracker:
         return sum(self.log_epoch(int(row["epoch"]), row) for row in history)
 
     def log_dataset(
-        self,
-        name: str,
-        fingerprint: str,
-        root: str | Path,
-        splits: Sequence[str] | None = None,
-        holdout: str = "",
+        self, name: str, fingerprint: str, root: str | Path, inputs: Sequence[DatasetInput]
     ) -> DataKind:
-        """The run's data: each split it reads once as an MLflow input (the UI's Dataset column:
-        :func:`a3m.study.inputs.dataset_inputs`), and what the data is as the tag
-        ``a3m.data.kind`` (:func:`a3m.data.kind.dataset_kind`), which it returns."""
-        from a3m.study.inputs import dataset_inputs  # it imports the trainer
-
+        """The run's data: ``inputs``, one per split it reads (the UI's Dataset column:
+        :func:`a3m.study.inputs.dataset_inputs`), each logged once, and what the data is as the
+        tag ``a3m.data.kind`` (:func:`a3m.data.kind.dataset_kind`), which it returns."""
         kind = dataset_kind(name, root, fingerprint=fingerprint)
         self.client.set_tag(self.run_id, KIND_TAG, kind.value)
         logged = self.client.get_run(self.run_id).inputs.dataset_inputs if self._existing else []
         have = {(i.dataset.name, i.dataset.digest) for i in logged}
-        inputs = [i for i in dataset_inputs(name, fingerprint, root, splits, holdout)
-                  if (i.dataset.name, i.dataset.digest) not in have]  # fmt: skip
+        inputs = [i for i in inputs if (i.dataset.name, i.dataset.digest) not in have]
         if not inputs:
             return kind
         try:

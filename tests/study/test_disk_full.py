@@ -13,8 +13,8 @@ import pytest
 from mlflow import MlflowClient
 
 from a3m.study import StudySpec, disk
+from a3m.study.exits import UsageError
 from a3m.study.runner import run_study
-from a3m.study.spec import UsageError
 
 TINY = {"dataset": "cub", "variant": "a3m", "backbone": "tiny", "d": 16}
 

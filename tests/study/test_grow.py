@@ -121,7 +121,7 @@ def test_seeds_auto_adds_seeds_only_where_the_verdict_is_open(ray_local, study_a
 
 
 def test_seeds_auto_is_refused_where_it_cannot_work(study_args):
-    from a3m.study.spec import UsageError
+    from a3m.study.exits import UsageError
 
     no_reference = StudySpec("noref", "d", base=SPEC.base, points=SPEC.points)
     with pytest.raises(UsageError, match="needs a reference"):

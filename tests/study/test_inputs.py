@@ -12,7 +12,13 @@ from mlflow import MlflowClient
 from a3m.config import RunConfig
 from a3m.data import build_dataset
 from a3m.data.kind import DRY_RUN_PREFIX, KIND_TAG, DataKind
-from a3m.study.inputs import holdout_note, log_run_data, run_splits, study_data_line
+from a3m.study.inputs import (
+    dataset_inputs,
+    holdout_note,
+    log_run_data,
+    run_splits,
+    study_data_line,
+)
 from a3m.study.tracking import RunTracker
 
 
@@ -54,7 +60,8 @@ def test_every_split_the_run_reads_is_an_input_with_its_context(
 def test_a_dry_runs_data_is_a_dry_run(mlflow_uri, tmp_path, synthetic_copy):
     root = synthetic_copy("cub", num_classes=4, images_per_class=4)
     tracker = RunTracker.for_single_run(mlflow_uri, "dry", tmp_path / "run")
-    assert tracker.log_dataset("cub", DRY_RUN_PREFIX + "abc", root) is DataKind.DRY_RUN
+    inputs = dataset_inputs("cub", DRY_RUN_PREFIX + "abc", root)
+    assert tracker.log_dataset("cub", DRY_RUN_PREFIX + "abc", root, inputs) is DataKind.DRY_RUN
     run = MlflowClient(mlflow_uri).get_run(tracker.run_id)
     assert run.data.tags[KIND_TAG] == "dry_run"
     # default splits: the training split and the task's evaluation splits

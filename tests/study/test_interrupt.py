@@ -15,8 +15,9 @@ import pytest
 from mlflow import MlflowClient
 
 from a3m.study import StudySpec
+from a3m.study.exits import EXIT_INTERRUPTED, EXIT_TERMINATED
 from a3m.study.runner import StudyResult
-from a3m.study.spec import EXIT_INTERRUPTED, EXIT_TERMINATED, check_same_launch, study_parser
+from a3m.study.spec import check_same_launch, study_parser
 
 SCRIPT = Path(__file__).resolve().parents[2] / "studies" / "ablation_compcars.py"
 
@@ -179,8 +180,8 @@ def test_exit_codes():
 
 
 def test_resume_of_a_folder_that_is_not_a_study_is_one_line(study_args, tmp_path):
+    from a3m.study.exits import UsageError
     from a3m.study.runner import run_study
-    from a3m.study.spec import UsageError
 
     spec = StudySpec("x", "d", base={"dataset": "cub", "d": 16})
     with pytest.raises(UsageError, match="--resume .*nope: not a study folder"):

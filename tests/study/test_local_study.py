@@ -17,8 +17,8 @@ import pytest
 from mlflow import MlflowClient
 
 from a3m.study.driver_lock import DRIVER_TAG
+from a3m.study.exits import EXIT_USAGE
 from a3m.study.local_ray import private_temp_dir
-from a3m.study.spec import EXIT_USAGE
 
 SCRIPT = Path(__file__).resolve().parents[2] / "studies" / "ablation_compcars.py"
 EXPERIMENT = "ablation_compcars-synthetic"

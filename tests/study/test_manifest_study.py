@@ -15,7 +15,7 @@ from a3m.cli import main as a3m_main
 from a3m.data.fingerprint import dataset_fingerprint
 from a3m.data.synthetic.manifest import SIGNAL_ATTRIBUTES, write_manifest_synthetic
 from a3m.study import run_study
-from a3m.study.spec import UsageError
+from a3m.study.exits import UsageError
 
 STUDIES = Path(__file__).resolve().parents[2] / "studies"
 SMALL = ["--set", "backbone=tiny", "pretrained=false", "d=16", "batch_size=16", "num_workers=0"]

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from a3m.study import StudySpec
+from a3m.study.exits import UsageError
 from a3m.study.model_check import ModelCheckError, check_models
 from a3m.study.runner import run_study
-from a3m.study.spec import UsageError
 
 TINY = {"dataset": "cub", "variant": "a3m", "backbone": "tiny", "d": 16}
 

@@ -15,8 +15,8 @@ from mlflow import MlflowClient
 from a3m.plugins import BACKBONE_MODULE_TAG, PLUGIN_CODE_TAG, VARIANT_MODULE_TAG
 from a3m.provenance import source_fingerprint
 from a3m.study import StudySpec
+from a3m.study.exits import UsageError
 from a3m.study.runner import run_study
-from a3m.study.spec import UsageError
 
 MODULE = "tests.plugins.my_variant"
 FILE = Path(__file__).resolve().parents[1] / "plugins" / "my_variant.py"

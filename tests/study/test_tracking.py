@@ -8,6 +8,7 @@ import pytest
 from mlflow import MlflowClient
 
 from a3m.study import tracking
+from a3m.study.inputs import dataset_inputs
 from a3m.study.tracking import (
     ERROR_TAG,
     EXPERIMENT_KIND,
@@ -92,7 +93,7 @@ def test_a_dataset_another_trial_just_inserted_is_linked_not_an_error(
 
     duplicate = '(psycopg.errors.UniqueViolation) duplicate key value violates "dataset_pk"'
     monkeypatch.setattr(tracker.client, "log_inputs", refused(duplicate))
-    tracker.log_dataset("cub", "abc123", tmp_path)
+    tracker.log_dataset("cub", "abc123", tmp_path, dataset_inputs("cub", "abc123", tmp_path))
     inputs = MlflowClient(mlflow_uri).get_run(tracker.run_id).inputs.dataset_inputs
     assert [(i.dataset.name, i.dataset.digest) for i in inputs] == [
         ("cub/train", "abc123"), ("cub/test", "abc123")]  # fmt: skip
@@ -101,7 +102,7 @@ def test_a_dataset_another_trial_just_inserted_is_linked_not_an_error(
     calls.clear()  # any other refusal is the trial's error, not retried
     monkeypatch.setattr(tracker.client, "log_inputs", refused("database is locked"))
     with pytest.raises(RestException, match="database is locked"):
-        tracker.log_dataset("cars196", "def456", tmp_path)
+        tracker.log_dataset("cars196", "def456", tmp_path, dataset_inputs("cars196", "d", tmp_path))
     assert len(calls) == 1
 
 
