@@ -346,8 +346,7 @@ def _seeds_columns(
 ) -> dict[str, Any]:
     """Seeds to decide an inconclusive claim at the paper's effect (the observed one where the
     paper gives none), at Holm's first-step level of its family (the last look's, with looks)."""
-    out = {"seeds_needed": math.nan, "seeds_needed_low": math.nan,
-           "seeds_needed_high": math.nan, "seeds_needed_at": ""}  # fmt: skip
+    out = _no_seeds()
     if verdict != INCONCLUSIVE or not row["n_pairs"]:
         return out
     paper = np.isfinite(effect)
@@ -381,8 +380,29 @@ def _near_best(
     band of ``effect_points`` above the reference."""
     band = float(claim["effect_points"])
     rows = [row for _, row, _ in found]
-    units = [unit for unit, _, _ in found]
-    metric = claim["metric"]
+    within, beyond = _within_and_beyond(rows, band, claim["metric"])
+    verdict = _near_best_verdict(rows, within, beyond)
+    best_i = _best_of(rows, claim["metric"])
+    notes = _near_best_notes(claim, found, families.runs, within, beyond, best_i, verdict)
+    seeds, why = _no_seeds(), ""
+    if verdict == INCONCLUSIVE:  # the least decided: the most seeds to bring it off the edge
+        seeds, why = _near_best_seeds(found, within, band, claim["metric"], families)
+    families_used = sorted({fam for _, _, fam in found})
+    return {
+        **_fields(claim),
+        **_numbers(rows[best_i]),
+        "context": context,
+        "family": " and ".join(families_used),
+        "verdict": verdict,
+        "magnitude": "",
+        **seeds,
+        "note": _join(*notes, why, rows[best_i]["verdict_note"]),
+    }
+
+
+def _within_and_beyond(rows: list[dict], band: float, metric: str) -> tuple[list[bool], list[bool]]:
+    """Per configuration: whether its interval (and worst case, with failed seeds) ends within
+    ``band`` points above the reference, and whether it is better by more than ``band``."""
     gains = [_gain(PERCENT * r["ci_low"], PERCENT * r["ci_high"], metric) for r in rows]
     worst = [_gain(PERCENT * r["worst_case_low"], PERCENT * r["worst_case_high"], metric)
              for r in rows]  # fmt: skip
@@ -392,59 +412,77 @@ def _near_best(
     beyond = [
         r["verdict"] == stats.BETTER and g[0] > band for r, g in zip(rows, gains, strict=True)
     ]
+    return within, beyond
+
+
+def _near_best_verdict(rows: list[dict], within: list[bool], beyond: list[bool]) -> str:
+    """Supported when all are within the band, contradicted when one is beyond it."""
     if all(within):
-        verdict = SUPPORTED
-    elif any(beyond):
-        verdict = CONTRADICTED
-    elif any(r["n_failed"] for r, w in zip(rows, within, strict=True) if not w):
-        verdict = INCONCLUSIVE_FAILURES
-    else:
-        verdict = INCONCLUSIVE
+        return SUPPORTED
+    if any(beyond):
+        return CONTRADICTED
+    if any(r["n_failed"] for r, w in zip(rows, within, strict=True) if not w):
+        return INCONCLUSIVE_FAILURES
+    return INCONCLUSIVE
+
+
+def _best_of(rows: list[dict], metric: str) -> int:
+    """The position of the configuration with the largest mean gain (an unpaired one last)."""
     sign = direction(metric)
     means = [sign * r["mean_diff"] if r["n_pairs"] else -np.inf for r in rows]
-    best_i = int(np.argmax(means))
+    return int(np.argmax(means))
+
+
+def _near_best_notes(
+    claim: Mapping[str, Any],
+    found: list,
+    runs: pd.DataFrame,
+    within: list[bool],
+    beyond: list[bool],
+    best_i: int,
+    verdict: str,
+) -> list[str]:
+    """What a ``near_best`` verdict rests on: how many are within, the best, those beyond."""
+    rows = [row for _, row, _ in found]
+    units = [unit for unit, _, _ in found]
     best, reference = rows[best_i], parse_assignments(claim["reference"])
-    name, margin = _setting_of(families.runs, units[best_i], reference), _points_text(band)
+    name = _setting_of(runs, units[best_i], reference)
+    margin = _points_text(float(claim["effect_points"]))
     notes = [
         f"{len(rows)} other configuration{'s' if len(rows) > 1 else ''}, {sum(within)} within "
         f"{margin} (interval's upper end); the best: {name}"
         + (f", p(Holm) {best['p_holm']:.3g}" if best["n_pairs"] else "")
     ]
     if verdict == CONTRADICTED:
-        names = [
-            _setting_of(families.runs, u, reference)
-            for u, b in zip(units, beyond, strict=True)
-            if b
-        ]
+        names = [_setting_of(runs, u, reference) for u, b in zip(units, beyond, strict=True) if b]
         notes.append(f"better by more than {margin}: {', '.join(names)}")
     unpaired = sum(1 for r in rows if not r["n_pairs"])
     if unpaired:
         notes.append(f"{unpaired} without a paired seed")
-    seeds = {"seeds_needed": math.nan, "seeds_needed_low": math.nan,
-             "seeds_needed_high": math.nan, "seeds_needed_at": ""}  # fmt: skip
-    if verdict == INCONCLUSIVE:  # the least decided: the most seeds to bring it off the edge
-        needs = [_seeds(families, fam, r, band / PERCENT - sign * r["mean_diff"])
-                 for (_, r, fam), w in zip(found, within, strict=True)
-                 if not w and r["n_pairs"]]  # fmt: skip
-        finite = [n for n in needs if not np.isnan(n.estimate)]  # inf: more than searched
-        if finite:
-            most = max(finite, key=lambda n: n.estimate)
-            seeds = {"seeds_needed": most.estimate, "seeds_needed_low": most.low,
-                     "seeds_needed_high": most.high,
-                     "seeds_needed_at": f"the margin to our {band:g}-point band"}  # fmt: skip
-        else:
-            notes.append("too few pairs to estimate the spread")
-    families_used = sorted({fam for _, _, fam in found})
-    return {
-        **_fields(claim),
-        **_numbers(best),
-        "context": context,
-        "family": " and ".join(families_used),
-        "verdict": verdict,
-        "magnitude": "",
-        **seeds,
-        "note": _join(*notes, best["verdict_note"]),
-    }
+    return notes
+
+
+def _near_best_seeds(
+    found: list, within: list[bool], band: float, metric: str, families: Families
+) -> tuple[dict[str, Any], str]:
+    """The most seeds any configuration outside the band needs to leave its edge, or why none."""
+    sign = direction(metric)
+    needs = [_seeds(families, fam, r, band / PERCENT - sign * r["mean_diff"])
+             for (_, r, fam), w in zip(found, within, strict=True)
+             if not w and r["n_pairs"]]  # fmt: skip
+    finite = [n for n in needs if not np.isnan(n.estimate)]  # inf: more than searched
+    if not finite:
+        return _no_seeds(), "too few pairs to estimate the spread"
+    most = max(finite, key=lambda n: n.estimate)
+    return {"seeds_needed": most.estimate, "seeds_needed_low": most.low,
+            "seeds_needed_high": most.high,
+            "seeds_needed_at": f"the margin to our {band:g}-point band"}, ""  # fmt: skip
+
+
+def _no_seeds() -> dict[str, Any]:
+    """The seeds columns of a result that needs no estimate."""
+    return {"seeds_needed": math.nan, "seeds_needed_low": math.nan,
+            "seeds_needed_high": math.nan, "seeds_needed_at": ""}  # fmt: skip
 
 
 def _not_run(claim: Mapping[str, Any], why: str) -> dict[str, Any]:

@@ -536,8 +536,6 @@ def diagnostics_history(
     """
     from mlflow import MlflowClient
 
-    from a3m.diagnostics import PREFIX
-
     uri = resolve_tracking_uri(tracking_uri)
     if run_ids is None:
         if experiment is None:
@@ -545,13 +543,10 @@ def diagnostics_history(
         runs = load_runs(experiment, uri)
         run_ids = runs["run_id"].tolist() if "run_id" in runs else []
     client = MlflowClient(uri)
-    wanted: dict[str, list[str]] = {}  # run id -> its metrics to read
-    for run_id in run_ids:
-        names = metrics
-        if names is None:
-            logged = client.get_run(run_id).data.metrics
-            names = sorted(k for k in logged if k.startswith(PREFIX))
-        wanted[run_id] = list(names)
+    wanted = {  # run id -> its metrics to read
+        run_id: list(metrics) if metrics is not None else _logged_diagnostics(client, run_id)
+        for run_id in run_ids
+    }
     histories: dict[tuple[str, str], list[Any]] = {}
     for name in dict.fromkeys(name for names in wanted.values() for name in names):
         ids = [run_id for run_id, names in wanted.items() if name in names]
@@ -570,6 +565,13 @@ def diagnostics_history(
     return frame.sort_values(["run_id", "metric", "epoch"]).reset_index(drop=True)[
         list(DIAGNOSTICS_COLUMNS)
     ]
+
+
+def _logged_diagnostics(client: Any, run_id: str) -> list[str]:
+    """Every ``diag/`` metric a run logged, by name."""
+    from a3m.diagnostics import PREFIX
+
+    return sorted(k for k in client.get_run(run_id).data.metrics if k.startswith(PREFIX))
 
 
 HISTORY_RUNS_PER_QUERY = 500

@@ -236,6 +236,13 @@ def _mean_per_config(keys: pd.Series, runs: pd.DataFrame, metric: str) -> pd.Ser
     return by_dataset.groupby(level="key", sort=False).mean()
 
 
+Config = tuple[str, ...]
+"""A configuration: its values of the settings the study varied, as :func:`canonical` text."""
+
+BY_VALIDATION = f"mean {VALIDATION_METRIC} (validation split)"
+"""How Fig. 8 orders a study's configurations when their runs logged a validation score."""
+
+
 def _config_comparison(
     runs: pd.DataFrame,
     with_attrs: pd.DataFrame,
@@ -249,77 +256,130 @@ def _config_comparison(
     if not settings:
         what = f"one configuration ({variant or 'all runs'}) logged per-attribute accuracies"
         return AttributeComparison({variant or "all runs": with_attrs}, what, what, [], with_attrs)
-    keys = pd.Series(
-        list(zip(*(runs[f"params.{s}"].map(canonical) for s in settings), strict=True)),
-        index=runs.index,
-    )
+    keys = _config_keys(runs, settings)
     configs = list(dict.fromkeys(keys[with_attrs.index]))
     logged = {k: runs.loc[keys[keys == k].index[0]] for k in configs}  # values as logged
-
-    def describe(key: tuple[str, ...], among: Sequence[str]) -> str:
-        return ", ".join(f"{s}={logged[key][f'params.{s}']}" for s in among)
-
-    # The reference: the configuration at the declared values (the study's base elsewhere).
-    fixed = {s: canonical(v) for s, v in (reference or {}).items() if s in settings}
-    base = study_base(with_attrs, settings)
-    at_reference = [
-        k for k in configs if fixed and all(k[settings.index(s)] == v for s, v in fixed.items())
-    ]
-    ref = max(
-        at_reference, key=lambda k: sum(k[i] == base[s] for i, s in enumerate(settings)),
-        default=None,
-    )  # fmt: skip
+    ref = _reference_config(configs, settings, reference, study_base(with_attrs, settings))
     configurations = f"{variant} configurations" if variant else "configurations"
     by_val = has_metric(with_attrs, VALIDATION_METRIC)
     others = [k for k in configs if k != ref]  # in the order they ran
-    if by_val:  # by mean val_score, in its direction (chosen without the test split)
-        sign = 1.0 if stats.higher_is_better(VALIDATION_METRIC) else -1.0
-        means = _mean_per_config(keys, with_attrs, VALIDATION_METRIC)
-        others.sort(key=lambda k: -np.nan_to_num(sign * means[k], nan=-np.inf))
+    if by_val:
+        others = _by_validation(others, keys, with_attrs)
     elif len(configs) > max_configs:
-        what = (
-            f"{len(configs)} {configurations} logged per-attribute accuracies, more than the "
-            f"{max_configs} a figure can compare, and no run logged a {VALIDATION_METRIC} to "
-            "choose them by (choosing by the test score would select on the split the figure "
-            f"shows). To get it, {HOW_TO_VALIDATE}"
-        )
+        what = _too_many_to_choose(len(configs), configurations, max_configs)
         return AttributeComparison({}, what, what, [], with_attrs.iloc[0:0])
     if len(configs) > max_configs:
         others = others[: max_configs - (ref is not None)]
     shown = ([ref] if ref is not None else []) + others
-
-    # Names: by how each differs from the reference, else by the settings the shown ones vary.
-    groups = {}
-    if ref is not None:
-        differ = [[s for i, s in enumerate(settings) if k[i] != ref[i]] for k in others]
-        union = [s for s in settings if any(s in d for d in differ)]
-        name = "reference" + (f" ({describe(ref, union)})" if len(union) <= 3 else "")
-        groups[name] = runs[keys == ref]
-        groups |= {describe(k, d): runs[keys == k] for k, d in zip(others, differ, strict=True)}
-    else:
-        varied = [s for i, s in enumerate(settings) if len({k[i] for k in shown}) > 1]
-        groups = {describe(k, varied or settings): runs[keys == k] for k in shown}
-
-    by = f"mean {VALIDATION_METRIC} (validation split)"
+    groups = _named_groups(runs, keys, logged, settings, ref, others)
+    ref_text = None if ref is None else _describe(logged[ref], settings)
     if len(shown) < len(configs):
-        best = f"the {len(others)}{' other' * (ref is not None)} configurations with the best"
-        against = ""
-        if ref is not None:
-            against = f"the study's reference ({describe(ref, settings)}) against "
-        what = f"{against}{best} {by}, of the {len(configs)} {configurations} with per-attribute "
-        what += "accuracies"
-        short = (
-            f"{'the reference against ' * (ref is not None)}{best} mean {VALIDATION_METRIC}, "
-            f"of {len(configs)}"
-        )
+        what, short = _best_shown(len(configs), len(others), ref_text, configurations)
     else:
-        every = "both" if len(configs) == 2 else f"all {len(configs)}"
-        what = f"{every} {configurations} with per-attribute accuracies"
-        short = f"{every} {configurations} of the study"
-        if ref is not None:
-            what += f", the study's reference ({describe(ref, settings)}) first"
-            short += ", the reference first"
-        if len(others) > 1:
-            lead = "the others " if ref is not None else ""
-            what += f", {lead}in order of {by}" if by_val else f", {lead}in the order they ran"
+        what, short = _all_shown(len(configs), len(others), ref_text, configurations, by_val)
     return AttributeComparison(groups, what, short, [], runs[keys.isin(shown)])
+
+
+def _config_keys(runs: pd.DataFrame, settings: Sequence[str]) -> pd.Series:
+    """Each run's :data:`Config`: its values of ``settings``."""
+    return pd.Series(
+        list(zip(*(runs[f"params.{s}"].map(canonical) for s in settings), strict=True)),
+        index=runs.index,
+    )
+
+
+def _describe(first: pd.Series, among: Sequence[str]) -> str:
+    """``alpha=0.3, beta=0.5``: a configuration's values of ``among``, as its run logged them."""
+    return ", ".join(f"{s}={first[f'params.{s}']}" for s in among)
+
+
+def _reference_config(
+    configs: list[Config],
+    settings: list[str],
+    reference: Mapping[str, str] | None,
+    base: Mapping[str, str],
+) -> Config | None:
+    """The configuration at the declared reference's values (the study's base elsewhere)."""
+    fixed = {s: canonical(v) for s, v in (reference or {}).items() if s in settings}
+    at_reference = [
+        k for k in configs if fixed and all(k[settings.index(s)] == v for s, v in fixed.items())
+    ]
+    return max(
+        at_reference, key=lambda k: sum(k[i] == base[s] for i, s in enumerate(settings)),
+        default=None,
+    )  # fmt: skip
+
+
+def _by_validation(
+    configs: list[Config], keys: pd.Series, with_attrs: pd.DataFrame
+) -> list[Config]:
+    """``configs`` by mean ``val_score``, best first in its direction (never the test split)."""
+    sign = 1.0 if stats.higher_is_better(VALIDATION_METRIC) else -1.0
+    means = _mean_per_config(keys, with_attrs, VALIDATION_METRIC)
+    return sorted(configs, key=lambda k: -np.nan_to_num(sign * means[k], nan=-np.inf))
+
+
+def _too_many_to_choose(n: int, configurations: str, max_configs: int) -> str:
+    """Why Fig. 8 compares none of ``n`` configurations: too many, and no score to choose by."""
+    return (
+        f"{n} {configurations} logged per-attribute accuracies, more than the "
+        f"{max_configs} a figure can compare, and no run logged a {VALIDATION_METRIC} to "
+        "choose them by (choosing by the test score would select on the split the figure "
+        f"shows). To get it, {HOW_TO_VALIDATE}"
+    )
+
+
+def _named_groups(
+    runs: pd.DataFrame,
+    keys: pd.Series,
+    logged: Mapping[Config, pd.Series],
+    settings: list[str],
+    ref: Config | None,
+    others: list[Config],
+) -> dict[str, pd.DataFrame]:
+    """The shown configurations' runs, named by how each differs from the reference, else by
+    the settings the shown ones vary."""
+    if ref is None:
+        varied = [s for i, s in enumerate(settings) if len({k[i] for k in others}) > 1]
+        return {_describe(logged[k], varied or settings): runs[keys == k] for k in others}
+    differ = [[s for i, s in enumerate(settings) if k[i] != ref[i]] for k in others]
+    union = [s for s in settings if any(s in d for d in differ)]
+    name = "reference" + (f" ({_describe(logged[ref], union)})" if len(union) <= 3 else "")
+    groups = {name: runs[keys == ref]}
+    groups |= {
+        _describe(logged[k], d): runs[keys == k] for k, d in zip(others, differ, strict=True)
+    }
+    return groups
+
+
+def _best_shown(
+    n: int, n_others: int, ref_text: str | None, configurations: str
+) -> tuple[str, str]:
+    """(what, short) of a Fig. 8 of the reference and the best others of ``n`` by val_score."""
+    best = f"the {n_others}{' other' * (ref_text is not None)} configurations with the best"
+    against = "" if ref_text is None else f"the study's reference ({ref_text}) against "
+    what = f"{against}{best} {BY_VALIDATION}, of the {n} {configurations} with per-attribute "
+    what += "accuracies"
+    short = (
+        f"{'the reference against ' * (ref_text is not None)}{best} mean {VALIDATION_METRIC}, "
+        f"of {n}"
+    )
+    return what, short
+
+
+def _all_shown(
+    n: int, n_others: int, ref_text: str | None, configurations: str, by_val: bool
+) -> tuple[str, str]:
+    """(what, short) of a Fig. 8 of all ``n`` configurations, the reference first."""
+    every = "both" if n == 2 else f"all {n}"
+    what = f"{every} {configurations} with per-attribute accuracies"
+    short = f"{every} {configurations} of the study"
+    if ref_text is not None:
+        what += f", the study's reference ({ref_text}) first"
+        short += ", the reference first"
+    if n_others > 1:
+        lead = "the others " if ref_text is not None else ""
+        what += (
+            f", {lead}in order of {BY_VALIDATION}" if by_val else f", {lead}in the order they ran"
+        )
+    return what, short

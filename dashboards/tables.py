@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -122,58 +123,77 @@ def comparison_table(
         rows / among ours.
     """
     paper = load_paper_numbers() if paper is None else paper
-    rows_of_table = paper[paper["table"] == table]
-    if rows_of_table.empty:
-        raise ValueError(
-            f"the paper has no table {table}; tables: {sorted(paper['table'].unique())}"
-        )
+    rows_of_table = _paper_rows(paper, table)
     dataset = rows_of_table["dataset"].iloc[0]
-    # the protocol's column order (rank-1 ... mAP), not the order of the CSV's first method
-    canonical = [m for task in TASKS.values() for m in task.metrics]
-    metrics = sorted(
-        dict.fromkeys(rows_of_table["metric"]),
-        key=lambda m: canonical.index(m) if m in canonical else len(canonical),
-    )
-    metrics += [m for m in field_metrics_of(runs, dataset) if m not in metrics]
+    metrics = _table_metrics(rows_of_table, runs, dataset)
     ours = runs[runs["params.dataset"] == dataset] if "params.dataset" in runs else runs.iloc[0:0]
     chosen = config_runs_per_variant(ours, "variant", reference).runs
-
-    methods = list(
-        dict.fromkeys(zip(rows_of_table["method"], rows_of_table["variant"], strict=True))
-    )
-    paper_variants = {v for _, v in methods if v}
-    methods += [(label(v), v) for v in variants_in(chosen) if v not in paper_variants]
     out = []
-    for method, variant in methods:
+    for method, variant in _table_methods(rows_of_table, chosen):
         group = chosen[chosen["params.variant"] == variant] if variant else chosen.iloc[0:0]
-        for metric in metrics:
-            hit = rows_of_table[
-                (rows_of_table["method"] == method) & (rows_of_table["metric"] == metric)
-            ]
-            paper_value = float(hit["value_pct"].iloc[0]) if len(hit) else math.nan
-            col = f"metrics.{metric}"
-            values = group[col].dropna().astype(float) if col in group else pd.Series(dtype=float)
-            mean = float(values.mean() * PERCENT) if len(values) else math.nan
-            out.append(
-                {
-                    "table": table,
-                    "method": method,
-                    "variant": variant,
-                    "metric": metric,
-                    "paper": paper_value,
-                    "ours": mean,
-                    "ours_ci95": ci95(values) * PERCENT,
-                    "n_runs": len(values),
-                    "diff": mean - paper_value,
-                }
-            )
-    frame = pd.DataFrame(out, columns=COLUMNS[:-2])
-    for src, flag in (("paper", "best_paper"), ("ours", "best_ours")):
-        best = frame.groupby("metric")[src].transform("max")
-        frame[flag] = np.isclose(frame[src], best) & frame[src].notna()
+        out += [_row(table, rows_of_table, group, method, variant, m) for m in metrics]
+    frame = _mark_best(pd.DataFrame(out, columns=COLUMNS[:-2]))
     if with_paper is None:
         with_paper = data_summary(runs).paper
     return frame if with_paper else ours_only(frame)
+
+
+def _paper_rows(paper: pd.DataFrame, table: int) -> pd.DataFrame:
+    """The paper's numbers of ``table`` (ValueError when the paper has no such table)."""
+    rows = paper[paper["table"] == table]
+    if rows.empty:
+        raise ValueError(
+            f"the paper has no table {table}; tables: {sorted(paper['table'].unique())}"
+        )
+    return rows
+
+
+def _table_metrics(rows: pd.DataFrame, runs: pd.DataFrame, dataset: str) -> list[str]:
+    """The table's metrics: the paper's, then the field's that our runs logged."""
+    # the protocol's column order (rank-1 ... mAP), not the order of the CSV's first method
+    canonical = [m for task in TASKS.values() for m in task.metrics]
+    metrics = sorted(
+        dict.fromkeys(rows["metric"]),
+        key=lambda m: canonical.index(m) if m in canonical else len(canonical),
+    )
+    return metrics + [m for m in field_metrics_of(runs, dataset) if m not in metrics]
+
+
+def _table_methods(rows: pd.DataFrame, chosen: pd.DataFrame) -> list[tuple[str, str]]:
+    """(method, variant) of each row: the paper's, then our variants it lacks (Att-1, ...)."""
+    methods = list(dict.fromkeys(zip(rows["method"], rows["variant"], strict=True)))
+    paper_variants = {v for _, v in methods if v}
+    return methods + [(label(v), v) for v in variants_in(chosen) if v not in paper_variants]
+
+
+def _row(
+    table: int, rows: pd.DataFrame, group: pd.DataFrame, method: str, variant: str, metric: str
+) -> dict[str, Any]:
+    """One (method, metric) row: the paper's value beside our mean over ``group``'s runs."""
+    hit = rows[(rows["method"] == method) & (rows["metric"] == metric)]
+    paper_value = float(hit["value_pct"].iloc[0]) if len(hit) else math.nan
+    col = f"metrics.{metric}"
+    values = group[col].dropna().astype(float) if col in group else pd.Series(dtype=float)
+    mean = float(values.mean() * PERCENT) if len(values) else math.nan
+    return {
+        "table": table,
+        "method": method,
+        "variant": variant,
+        "metric": metric,
+        "paper": paper_value,
+        "ours": mean,
+        "ours_ci95": ci95(values) * PERCENT,
+        "n_runs": len(values),
+        "diff": mean - paper_value,
+    }
+
+
+def _mark_best(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with ``best_paper`` / ``best_ours``: each metric's highest value, per source."""
+    for src, flag in (("paper", "best_paper"), ("ours", "best_ours")):
+        best = frame.groupby("metric")[src].transform("max")
+        frame[flag] = np.isclose(frame[src], best) & frame[src].notna()
+    return frame
 
 
 def ours_only(comparison: pd.DataFrame) -> pd.DataFrame:
