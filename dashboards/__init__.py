@@ -14,6 +14,7 @@ The layers point one way, like the rest of the project:
     claims.py    the paper's claims (``paper_claims.csv``): supported, contradicted or
                  inconclusive on our runs, seed against seed, with a magnitude check
     conclusions.py how to read a verdict, the claims' and the paired comparisons' sections
+    sections.py  the report's table of sections: each, when it applies and how it is drawn
     report.py    which sections apply (the conclusions first); one self-contained HTML file
                  and the CSVs beside it
     export.py    a PNG per figure (kaleido driving the system's headless Chromium)

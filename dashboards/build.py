@@ -30,6 +30,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    import pandas as pd
+
     from a3m.study.runner import StudyResult
     from dashboards.report import Report
 
@@ -67,9 +71,8 @@ def build(
     """
     from a3m.study.runs import counted_runs, study_inference, study_reference
     from a3m.study.tracking import default_optuna_storage, resolve_tracking_uri
-    from dashboards import data
+    from dashboards.data import load_optuna_study
     from dashboards.report import write_report
-    from dashboards.selection import attention_candidates
 
     uri = resolve_tracking_uri(tracking_uri)
     out_dir = Path(out) if out is not None else Path("results") / experiment
@@ -77,41 +80,58 @@ def build(
     # what was set aside
     runs, messages = counted_runs(experiment, uri, exclude_failed_before)
     reference = study_reference(experiment, uri)
-    attention = None
-    picked = attention_candidates(runs, reference)  # never by the test score
-    if not picked.refused:
-        try:
-            attention = data.download_attention_images(picked.runs, uri, out_dir / "attention")
-        except Exception as err:  # an unreachable artifact store costs Fig. 6, not the report
-            messages.append(f"attention maps not downloaded: {type(err).__name__}: {err}")
-    diagnostics = None
-    if any(c.startswith("metrics.diag/") for c in runs.columns):
-        try:
-            # the names from the frame: asking each run for its own is a request per run
-            logged = [c.removeprefix("metrics.") for c in runs if c.startswith("metrics.diag/")]
-            chosen = diagnosed_runs(runs, reference)
-            diagnostics = data.diagnostics_history(None, uri, chosen, metrics=logged)
-        except Exception as err:  # a store that cannot serve histories costs one figure
-            messages.append(f"diagnostics not read: {type(err).__name__}: {err}")
-    storage = optuna_storage or default_optuna_storage(uri)
-    study, note = data.load_optuna_study(experiment, storage)
+    attention, attention_note = read_attention(runs, reference, uri, out_dir, messages)
+    diagnostics = read_diagnostics(runs, reference, uri, messages)
+    study, note = load_optuna_study(experiment, optuna_storage or default_optuna_storage(uri))
     return write_report(
-        runs,
-        out_dir,
-        experiment=experiment,
-        tracking_uri=uri,
-        attention=attention,
-        optuna_study=study,
-        optuna_note=note,
-        png=png,
-        browser=browser,
-        messages=messages,
-        reference=reference,
-        ui_url=ui_url,
-        diagnostics=diagnostics,
-        inference=study_inference(experiment, uri),
-        attention_note=picked.refused or picked.rule,
-    )
+        runs, out_dir, experiment=experiment, tracking_uri=uri, attention=attention,
+        optuna_study=study, optuna_note=note, png=png, browser=browser, messages=messages,
+        reference=reference, ui_url=ui_url, diagnostics=diagnostics,
+        inference=study_inference(experiment, uri), attention_note=attention_note,
+    )  # fmt: skip
+
+
+def read_attention(
+    runs: pd.DataFrame,
+    reference: Mapping[str, str] | None,
+    uri: str,
+    out_dir: Path,
+    messages: list[str],
+) -> tuple[pd.DataFrame | None, str]:
+    """Fig. 6's attention PNGs of a run chosen without the test split
+    (:func:`dashboards.selection.attention_candidates`), downloaded into ``out_dir/attention``,
+    and how the run was chosen or why none was; a failed download is added to ``messages``."""
+    from dashboards.data import download_attention_images
+    from dashboards.selection import attention_candidates
+
+    picked = attention_candidates(runs, reference)  # never by the test score
+    if picked.refused:
+        return None, picked.refused
+    try:
+        attention = download_attention_images(picked.runs, uri, out_dir / "attention")
+    except Exception as err:  # an unreachable artifact store costs Fig. 6, not the report
+        messages.append(f"attention maps not downloaded: {type(err).__name__}: {err}")
+        attention = None
+    return attention, picked.rule
+
+
+def read_diagnostics(
+    runs: pd.DataFrame, reference: Mapping[str, str] | None, uri: str, messages: list[str]
+) -> pd.DataFrame | None:
+    """The per-epoch ``diag/`` metrics of the runs :func:`diagnosed_runs` picks (None where no
+    run logged any, or the store cannot serve them: said in ``messages``)."""
+    from dashboards.data import diagnostics_history
+
+    if not any(c.startswith("metrics.diag/") for c in runs.columns):
+        return None
+    try:
+        # the names from the frame: asking each run for its own is a request per run
+        logged = [c.removeprefix("metrics.") for c in runs if c.startswith("metrics.diag/")]
+        chosen = diagnosed_runs(runs, reference)
+        return diagnostics_history(None, uri, chosen, metrics=logged)
+    except Exception as err:  # a store that cannot serve histories costs one figure
+        messages.append(f"diagnostics not read: {type(err).__name__}: {err}")
+        return None
 
 
 DIAGNOSED_SEEDS = 3
@@ -127,7 +147,7 @@ never the test split): a grid of 1,000 configurations drew 25,000 lines nobody c
 apart, from 40,000 metric histories."""
 
 
-def diagnosed_runs(runs, reference=None) -> list[str]:
+def diagnosed_runs(runs: pd.DataFrame, reference: Mapping[str, str] | None = None) -> list[str]:
     """The finished runs of the first :data:`DIAGNOSED_SEEDS` seeds of each configuration (of
     one per variant past :data:`DIAGNOSED_CONFIGURATIONS`; ``reference``: the study's)."""
     from a3m.study.runs import configuration_key

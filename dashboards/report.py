@@ -1,8 +1,9 @@
 """One self-contained HTML report per experiment, a PNG per figure, and the CSVs beside them.
 
-:func:`plan_sections` picks what applies to the runs. The page opens with what the runs
-trained on (:mod:`dashboards.kinds`: each dataset by name and kind; a dry run says so in the
-title and before every section and figure). First the conclusions
+:func:`plan_sections` walks the table of sections (:data:`dashboards.sections.SECTIONS`: each
+with when it applies and how it is drawn) and keeps what applies to the runs. The page opens
+with what the runs trained on (:mod:`dashboards.kinds`: each dataset by name and kind; a dry
+run says so in the title and before every section and figure). First the conclusions
 (:mod:`dashboards.conclusions`): how to read a verdict (the two families, the interval's level,
 the verdicts, failures, code versions), the paper's claims (``paper_claims.csv``) with what
 these runs say about each, seed against seed (:mod:`dashboards.claims`), then every
@@ -13,10 +14,10 @@ numbers, the differences and the claims only where the data is its release); Fig
 variants vary; Fig. 7 when alpha and beta were swept around the paper's 0.5; Fig. 8 when two or
 more configurations have per-attribute accuracies (it compares what the study varied:
 :func:`dashboards.figures.attribute_comparison`); Fig. 6 when attention maps were logged (of a
-run chosen without the test split: :mod:`dashboards.selection`); the
-search plots for an open (Optuna) search; and the runs that failed or never evaluated. A figure
-with nothing to draw is left out, and the last section says which were and why. An experiment
-without finished runs gets a page that says so.
+run chosen without the test split: :mod:`dashboards.selection`); the training diagnostics when
+they were logged; the search plots for an open (Optuna) search; and the runs that failed or
+never evaluated. A figure with nothing to draw is left out, and the last section says which
+were and why. An experiment without finished runs gets a page that says so.
 
 :func:`write_report` writes ``report.html`` with Plotly's JavaScript inline (it opens offline,
 e.g. from a cluster's shared disk), the sections' CSVs (:mod:`dashboards.files`: the study's
@@ -34,15 +35,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import plotly.io as pio
 
 from a3m.sequential import Inference
-from a3m.study.compare import attach_verdicts
-from a3m.study.leaderboard import leaderboard
-from a3m.study.tracking import ERROR_TAG, redact
-from dashboards import figures, figures_attention, figures_search, tables
+from a3m.study.tracking import redact
 from dashboards.conclusions import (  # noqa: F401 (the report's API, re-exported)
     LOCAL_MLFLOW_UI,
     Section,
@@ -58,20 +55,18 @@ from dashboards.conclusions import (  # noqa: F401 (the report's API, re-exporte
     study_comparisons,
     ui_sentence,
 )
-from dashboards.data import (
-    finished,
-    label,
-    numeric,
-    param_importances,
-    run_label,
-    shared_settings,
-    status_counts,
-    variants_in,
-    varying_settings,
-)
+from dashboards.data import finished, shared_settings, status_counts
 from dashboards.export import export_pngs
 from dashboards.files import LEADERBOARD_NAME, write_csvs
 from dashboards.kinds import data_summary, dry_run_title, mark_dry_run
+from dashboards.sections import (  # noqa: F401 (re-exported: they lived here)
+    SECTIONS,
+    SectionInputs,
+    is_open_search,
+    leaderboard_html,
+    runs_overview_html,
+    sweeps_alpha_beta,
+)
 
 REPORT_NAME = "report.html"
 
@@ -85,35 +80,6 @@ class Report:
     csvs: list[Path] = field(default_factory=list)
     sections: list[str] = field(default_factory=list)
     messages: list[str] = field(default_factory=list)
-
-
-# -- which figures apply ------------------------------------------------------------------------
-def sweeps_alpha_beta(runs: pd.DataFrame) -> bool:
-    """Whether the runs hold Fig. 7's sweeps: alpha and beta both vary, and 2+ alphas ran at
-    beta = 0.5 or 2+ betas at alpha = 0.5 (an open search samples both: no sweep)."""
-    alpha, beta = numeric(runs, "alpha"), numeric(runs, "beta")
-    if alpha.nunique() < 2 or beta.nunique() < 2:
-        return False
-    at = figures.PAPER_WEIGHT
-    return bool(
-        alpha[np.isclose(beta, at)].nunique() > 1 or beta[np.isclose(alpha, at)].nunique() > 1
-    )
-
-
-def is_open_search(runs: pd.DataFrame, optuna_study: Any | None = None) -> bool:
-    """An Optuna study was found, or a number looks sampled: a new value in every run (3+ runs)
-    and more than 6 significant digits, which a grid of values someone typed never has (a grid
-    of d = 128, 256, 512 has a new value in every run too, but round ones)."""
-    if optuna_study is not None:
-        return True
-    if len(runs) < 3:
-        return False
-    for p in varying_settings(runs):
-        values = numeric(runs, p)
-        if values.notna().all() and values.nunique() == len(runs):
-            if any(float(f"{v:.6g}") != v for v in values):
-                return True
-    return False
 
 
 def plan_sections(
@@ -131,7 +97,8 @@ def plan_sections(
     inference: Inference | None = None,
     attention_note: str = "",
 ) -> list[Section]:
-    """The report's sections for these runs, in reading order (see the module docstring).
+    """The report's sections for these runs, in reading order: those of
+    :data:`dashboards.sections.SECTIONS` that apply (see the module docstring).
 
     Args:
         runs: runs frame of the experiment.
@@ -153,161 +120,23 @@ def plan_sections(
         attention_note: how Fig. 6's run was chosen, or why none could be
             (:func:`dashboards.selection.attention_candidates`).
     """
-    done = finished(runs)
     empty = no_runs_message(runs, experiment)
     if empty:
         return [
             Section("no_runs", "No finished runs", html=_message(empty) + runs_overview_html(runs))
         ]
-
-    board = leaderboard(runs, sort_by="score_mean")
-    open_search = is_open_search(runs, optuna_study)
-    study = study_comparisons(runs, reference, inference=inference, open_search=open_search)
-    if not study.table.empty and study.reference:
-        # leaderboard.csv is the study's, verdicts included: the report's copy keeps them
-        board = attach_verdicts(board, study.table, study.reference)
-    claimed = claims_section(runs, claims, ui_url=ui_url, study=study)
-    sections = [
-        how_to_read_section(study, claimed.data),
-        claimed,
-        paired_section(runs, ui_url=ui_url, study=study),
-        Section(
-            "leaderboard",
-            "Leaderboard",
-            "One row per configuration: mean and 95% CI over seeds of each metric (fractions in "
-            "[0, 1], as in leaderboard.csv), runs and their statuses; leaderboard.csv also has "
-            "each configuration's paired verdict against the reference and its failure rate.",
-            html=leaderboard_html(board),
-            data=board,
-        ),
-    ]
+    inputs = SectionInputs(
+        runs, attention=attention, optuna_study=optuna_study, optuna_note=optuna_note,
+        paper=paper, reference=reference, claims=claims, ui_url=ui_url, diagnostics=diagnostics,
+        inference=inference, attention_note=attention_note,
+    )  # fmt: skip
+    sections: list[Section] = []
     skipped: list[str] = []  # "what: why", for the last section
-    for number in tables.tables_for(runs):
-        comparison = tables.comparison_table(runs, number, paper, reference=reference)
-        if comparison["ours"].notna().any():
-            sections.append(
-                Section(
-                    f"table{number}",
-                    tables.TABLE_TITLES[number],
-                    tables.table_caption(runs, number, reference),
-                    figure=tables.comparison_figure(comparison),
-                    data=comparison,
-                )
-            )
-        else:
-            skipped.append(
-                f"{tables.TABLE_TITLES[number]}: no run on its dataset has the protocol's metrics"
-            )
-    variants = variants_in(runs)
-    if len(variants) > 1:
-        sections.append(
-            Section(
-                "fig5_ablation",
-                "Fig. 5: the attention modules",
-                "Baseline-2 (equal weights), Att-1 (region attention only), Att-2 (attribute "
-                "attention only), A3M (both) and the other variants that ran, per metric.",
-                figure=figures.ablation_bars(runs, reference=reference),
-            )
-        )
-    else:
-        skipped.append(
-            "Fig. 5 (the attention modules): the study ran one variant"
-            + (f" ({label(variants[0])})" if variants else "")
-        )
-    if sweeps_alpha_beta(runs):
-        sweeps = figures.alpha_beta_sweeps(runs)
-        sections.append(
-            Section(
-                "fig7_alpha_beta",
-                "Fig. 7: the loss weights alpha and beta",
-                "Loss (11) = L_add + alpha L_cat + beta mean_k L_k: alpha swept at beta = 0.5 and "
-                "beta at alpha = 0.5 (the paper's choice); one variant (A3M when it ran); "
-                f"{figures.interval_text(sweeps)}.",
-                figure=figures.alpha_beta_curves(runs),
-            )
-        )
-    else:
-        skipped.append(
-            f"Fig. 7 (the loss weights): alpha and beta were not swept around the paper's "
-            f"{figures.PAPER_WEIGHT}"
-        )
-    compared = figures.attribute_comparison(runs, reference)
-    if len(compared.groups) >= 2:
-        sections.append(
-            Section(
-                "fig8_attributes",
-                "Fig. 8: per-attribute accuracy",
-                f"Accuracy of each attribute head on the test set: {compared.what}. Mean over "
-                "seeds, with 95% CIs (a proportion's, inside [0, 100]) where two or more ran.",
-                figure=figures.attribute_accuracy_bars(runs, reference=reference),
-            )
-        )
-    else:
-        skipped.append(f"Fig. 8 (per-attribute accuracy): {compared.what}")
-    if attention is not None and not attention.empty:
-        sections.append(
-            Section(
-                "fig6_attention",
-                "Fig. 6: attention maps",
-                "Query images of the test split with the attribute-guided masks m^(k) of the most "
-                "selective attributes and m_region, as the trial logged them; the run: "
-                + (attention_note or "as downloaded")
-                + ".",
-                figure=figures_attention.attention_maps(
-                    attention, names=figures.attribute_names(runs)
-                ),
-            )
-        )
-    else:
-        why = attention_note or "none were downloaded"
-        why = why if attention is None else "no run logged any"
-        skipped.append(f"Fig. 6 (attention maps): {why}")
-    if diagnostics is not None and not diagnostics.empty:
-        sections.append(
-            Section(
-                "diagnostics",
-                "Training diagnostics: why a variant trails or leads",
-                "Per epoch, mean over seeds: the learned attention weights (mean, and the share "
-                "saturated within 0.01 of 0 or 1, where a sigmoid has stopped learning), the "
-                "norms of f_region, f_attr and f_final, and each part's gradient norm.",
-                figure=figures_attention.attention_diagnostics(runs, diagnostics),
-            )
-        )
-    if open_search:
-        importances, source = param_importances(runs, optuna_study)
-        if optuna_study is None and optuna_note:  # say why it is not Optuna's own study
-            source = f"{source}; {optuna_note}"
-        sections += [
-            Section(
-                "search_parallel",
-                "Search: parallel coordinates",
-                "Every trial through its sampled parameters to its score.",
-                figure=figures_search.parallel_coordinates(runs),
-            ),
-            Section(
-                "search_importance",
-                "Search: parameter importance",
-                "fANOVA importance of each sampled parameter for the score "
-                f"(optuna.importance.get_param_importances); {optuna_note or 'no Optuna study'}.",
-                figure=figures_search.param_importance_bars(importances, source),
-            ),
-            Section(
-                "search_history",
-                "Search: best value so far",
-                "Each trial's score in start order and the best so far.",
-                figure=figures_search.best_value_history(runs),
-            ),
-        ]
-    if len(done) < len(runs) or "metrics.score" not in runs or runs["metrics.score"].isna().any():
-        sections.append(
-            Section(
-                "problems",
-                "Runs that failed or never evaluated",
-                "These runs are left out of the figures' means; their reason is MLflow's "
-                f"{ERROR_TAG} tag.",
-                html=runs_overview_html(runs, only_problems=True),
-            )
-        )
+    for rule in SECTIONS:
+        if rule.applies(inputs):
+            sections.append(rule.draw(inputs))
+        elif (why := rule.why_not(inputs)) is not None:
+            skipped.append(why)
     return finish_sections(sections, skipped, runs)
 
 
@@ -350,38 +179,7 @@ def no_runs_message(runs: pd.DataFrame, experiment: str) -> str | None:
     )
 
 
-# -- HTML pieces --------------------------------------------------------------------------------
-def leaderboard_html(board: pd.DataFrame) -> str:
-    """The leaderboard as an HTML table: run ids left out (they are in the CSV), empty columns
-    (CIs of single seeds) dropped."""
-    shown = board.drop(columns=["run_ids"], errors="ignore").dropna(axis=1, how="all")
-    return shown.to_html(
-        index=False, float_format=lambda v: f"{v:.4f}", na_rep="–", classes="table", border=0
-    )
-
-
-def runs_overview_html(runs: pd.DataFrame, only_problems: bool = False) -> str:
-    """A table of runs: id, status, variant, seed, score, error (``only_problems``: the runs
-    that are not FINISHED or have no score)."""
-    if runs.empty:
-        return _message("The experiment has no trial runs.")
-    pick = runs
-    if only_problems:
-        no_score = runs["metrics.score"].isna() if "metrics.score" in runs else True
-        pick = runs[(runs["status"] != "FINISHED") | no_score]
-    table = pd.DataFrame(
-        {
-            "run": [run_label(r) for _, r in pick.iterrows()],
-            "status": pick["status"],
-            "score": pick.get("metrics.score", pd.Series(np.nan, index=pick.index)),
-            "error": pick.get(f"tags.{ERROR_TAG}", pd.Series("", index=pick.index)).fillna(""),
-        }
-    )
-    return table.to_html(
-        index=False, float_format=lambda v: f"{v:.4f}", na_rep="–", classes="table", border=0
-    )
-
-
+# -- the page -----------------------------------------------------------------------------------
 _STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 1200px; margin: 1em auto; padding: 0 1em;
        color: #222; }
@@ -519,42 +317,42 @@ def write_report(
         tracking_uri: shown in the header.
         attention, optuna_study, optuna_note, reference, claims, diagnostics, inference,
             attention_note: see :func:`plan_sections`.
-        ui_url: the MLflow UI the runs link to; default :func:`mlflow_ui_url` of
-            ``tracking_uri``.
+        ui_url: the MLflow UI the runs link to; default :func:`mlflow_ui_url` of ``tracking_uri``.
         png: export a PNG per figure.
-        browser: the browser for the PNGs; default
-            :func:`dashboards.export.find_browser`.
+        browser: the browser for the PNGs; default :func:`dashboards.export.find_browser`.
         messages: notes of the caller (e.g. what could not be downloaded), shown at the end.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     sections = plan_sections(
-        runs,
-        experiment=experiment,
-        attention=attention,
-        optuna_study=optuna_study,
-        optuna_note=optuna_note,
-        reference=reference,
-        claims=claims,
-        ui_url=ui_url or mlflow_ui_url(tracking_uri),
-        diagnostics=diagnostics,
-        inference=inference,
-        attention_note=attention_note,
-    )
-    report = Report(
-        html=out / REPORT_NAME, sections=[s.key for s in sections], messages=list(messages)
-    )
+        runs, experiment=experiment, attention=attention, optuna_study=optuna_study,
+        optuna_note=optuna_note, reference=reference, claims=claims,
+        ui_url=ui_url or mlflow_ui_url(tracking_uri), diagnostics=diagnostics,
+        inference=inference, attention_note=attention_note,
+    )  # fmt: skip
+    report = Report(out / REPORT_NAME, sections=[s.key for s in sections], messages=list(messages))
     report.csvs = write_csvs(sections, out, report.messages)
     if empty := no_runs_message(runs, experiment):
         report.messages.append(empty)
-    figs = {s.key: s.figure for s in sections if s.figure is not None}
-    if png and figs:
-        report.pngs, message = export_pngs(figs, out, browser)
-        report.messages.append(message)
-    elif figs:
-        report.messages.append("PNG export not requested.")
-    by_key = {p.stem: p for p in report.pngs}
+    report.pngs = export_figures(sections, out, png, browser, report.messages)
     page = render_html(sections, experiment=experiment, runs=runs, tracking_uri=tracking_uri,
-                       pngs=by_key, messages=report.messages, ui_url=ui_url)  # fmt: skip
+                       pngs={p.stem: p for p in report.pngs}, messages=report.messages,
+                       ui_url=ui_url)  # fmt: skip
     report.html.write_text(page, encoding="utf-8")
     return report
+
+
+def export_figures(
+    sections: Sequence[Section], out: Path, png: bool, browser: str | None, messages: list[str]
+) -> list[Path]:
+    """A PNG per figure into ``out`` (:func:`dashboards.export.export_pngs`), or none where
+    ``png`` is off; what happened is added to ``messages``."""
+    figs = {s.key: s.figure for s in sections if s.figure is not None}
+    if not figs:
+        return []
+    if not png:
+        messages.append("PNG export not requested.")
+        return []
+    pngs, message = export_pngs(figs, out, browser)
+    messages.append(message)
+    return pngs
