@@ -277,7 +277,7 @@ def _start_tracking(tracking_uri: str, experiment: str, cfg, out: Path):
     ``a3m leaderboard`` and ``a3m compare`` rank it with them."""
     from a3m.data.fingerprint import dataset_fingerprint
     from a3m.loaders import dataset_root
-    from a3m.plugins import plugin_tags
+    from a3m.plugin_code import plugin_tags
     from a3m.provenance import provenance_tags
     from a3m.study.inputs import log_run_data
     from a3m.study.tracking import RunTracker, config_tags, redact
@@ -585,7 +585,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``a3m`` console script; returns the exit status."""
-    from a3m.plugins import preload_train_plugins
+    from a3m.plugin_code import preload_train_plugins
 
     argv = sys.argv[1:] if argv is None else list(argv)
     problem = preload_train_plugins(argv)  # before the parser checks --variant's choices

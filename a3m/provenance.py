@@ -9,41 +9,30 @@ when its code tag is this code's (``--reuse-older-code`` says otherwise), and th
 code names the code versions a set of runs mixes (:func:`code_versions`,
 :func:`code_version_counts`) and the environments two paired runs differ in
 (:func:`environment_differences`).
+
+Which files make up ``a3m``'s part of the fingerprint and how they are hashed
+(:data:`CODE_PATHS`, :func:`source_fingerprint`, :data:`PACKAGE_ROOT`, importable from here)
+live in :mod:`a3m.code_files`, which imports nothing of ``a3m``: the plugin mechanics
+(:mod:`a3m.plugins`) hash a module of yours with it as the module registers. The part from
+outside ``a3m`` is :func:`a3m.plugin_code.outside_codes`, which asks the registries; this module
+sits above it and imports it when :func:`code_fingerprint` is called (the registries bring
+torch, which reading runs' tags does without).
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Iterable, Mapping
-from pathlib import Path
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from a3m.code_files import CODE_PATHS as CODE_PATHS  # re-exported: which files are hashed
+from a3m.code_files import FINGERPRINT_CHARS, PACKAGE_ROOT, source_fingerprint
+
 if TYPE_CHECKING:
     import torch
-
-PACKAGE_ROOT = Path(__file__).resolve().parent
-"""The ``a3m`` package folder: a git checkout's and a pip-installed copy's hash alike."""
-
-CODE_PATHS: tuple[str, ...] = (
-    "models",  # the networks, their heads and losses: what is trained
-    "train.py",  # the training loop, optimiser, schedule: how it is trained
-    "loaders.py",  # which splits a run reads, with which transforms, held-out part, noise
-    "evaluation.py",  # the protocol a trained model is scored by
-    "checkpoint.py",  # what a resumed run starts from
-    "data",  # datasets, splits, transforms, sampling; synthetic/ writes the synthetic data
-    "metrics",  # how a trained model is scored: the numbers that are compared
-    "config.py",  # the settings' defaults and how they resolve: what a setting means
-)
-"""The paths under :data:`PACKAGE_ROOT` whose source computes a result (every ``.py`` file of
-a folder). What is not here (the study driver ``a3m/study/``, ``a3m/stats.py``, the CLI,
-dashboards, docs, tests, benchmarks) decides which runs are trained or how they are read, not
-what one computes: editing it leaves finished runs valid."""
-
-FINGERPRINT_CHARS = 12
-"""Hex characters of the sha256 kept: short enough to read in a table, ample to tell apart."""
 
 UNRECORDED = "unrecorded"
 """The code version or environment of a run logged before runs recorded them."""
@@ -73,35 +62,6 @@ ENVIRONMENT_TAGS: tuple[str, ...] = (
 result (kernels, their numerics, their order of summation)."""
 
 
-def source_fingerprint(root: str | Path, paths: Iterable[str] = CODE_PATHS) -> str:
-    """A hash of the ``.py`` files at ``paths`` under ``root``: each file's path relative to
-    ``root`` and its bytes, in sorted order (contents, not modification times, so copies of one
-    source agree). A path missing under ``root`` counts as such, not as an error.
-
-    Args:
-        root: the folder the paths are relative to (:data:`PACKAGE_ROOT` for this code).
-        paths: files and folders under it (folders: every ``.py`` file below them).
-
-    Returns:
-        :data:`FINGERPRINT_CHARS` hex characters of a sha256.
-    """
-    root = Path(root)
-    files: list[Path] = []
-    for name in paths:
-        path = root / name
-        if path.is_dir():
-            files += [p for p in path.rglob("*.py") if "__pycache__" not in p.parts]
-        elif path.is_file():
-            files.append(path)
-    digest = hashlib.sha256()
-    for path in sorted(files, key=lambda p: p.relative_to(root).as_posix()):
-        data = path.read_bytes()
-        # the length between path and bytes: no two trees can run together into one stream
-        digest.update(f"{path.relative_to(root).as_posix()}\0{len(data)}\0".encode())
-        digest.update(data)
-    return digest.hexdigest()[:FINGERPRINT_CHARS]
-
-
 @functools.lru_cache(maxsize=1)
 def package_fingerprint() -> str:
     """The fingerprint of the installed ``a3m`` (its :data:`CODE_PATHS`), read once per
@@ -112,11 +72,11 @@ def package_fingerprint() -> str:
 def code_fingerprint() -> str:
     """This process's fingerprint of the code that computes a result: the installed ``a3m``
     (:func:`package_fingerprint`) and, where modules outside it registered a variant or a
-    backbone here (:func:`a3m.plugins.outside_codes`), their sources too, so that a run
+    backbone here (:func:`a3m.plugin_code.outside_codes`), their sources too, so that a run
     trained by an edited plugin is another code's run (never reused for, nor paired as, the
     old one's). A study's driver and its trials' workers import the same modules, so they
     agree."""
-    from a3m.plugins import outside_codes
+    from a3m.plugin_code import outside_codes  # imports the registries (and torch): on call
 
     own, plugins = package_fingerprint(), outside_codes()
     if not plugins:

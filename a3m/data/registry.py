@@ -40,6 +40,7 @@ from a3m.data.synthetic.compcars import write_compcars
 from a3m.data.synthetic.cub import write_cub
 from a3m.data.synthetic.market1501 import write_market1501
 from a3m.data.tasks import Task, get_task
+from a3m.plugins import caller_module, entry_points_of, load_entry_point, note_module
 
 
 @dataclass(frozen=True)
@@ -270,8 +271,6 @@ class DatasetNames(tuple):
 def dataset_names() -> DatasetNames:
     """Registered dataset names (``in`` also holds for ``manifest:PATH``: :class:`DatasetNames`),
     those an installed entry point of :data:`DATASETS_GROUP` names included."""
-    from a3m.plugins import entry_points_of
-
     return DatasetNames(dict.fromkeys([*DATASETS, *entry_points_of(DATASETS_GROUP)]))
 
 
@@ -293,8 +292,6 @@ def register_dataset(entry: DatasetEntry) -> DatasetEntry:
     Raises:
         ValueError: the name is taken.
     """
-    from a3m.plugins import caller_module, note_module
-
     if entry.name in DATASETS or is_manifest_name(entry.name):
         raise ValueError(f"dataset name {entry.name!r} is taken")
     module = caller_module()
@@ -317,8 +314,6 @@ def get_entry(name: str) -> DatasetEntry:
     if is_manifest_name(name):
         return manifest_entry(name)
     if name not in DATASETS:
-        from a3m.plugins import load_entry_point
-
         load_entry_point(DATASETS_GROUP, name)  # a plugin's dataset registers itself on import
     if name not in DATASETS:
         raise ValueError(

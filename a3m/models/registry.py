@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import Any, Protocol, TypeAlias
 
 from a3m.models.a3m import A3M, AuthorsCode
 from a3m.models.backbones import FeatureExtractor, create_backbone
@@ -39,9 +39,6 @@ from a3m.plugins import (
     load_entry_point,
     note_module,
 )
-
-if TYPE_CHECKING:
-    from a3m.config import RunConfig
 
 Model: TypeAlias = A3M | Baseline1
 """What :func:`create_model` returns; both return an :class:`~a3m.models.a3m.A3MOutput`."""
@@ -284,7 +281,50 @@ def create_loss(name: str, **weights: float) -> A3MLoss:
     return get_variant(name).loss(**weights)
 
 
-def build_model(cfg: RunConfig) -> Model:
+class ModelSettings(Protocol):
+    """What :func:`build_model` and :func:`build_loss` read of a run's settings: the fields of
+    :class:`a3m.config.RunConfig` (which imports this package: named here by shape) that make
+    its model and its loss, the switches of :class:`~a3m.models.a3m.AuthorsCode` among them."""
+
+    @property
+    def variant(self) -> str: ...
+    @property
+    def backbone(self) -> str: ...
+    @property
+    def pretrained(self) -> bool: ...
+    @property
+    def weights_path(self) -> str: ...
+    @property
+    def num_classes(self) -> int: ...
+    @property
+    def attribute_classes(self) -> tuple[int, ...]: ...
+    @property
+    def num_attributes(self) -> int: ...
+    @property
+    def d(self) -> int: ...
+    @property
+    def task(self) -> str: ...
+    @property
+    def attr_pooling(self) -> str: ...
+    @property
+    def branch_bn_relu(self) -> bool: ...
+    @property
+    def merge_mean_bn(self) -> bool: ...
+    @property
+    def attention_bn(self) -> bool: ...
+    @property
+    def fused_bn(self) -> bool: ...
+    @property
+    def concat_final(self) -> bool: ...
+    @property
+    def dropout(self) -> float: ...
+    @property
+    def alpha(self) -> float: ...
+    @property
+    def beta(self) -> float: ...
+
+
+def build_model(cfg: ModelSettings) -> Model:
     """The model a resolved config describes (``num_classes`` etc. filled from the dataset)."""
     if cfg.num_classes < 1:
         raise ValueError(
@@ -309,6 +349,6 @@ def build_model(cfg: RunConfig) -> Model:
     )
 
 
-def build_loss(cfg: RunConfig) -> A3MLoss:
+def build_loss(cfg: ModelSettings) -> A3MLoss:
     """Eq. (11) with the config's alpha and beta, as the variant trains it."""
     return create_loss(cfg.variant, alpha=cfg.alpha, beta=cfg.beta)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from a3m.config import ConfigError, RunConfig
-from a3m.plugins import PluginError, with_plugins
+from a3m.plugin_code import PluginError, with_plugins
 from a3m.study.exits import UsageError
 from a3m.study.own_data import add_dataset_flag, use_own_data
 

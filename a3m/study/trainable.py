@@ -33,7 +33,7 @@ from a3m.config import ConfigError, RunConfig
 from a3m.data._io import ImageReadError
 from a3m.data.base import DatasetFormatError
 from a3m.loaders import resolve_num_workers
-from a3m.plugins import plugin_tags
+from a3m.plugin_code import plugin_tags
 from a3m.provenance import provenance_tags
 from a3m.study.dry_run import dry_fit
 from a3m.study.inputs import log_run_data

@@ -16,15 +16,15 @@ import torch
 from a3m.config import ConfigError, RunConfig, field_choices
 from a3m.models import backbone_names, build_model, create_backbone, variant_names
 from a3m.models.registry import VARIANTS, get_variant, register_variant, registered_variants
-from a3m.plugins import (
+from a3m.plugin_code import (
     BACKBONE_MODULE_TAG,
     PLUGIN_CODE_TAG,
     VARIANT_MODULE_TAG,
-    PluginError,
     plugin_tags,
     preload_train_plugins,
     with_plugins,
 )
+from a3m.plugins import PluginError
 from a3m.provenance import source_fingerprint
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,6 +39,30 @@ def test_a3m_never_imports_the_users_module():
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Constant) and isinstance(node.value, str):
                 assert "tests.plugins" not in node.value, path
+
+
+def _a3m_imports(path: Path) -> set[str]:
+    """The a3m modules ``path`` imports, at any depth (in functions and TYPE_CHECKING too)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.add(node.module)
+        elif isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+    return {m for m in found if m.split(".")[0] == "a3m"}
+
+
+def test_imports_point_one_way():
+    """The mechanics (a3m/plugins.py) import nothing of a3m but the hashing of files; the
+    registries and the config never import what asks them about outside code
+    (a3m.plugin_code, and a3m.provenance, which folds it into a3m.code)."""
+    a3m = ROOT / "a3m"
+    assert _a3m_imports(a3m / "code_files.py") == set()
+    assert _a3m_imports(a3m / "plugins.py") == {"a3m.code_files"}
+    above = {"a3m.plugin_code", "a3m.provenance", "a3m.config"}
+    for path in [*(a3m / "models").glob("*.py"), a3m / "data" / "registry.py"]:
+        assert not _a3m_imports(path) & above, path
+    assert not _a3m_imports(a3m / "config.py") & {"a3m.plugin_code", "a3m.provenance"}
 
 
 def test_a_config_naming_the_module_builds_its_variant_and_backbone(own_plugins):
@@ -194,7 +218,7 @@ def test_a_dataset_registered_outside_a3m_reaches_a_fresh_process(own_plugins, m
     import subprocess
 
     from a3m.data import registry
-    from a3m.plugins import outside_modules
+    from a3m.plugin_code import outside_modules
 
     monkeypatch.setattr(registry, "DATASETS", dict(registry.DATASETS))
     monkeypatch.setattr(registry, "_DATASET_MODULES", {})

@@ -26,6 +26,7 @@ from a3m.models import (
     create_model,
     get_variant,
 )
+from a3m.models.registry import ModelSettings
 
 NAMES = ["baseline1", "baseline2", "att1", "att2", "a3m_wo_attr", "a3m"]
 ATTR = (3, 2)
@@ -271,3 +272,12 @@ def test_build_model_passes_the_authors_code_switches():
 def test_build_model_needs_a_resolved_config():
     with pytest.raises(ValueError, match="resolve the config"):
         build_model(RunConfig(backbone="tiny"))
+
+
+def test_a_run_config_is_what_build_model_reads():
+    """``ModelSettings`` (what build_model and build_loss read, named by shape: a3m.config
+    imports a3m.models) names RunConfig's fields, the authors'-code switches among them."""
+    read = {name for name, value in vars(ModelSettings).items() if isinstance(value, property)}
+    assert {f.name for f in dataclasses.fields(AuthorsCode)} <= read
+    cfg = _config()
+    assert all(hasattr(cfg, name) for name in read), read - set(dir(cfg))

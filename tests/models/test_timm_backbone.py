@@ -13,7 +13,7 @@ import torch
 
 from a3m.config import ConfigError, RunConfig
 from a3m.models import backbone_spec, build_model, create_backbone
-from a3m.plugins import BACKBONE_MODULE_TAG, PLUGIN_CODE_TAG, plugin_tags
+from a3m.plugin_code import BACKBONE_MODULE_TAG, PLUGIN_CODE_TAG, plugin_tags
 from a3m.train import fit
 
 NO_TIMM = "timm is an optional extra (pip install 'a3m[timm]'); not installed here"

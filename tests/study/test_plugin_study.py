@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from a3m.plugins import BACKBONE_MODULE_TAG, PLUGIN_CODE_TAG, VARIANT_MODULE_TAG
+from a3m.plugin_code import BACKBONE_MODULE_TAG, PLUGIN_CODE_TAG, VARIANT_MODULE_TAG
 from a3m.provenance import source_fingerprint
 from a3m.study import StudySpec
 from a3m.study.exits import UsageError
