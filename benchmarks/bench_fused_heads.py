@@ -34,7 +34,7 @@ from benchlib import interleaved, machine_line, print_table
 from torch import nn
 
 from a3m.models.a3m import A3M
-from a3m.models.backbones import BackboneSpec, FeatureExtractor
+from a3m.models.features import BackboneSpec, FeatureExtractor
 from a3m.models.losses import attribute_losses
 
 CUB_ATTRIBUTE_CLASSES = (

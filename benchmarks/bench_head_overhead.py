@@ -49,7 +49,7 @@ from torch import nn
 from a3m.config import RunConfig
 from a3m.models import build_loss, build_model
 from a3m.models.a3m import A3M
-from a3m.models.backbones import BackboneSpec, FeatureExtractor
+from a3m.models.features import BackboneSpec, FeatureExtractor
 from a3m.train import build_optimizer
 
 # CUB-200-2011's 28 attribute groups (312 binary attributes), each a (values + 1)-way label.

@@ -26,7 +26,7 @@ from a3m.models import (
     create_loss,
     create_model,
 )
-from a3m.models.backbones import BackboneSpec, FeatureExtractor
+from a3m.models.features import BackboneSpec, FeatureExtractor
 from a3m.train import train_one_epoch
 
 ATTR = (3, 2)  # K = 2

@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from a3m.models.backbones import FeatureExtractor
+from a3m.models.features import FeatureExtractor
 
 ATTR_POOLINGS: tuple[str, ...] = ("avg", "max")
 

@@ -17,10 +17,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
 import torchvision
 from torch import nn
 
+from a3m.models.features import BackboneSpec, FeatureExtractor, load_state_dict_file
 from a3m.plugins import (
     BACKBONES_GROUP,
     PluginError,
@@ -29,59 +29,6 @@ from a3m.plugins import (
     load_entry_point,
     note_module,
 )
-
-
-@dataclass(frozen=True)
-class BackboneSpec:
-    """Static facts about a registered backbone.
-
-    Attributes:
-        channels: channels of the feature map (C).
-        stride: input pixels per feature-map cell (approximate for alexnet and inception_v3,
-            whose convolutions are unpadded).
-        min_input: smallest input height/width that yields a feature map of at least one full
-            cell: max(stride, the smallest side the unpadded convolutions accept).
-    """
-
-    name: str
-    channels: int
-    stride: int
-    min_input: int
-
-
-class FeatureExtractor(nn.Module):
-    """A CNN body mapping images (B, 3, H, W) to a feature map (B, C, h, w)."""
-
-    def __init__(self, spec: BackboneSpec, body: nn.Module, transform_input: bool = False):
-        super().__init__()
-        self.spec = spec
-        self.body = body
-        # googlenet/inception_v3 ImageNet weights expect their own input scaling; torchvision
-        # applies it inside the classifier's forward, which we bypass, so apply it here.
-        self.transform_input = transform_input
-
-    @property
-    def out_channels(self) -> int:
-        return self.spec.channels
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h, w = x.shape[-2:]
-        if min(h, w) < self.spec.min_input:
-            raise ValueError(
-                f"input of {h}x{w} pixels is too small for backbone {self.spec.name!r}: "
-                f"it needs at least {self.spec.min_input}x{self.spec.min_input} "
-                f"(stride {self.spec.stride}); raise input_size"
-            )
-        if self.transform_input:
-            x = torch.cat(
-                [
-                    x[:, 0:1] * (0.229 / 0.5) + (0.485 - 0.5) / 0.5,
-                    x[:, 1:2] * (0.224 / 0.5) + (0.456 - 0.5) / 0.5,
-                    x[:, 2:3] * (0.225 / 0.5) + (0.406 - 0.5) / 0.5,
-                ],
-                dim=1,
-            )
-        return self.body(x)
 
 
 def _named(model: nn.Module, names: list[str]) -> nn.Sequential:
@@ -294,19 +241,6 @@ def backbone_spec(name: str) -> BackboneSpec:
     return entry.spec or entry.build(False, None).spec
 
 
-def _load_state_dict_file(path: Path) -> dict[str, torch.Tensor]:
-    if not path.is_file():
-        raise FileNotFoundError(f"backbone weights file {path} does not exist")
-    # weights_only: a weights file must not be a way to run code.
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    for key in ("state_dict", "model"):
-        if isinstance(state, dict) and isinstance(state.get(key), dict):
-            state = state[key]
-    if not isinstance(state, dict):
-        raise ValueError(f"{path}: expected a state dict (name -> tensor), got {type(state)}")
-    return state
-
-
 def create_backbone(
     name: str, *, pretrained: bool = False, weights_path: str | Path | None = None
 ) -> FeatureExtractor:
@@ -348,7 +282,7 @@ def create_backbone(
     model = torchvision.models.get_model(name, weights=weights, **kwargs)
     transform_input = bool(getattr(model, "transform_input", False))
     if weights_path:
-        state = _load_state_dict_file(Path(weights_path))
+        state = load_state_dict_file(Path(weights_path))
         result = model.load_state_dict(state, strict=False)
         body_keys = set(cut(model).state_dict())
         missing = [k for k in result.missing_keys if _strip_prefix(k, model) in body_keys]

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from a3m.models.a3m import A3MOutput
-from a3m.models.backbones import FeatureExtractor
+from a3m.models.features import FeatureExtractor
 
 
 class Baseline1(nn.Module):

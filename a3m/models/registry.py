@@ -28,8 +28,9 @@ from types import MappingProxyType
 from typing import Any, Protocol, TypeAlias
 
 from a3m.models.a3m import A3M, AuthorsCode
-from a3m.models.backbones import FeatureExtractor, create_backbone
+from a3m.models.backbones import create_backbone
 from a3m.models.baseline import Baseline1
+from a3m.models.features import FeatureExtractor
 from a3m.models.losses import A3MLoss
 from a3m.plugins import (
     VARIANTS_GROUP,

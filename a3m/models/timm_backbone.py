@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from a3m.models.backbones import BackboneSpec, FeatureExtractor, _load_state_dict_file
+from a3m.models.features import BackboneSpec, FeatureExtractor, load_state_dict_file
 
 TIMM_PREFIX = "timm:"
 """A backbone name ``timm:<model>`` builds timm's model of that name."""
@@ -62,7 +62,7 @@ class TimmFeatures(nn.Module):
 def create_timm_backbone(
     name: str, *, pretrained: bool = False, weights_path: str | Path | None = None
 ) -> FeatureExtractor:
-    """The timm model ``timm:<model>`` as a :class:`~a3m.models.backbones.FeatureExtractor`.
+    """The timm model ``timm:<model>`` as a :class:`~a3m.models.features.FeatureExtractor`.
 
     Args:
         pretrained: timm's default pretrained weights (downloaded on first use).
@@ -96,7 +96,7 @@ def _load_weights(model: nn.Module, name: str, path: Path) -> None:
     """Load a local state dict into the timm ``model``, but its classifier's keys (a model
     fine-tuned on other classes has another classifier); all its other keys must be there."""
     head = _classifier_prefixes(model)
-    state = {k: v for k, v in _load_state_dict_file(path).items() if not k.startswith(head)}
+    state = {k: v for k, v in load_state_dict_file(path).items() if not k.startswith(head)}
     result = model.load_state_dict(state, strict=False)
     missing = [k for k in result.missing_keys if not k.startswith(head)]
     if missing:

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from a3m.models import A3M, PAPER, A3MLoss, AuthorsCode, create_backbone
-from a3m.models.backbones import BackboneSpec, FeatureExtractor
+from a3m.models.features import BackboneSpec, FeatureExtractor
 
 B, C, H, W, D = 2, 6, 3, 4, 5  # L = 12
 ATTR = (3, 4, 2)  # K = 3 attributes with their own class counts

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from a3m.models import Baseline1, create_backbone
-from a3m.models.backbones import BackboneSpec, FeatureExtractor
+from a3m.models.features import BackboneSpec, FeatureExtractor
 
 B, C, H, W = 2, 6, 3, 4
 NUM_CLASSES = 7
