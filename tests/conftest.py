@@ -40,6 +40,22 @@ def mlflow_uri(tmp_path, mlflow_template):
     return f"sqlite:///{tmp_path}/mlflow.db"
 
 
+@pytest.fixture
+def store_untouched(tmp_path, mlflow_template):
+    """``store_untouched()``: the test's store (``mlflow_uri``) is the template still, byte for
+    byte: nothing was logged, nor a run opened."""
+    import filecmp
+
+    return lambda: filecmp.cmp(mlflow_template, tmp_path / "mlflow.db", shallow=False)
+
+
+@pytest.fixture(scope="session")
+def synthetic_cache(tmp_path_factory):
+    """A folder of synthetic copies for the session's studies (their ``--data-root`` with
+    ``--synthetic``): each dataset's copy is written once, by the first study that reads it."""
+    return tmp_path_factory.mktemp("synthetic")
+
+
 @pytest.fixture(scope="session")
 def synthetic_copy(tmp_path_factory):
     """``synthetic_copy(dataset, **params)``: the root of a synthetic copy

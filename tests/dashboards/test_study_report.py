@@ -13,7 +13,9 @@ from dashboards.export import find_browser
 pytestmark = pytest.mark.slow
 
 
-def test_study_ends_with_its_report(ray_local, tmp_path, monkeypatch, capsys):
+def test_study_ends_with_its_report(
+    ray_local, tmp_path, synthetic_cache, mlflow_uri, monkeypatch, capsys
+):
     monkeypatch.chdir(tmp_path)  # MLflow's default artifact folder (./mlruns) stays in here
     spec = StudySpec(
         "dash",
@@ -22,8 +24,8 @@ def test_study_ends_with_its_report(ray_local, tmp_path, monkeypatch, capsys):
         grid={"variant": ["baseline2", "a3m"]},
     )
     args = [
-        "--synthetic", "--data-root", str(tmp_path / "synthetic"), "--epochs", "1",
-        "--tracking-uri", f"sqlite:///{tmp_path}/mlflow.db",
+        "--synthetic", "--data-root", str(synthetic_cache), "--epochs", "1",
+        "--tracking-uri", mlflow_uri,
         "--storage-path", str(tmp_path / "tune"), "--out", str(tmp_path / "results"),
     ]  # fmt: skip
     result = main(spec, args)

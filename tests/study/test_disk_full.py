@@ -52,13 +52,15 @@ def test_tunes_disk_full_tracebacks_are_dropped_and_nothing_else(caplog):
     ]
 
 
-def test_too_little_room_is_refused_before_anything_runs(study_args, tmp_path, monkeypatch):
+def test_too_little_room_is_refused_before_anything_runs(
+    study_args, store_untouched, tmp_path, monkeypatch
+):
     free = shutil.disk_usage(tmp_path).free
     monkeypatch.setattr(disk, "MIN_FREE_BYTES", free * 2)
     spec = StudySpec("room", "too little room", base=TINY)
     with pytest.raises(UsageError, match=r"--storage-path .*: only .* free on its disk"):
         run_study(spec, study_args())
-    assert not (tmp_path / "mlflow.db").exists()
+    assert store_untouched()  # refused before any run was opened
 
 
 @pytest.fixture

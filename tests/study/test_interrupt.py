@@ -179,14 +179,14 @@ def test_exit_codes():
     assert terminated.exit_code == 143
 
 
-def test_resume_of_a_folder_that_is_not_a_study_is_one_line(study_args, tmp_path):
+def test_resume_of_a_folder_that_is_not_a_study_is_one_line(study_args, store_untouched, tmp_path):
     from a3m.study.exits import UsageError
     from a3m.study.runner import run_study
 
     spec = StudySpec("x", "d", base={"dataset": "cub", "d": 16})
     with pytest.raises(UsageError, match="--resume .*nope: not a study folder"):
         run_study(spec, study_args("--resume", str(tmp_path / "nope")))
-    assert not (tmp_path / "mlflow.db").exists()  # refused before any run was opened
+    assert store_untouched()  # refused before any run was opened
 
 
 def test_without_address_a_study_starts_its_own_local_ray(monkeypatch):

@@ -53,12 +53,12 @@ def test_an_input_the_network_cannot_take_is_refused(tiny_cfg):
         check_models([tiny_cfg(backbone="resnet18", input_size=(4, 4))])
 
 
-def test_a_study_refuses_before_writing_anything(study_args, tmp_path):
+def test_a_study_refuses_before_writing_anything(study_args, store_untouched, tmp_path):
     garbage = tmp_path / "garbage.pt"
     garbage.write_bytes(b"not a checkpoint")
     spec = StudySpec("weights", "a weights file that does not load", base=TINY)
     flags = study_args("--set", "backbone=resnet18", "--set", f"weights_path={garbage}")
     with pytest.raises(UsageError, match="bad study setting: variant=a3m backbone=resnet18"):
         run_study(spec, flags)
-    assert not (tmp_path / "mlflow.db").exists()
+    assert store_untouched()  # refused before any run was opened
     assert not (tmp_path / "tune").exists() or not any((tmp_path / "tune").iterdir())
