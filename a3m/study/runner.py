@@ -98,12 +98,7 @@ def run_parsed(spec: StudySpec, args: argparse.Namespace, argv: list[str] | None
     plan = plan_study(spec, args, argv)
     if plan.dry_run:  # what the study would do, before its made-up trials run
         print(f"DRY RUN: the plan (made-up metrics follow; nothing is trained)\n{plan.describe()}")
-    try:  # a setting no trial could train with is found here, before anything is written
-        grid = plan.search.is_grid and not plan.resume
-        trials = grid_trials(spec, plan.base, synthetic=plan.synthetic, seeds=1) if grid else [{}]
-        check_models(RunConfig.from_flat_dict({**plan.base, **t}) for t in trials)
-    except ModelCheckError as err:
-        raise UsageError(f"bad study setting: {err}") from None
+    check_planned_models(spec, plan)
     client = open_store(plan.tracking_uri)
     experiment_id = get_or_create_experiment(client, plan.experiment)
     store = plan.tracking_uri
@@ -164,6 +159,22 @@ def run_planned(plan: StudyPlan) -> StudyResult:
             if disk_full:
                 raise StudyCrash(disk_full) from err
             raise
+
+
+def check_planned_models(spec: StudySpec, plan: StudyPlan) -> int:
+    """Build every model the plan trains (each distinct one once, with its starting weights, on
+    one input of the data's size), before anything is written: a setting no trial could train
+    with is found here. Returns how many were built.
+
+    Raises:
+        UsageError: the first model that cannot be built or run, named with its setting.
+    """
+    grid = plan.search.is_grid and not plan.resume
+    trials = grid_trials(spec, plan.base, synthetic=plan.synthetic, seeds=1) if grid else [{}]
+    try:
+        return check_models(RunConfig.from_flat_dict({**plan.base, **t}) for t in trials)
+    except ModelCheckError as err:
+        raise UsageError(f"bad study setting: {err}") from None
 
 
 def plan_study(
