@@ -63,6 +63,72 @@ def test_a3m_never_imports_dashboards():
     assert not wrong, "a3m -> dashboards makes a loop between the packages:\n" + "\n".join(wrong)
 
 
+def _module_of(path: Path) -> str:
+    return _name(path).removesuffix(".py").removesuffix("/__init__").replace("/", ".")
+
+
+def _import_graph(*places: str) -> dict[str, set[str]]:
+    """module -> the modules of ``places`` it imports (any depth, ``TYPE_CHECKING`` too; a
+    ``from pkg import name`` that names a submodule imports that submodule, not ``pkg``)."""
+    paths = {_module_of(p): p for p in _sources(*places)}
+    graph: dict[str, set[str]] = {}
+    for module, path in paths.items():
+        tree = ast.parse(path.read_text(), str(path))
+        submodules = {  # ImportFrom line -> the submodules it names, when it names only those
+            node.lineno: {f"{node.module}.{a.name}" for a in node.names}
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module
+        }
+        found: set[str] = set()
+        for line, imported in _imported(tree):
+            named = submodules.get(line, set())
+            found |= named if named and named <= paths.keys() else {imported}
+        graph[module] = (found & paths.keys()) - {module}
+    return graph
+
+
+def _circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            component = []
+            while not component or component[-1] != node:
+                component.append(stack.pop())
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_no_import_circle():
+    """Imports point one way, between the packages and inside each: no module imports, at any
+    depth, one that imports it back."""
+    circles = _circles(_import_graph("a3m", "dashboards"))
+    assert not circles, "import circles (break each: imports point down the layers):\n" + "\n".join(
+        " <-> ".join(circle) for circle in circles
+    )
+
+
+def test_the_circle_finder_finds_one():
+    assert _circles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
 def test_an_import_failure_fails_the_run():
     """No test file skips itself when the project's own code does not import: a broken import
     must fail the run, not pass it as skipped."""
