@@ -319,7 +319,7 @@ class _Parts:
     scheduler: torch.optim.lr_scheduler.LRScheduler
     device: torch.device
     channels_last: bool
-    step_model: nn.Module | None = None  # the model, compiled with cfg.compile (after resuming)
+    step_model: nn.Module | None = None  # what trains: the model, or compiled (set by fit)
 
 
 def _build_parts(cfg: RunConfig, device: torch.device) -> _Parts:
@@ -379,7 +379,7 @@ def _train_epoch(
     loader.generator.manual_seed(cfg.seed * 100_003 + epoch)
     row = {"epoch": epoch + 1, "lr": parts.optimizer.param_groups[0]["lr"]}
     row |= train_one_epoch(
-        parts.step_model or parts.model, parts.loss_fn, loader, parts.optimizer, parts.device,
+        parts.step_model, parts.loss_fn, loader, parts.optimizer, parts.device,
         epoch, amp=cfg.amp, channels_last=parts.channels_last, progress=progress,
     )  # fmt: skip
     parts.scheduler.step()
@@ -487,8 +487,9 @@ def fit(
     parts = _build_parts(cfg, device)
     result = FitResult(config=cfg, out_dir=out_dir)
     start_epoch = 0 if resume is None else _resume(parts, result, resume)
-    if cfg.compile:
-        parts.step_model = torch.compile(parts.model, mode=cfg.compile_mode)
+    parts.step_model = (
+        torch.compile(parts.model, mode=cfg.compile_mode) if cfg.compile else parts.model
+    )
     train_loader = build_loader(train_set, cfg, train=True, device=device)
     loaders = {k: build_loader(v, cfg, train=False, device=device) for k, v in eval_sets.items()}
     for epoch in range(start_epoch, cfg.epochs):
