@@ -59,14 +59,7 @@ from dashboards.data import finished, shared_settings, status_counts
 from dashboards.export import export_pngs
 from dashboards.files import LEADERBOARD_NAME, write_csvs
 from dashboards.kinds import data_summary, dry_run_title, mark_dry_run
-from dashboards.sections import (  # noqa: F401 (re-exported: they lived here)
-    SECTIONS,
-    SectionInputs,
-    is_open_search,
-    leaderboard_html,
-    runs_overview_html,
-    sweeps_alpha_beta,
-)
+from dashboards.sections import SECTIONS, SectionInputs, runs_overview_html
 
 REPORT_NAME = "report.html"
 
